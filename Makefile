@@ -1,0 +1,36 @@
+# rsviz — two commands: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PORT ?= 8501
+TCMALLOC := $(firstword $(wildcard /usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 /usr/lib/aarch64-linux-gnu/libtcmalloc_minimal.so.4 /usr/lib64/libtcmalloc_minimal.so.4))
+PYTEST_ARGS ?=
+
+.PHONY: run test test-all venv bench clean-cache
+
+$(STAMP): requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+run: $(STAMP)
+ifneq ($(TCMALLOC),)
+	@echo "make run: preloading tcmalloc ($(TCMALLOC)) for faster large-batch CPU inference"
+	LD_PRELOAD=$(TCMALLOC) $(PY) -m streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT) --server.headless true
+else
+	@echo "make run: tcmalloc not found (apt-get install libtcmalloc-minimal4 for up to 4x faster CPU batches); using glibc malloc"
+	$(PY) -m streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT) --server.headless true
+endif
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-all: $(STAMP)
+	$(PY) -m pytest -m "slow or not slow" $(PYTEST_ARGS)
+
+clean-cache:
+	rm -rf cache/* && touch cache/.gitkeep

@@ -1,0 +1,47 @@
+"""rsviz — a visual lab for randomized smoothing under attack.
+
+Router: `st.navigation` over the files in pages/ (sorted by their numeric prefix), with the
+shared sidebar (image, model, σ, n, device) drawn before the page runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import streamlit as st
+
+from ui.common import sidebar
+
+PAGES_DIR = Path(__file__).resolve().parent / "pages"
+ICONS = {"Image": ":material/image:", "Boundary": ":material/grid_on:",
+         "Profile": ":material/show_chart:", "Dichotomy": ":material/bar_chart:",
+         "Live": ":material/bolt:", "Study": ":material/table_chart:",
+         "Jobs": ":material/list:"}
+
+
+def page_title(path: Path) -> str:
+    """'3_Profile_and_SORM.py' -> 'Profile and SORM'."""
+    stem = re.sub(r"^\d+_", "", path.stem)
+    return stem.replace("_and_", " & ").replace("_", " ")
+
+
+def main() -> None:
+    st.set_page_config(page_title="rsviz — randomized smoothing under attack",
+                       page_icon=":material/blur_on:", layout="wide")
+    logging.basicConfig(level=logging.INFO)
+    pages = []
+    for i, path in enumerate(sorted(PAGES_DIR.glob("[0-9]*.py"))):
+        title = page_title(path)
+        icon = next((v for k, v in ICONS.items() if title.startswith(k)), None)
+        pages.append(st.Page(str(path), title=title, icon=icon, default=(i == 0),
+                             url_path=re.sub(r"^\d+_", "", path.stem).lower()))
+    nav = st.navigation(pages)
+    st.sidebar.title("rsviz")
+    st.sidebar.caption("Randomized smoothing under attack: theory vs practice")
+    sidebar()
+    nav.run()
+
+
+main()

@@ -1,0 +1,1 @@
+"""Decision-based attacks against f or g_{σ,n}, reached only through an `Oracle`."""

@@ -1,0 +1,99 @@
+"""Frozen parameter sets shared by the engine, the CLI and the app.
+
+`asdict()` of a config is its cache key and its JSON metadata; `replace()` makes variants.
+Views with their own parameters (slices, profiles, attacks, studies) define their configs in
+their own modules with the same conventions, validating in `__post_init__`.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from rsviz.errors import ConfigError
+
+Precision = Literal["auto", "fp32", "bf16", "fp16"]
+
+
+def check_sigma(sigma: float) -> None:
+    """Raise a clear ConfigError unless sigma is a finite positive number."""
+    if not isinstance(sigma, (int, float)) or not math.isfinite(sigma) or sigma <= 0:
+        raise ConfigError(f"σ must be a positive number (got {sigma!r}).")
+
+
+def check_count(name: str, value: int, minimum: int = 1) -> None:
+    """Raise a clear ConfigError unless value is an integer >= minimum."""
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ConfigError(f"{name} must be an integer ≥ {minimum} (got {value!r}).")
+
+
+def check_alpha(alpha: float) -> None:
+    """Raise unless 0 < alpha < 1."""
+    if not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
+        raise ConfigError(f"α must lie strictly between 0 and 1 (got {alpha!r}).")
+
+
+def check_probability(name: str, p: float) -> None:
+    """Raise unless 0 < p < 1."""
+    if not isinstance(p, (int, float)) or not 0 < p < 1:
+        raise ConfigError(f"{name} must lie strictly between 0 and 1 (got {p!r}).")
+
+
+@dataclass(frozen=True)
+class SmoothingConfig:
+    """How votes of the smoothed classifier are drawn.
+
+    Attributes:
+        sigma: noise standard deviation, in pixel units of [0, 1]^d.
+        n: votes per query of the practical classifier g_{σ,n}.
+        n_samples: N, the samples drawn per point to estimate p (N ≥ n; N // n draws of g).
+        alpha: level of the Clopper–Pearson intervals (1 − α confidence).
+        seed: seed of the torch.Generator that draws the noise.
+        batch_size: forward batch size; None picks one from the device.
+        precision: forward precision; "auto" uses bf16 autocast on CPUs that support it.
+    """
+
+    sigma: float = 0.25
+    n: int = 10
+    n_samples: int = 100
+    alpha: float = 0.001
+    seed: int = 0
+    batch_size: int | None = None
+    precision: Precision = "auto"
+
+    def __post_init__(self) -> None:
+        check_sigma(self.sigma)
+        check_count("n", self.n)
+        check_count("N (samples)", self.n_samples)
+        check_alpha(self.alpha)
+        if self.batch_size is not None:
+            check_count("batch size", self.batch_size)
+        if self.precision not in ("auto", "fp32", "bf16", "fp16"):
+            raise ConfigError(f"Unknown precision {self.precision!r}.")
+
+
+@dataclass(frozen=True)
+class CertifyConfig:
+    """Cohen et al.'s CERTIFY: n0 samples to select, n to estimate, level α (defaults theirs)."""
+
+    sigma: float = 0.25
+    n0: int = 100
+    n: int = 100_000
+    alpha: float = 0.001
+    seed: int = 0
+    batch_size: int | None = None
+    precision: Precision = "auto"
+
+    def __post_init__(self) -> None:
+        check_sigma(self.sigma)
+        check_count("n0", self.n0)
+        check_count("n", self.n)
+        check_alpha(self.alpha)
+        if self.batch_size is not None:
+            check_count("batch size", self.batch_size)
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """JSON-ready dict of a config dataclass, with its type name."""
+    return {"type": type(config).__name__, **asdict(config)}

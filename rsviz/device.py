@@ -1,0 +1,77 @@
+"""Device choice, precision and batch-size defaults. Nothing here hard-codes CUDA."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Iterator
+
+import torch
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """"auto" -> CUDA when available, else CPU; otherwise the named device."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def describe_device(device: torch.device) -> str:
+    """Human-readable description, e.g. 'CPU (2 threads)' or 'cuda:0 — NVIDIA H100'."""
+    if device.type == "cuda":
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        return f"cuda:{index} — {torch.cuda.get_device_name(index)}"
+    return f"CPU ({torch.get_num_threads()} threads)"
+
+
+def cpu_supports_bf16() -> bool:
+    """True when the CPU has native bf16 matrix instructions (AVX512-BF16 or AMX)."""
+    try:
+        capability = torch.backends.cpu.get_cpu_capability()
+    except Exception:  # pragma: no cover - very old torch
+        return False
+    if "AVX512" not in capability and "AMX" not in capability:
+        return False
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            flags = handle.read()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """Turn "auto" into a concrete precision for the device."""
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    if os.environ.get("RSVIZ_PRECISION") in ("fp32", "bf16"):
+        return os.environ["RSVIZ_PRECISION"]
+    return "bf16" if cpu_supports_bf16() else "fp32"
+
+
+@contextlib.contextmanager
+def autocast(device: torch.device, precision: str) -> Iterator[None]:
+    """Autocast context for a concrete precision ("fp32" is a no-op)."""
+    if precision == "fp32":
+        yield
+        return
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    with torch.autocast(device_type=device.type, dtype=dtype):
+        yield
+
+
+def default_batch_size(device: torch.device, input_numel: int) -> int:
+    """A forward batch size that keeps the device busy without exhausting memory.
+
+    On CPU large batches stop paying off (DESIGN.md §4b: 16–128 is the sweet spot for
+    224-pixel images); tiny inputs get bigger batches. On CUDA the batch is sized from free memory.
+    """
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        per_image = input_numel * 4 * 60  # activations of a ResNet50-sized model, generous
+        return int(max(16, min(1024, free // 2 // max(per_image, 1))))
+    if input_numel >= 3 * 160 * 160:
+        return 64
+    return int(min(4096, max(64, (3 * 224 * 224 * 64) // max(input_numel, 1))))

@@ -1,0 +1,1 @@
+"""Pure plotly figure builders (one module per view) and the shared talk theme."""

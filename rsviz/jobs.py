@@ -1,0 +1,309 @@
+"""Background jobs: progress with ETA, cancel, errors captured, results in the disk cache.
+
+Plain Python, no Streamlit (DESIGN.md §6). One manager per process owns ONE daemon worker
+thread, which is also what keeps two jobs off the device at once. Engine functions take a
+`Progress` (a `Job`, a `StderrProgress` in the CLI, or `NullProgress`) and call
+`report(...)` and `check_cancel()` at each step.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import queue
+import sys
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Any, Callable, Literal, Protocol
+
+from rsviz.cache import DiskCache, default_cache
+from rsviz.errors import Cancelled, RsvizError
+
+log = logging.getLogger(__name__)
+Status = Literal["queued", "running", "done", "error", "cancelled"]
+
+
+class Progress(Protocol):
+    """What long-running engine functions report to."""
+
+    def report(self, done: float, total: float | None = None, message: str = "",
+               partial: Any = None) -> None: ...
+
+    def check_cancel(self) -> None: ...
+
+
+class NullProgress:
+    """A Progress that ignores reports and is never cancelled."""
+
+    def report(self, done: float, total: float | None = None, message: str = "",
+               partial: Any = None) -> None:
+        pass
+
+    def check_cancel(self) -> None:
+        pass
+
+
+def format_eta(seconds: float | None) -> str:
+    """'1 min 05 s', '12 s' or '—'."""
+    if seconds is None or seconds != seconds or seconds == float("inf"):
+        return "—"
+    seconds = int(round(seconds))
+    if seconds >= 3600:
+        return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+    if seconds >= 60:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds} s"
+
+
+class _Clock:
+    """done/total bookkeeping with an ETA from the average rate since the first report."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.done = 0.0
+        self.total: float | None = None
+
+    def update(self, done: float, total: float | None) -> None:
+        self.done = float(done)
+        if total is not None:
+            self.total = float(total)
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    @property
+    def fraction(self) -> float | None:
+        if not self.total:
+            return None
+        return min(1.0, max(0.0, self.done / self.total))
+
+    @property
+    def eta(self) -> float | None:
+        frac = self.fraction
+        if frac is None or frac <= 0:
+            return None
+        return self.elapsed * (1 - frac) / frac
+
+
+class StderrProgress:
+    """Progress bar with ETA on stderr, for the CLI (at most one line every 0.5 s)."""
+
+    def __init__(self, label: str = "", stream: Any = None) -> None:
+        self.label = label
+        self.stream = stream or sys.stderr
+        self.clock = _Clock()
+        self._last = 0.0
+
+    def report(self, done: float, total: float | None = None, message: str = "",
+               partial: Any = None) -> None:
+        self.clock.update(done, total)
+        now = time.monotonic()
+        finished = self.clock.total is not None and self.clock.done >= self.clock.total
+        if now - self._last < 0.5 and not finished:
+            return
+        self._last = now
+        frac = self.clock.fraction
+        if frac is None:
+            bar = f"{self.clock.done:.0f}"
+        else:
+            filled = int(frac * 24)
+            bar = f"[{'#' * filled}{'.' * (24 - filled)}] {100 * frac:5.1f}%"
+        line = (f"{self.label} {bar} elapsed {format_eta(self.clock.elapsed)} "
+                f"ETA {format_eta(self.clock.eta)} {message}")
+        print(line.strip(), file=self.stream, flush=True)
+
+    def check_cancel(self) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class JobSnapshot:
+    """A consistent copy of a job's state, for a page to render."""
+
+    id: str
+    name: str
+    status: Status
+    done: float
+    total: float | None
+    fraction: float | None
+    message: str
+    elapsed_s: float
+    eta_s: float | None
+    partial: Any
+    error: str | None
+    result: Any
+    warning: str | None
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("done", "error", "cancelled")
+
+
+class Job:
+    """One unit of background work. The worker calls `report` and `check_cancel`."""
+
+    def __init__(self, job_id: str, name: str, fn: Callable[["Job"], Any],
+                 cache_key: str | None) -> None:
+        self.id = job_id
+        self.name = name
+        self.fn = fn
+        self.cache_key = cache_key
+        self.status: Status = "queued"
+        self.message = "waiting for the device"
+        self.partial: Any = None
+        self.error: str | None = None
+        self.warning: str | None = None
+        self.result: Any = None
+        self.created = time.time()
+        self._clock = _Clock()
+        self._lock = threading.Lock()
+        self._cancel = threading.Event()
+
+    # -- called from the worker -------------------------------------------------------------
+    def report(self, done: float, total: float | None = None, message: str = "",
+               partial: Any = None) -> None:
+        with self._lock:
+            self._clock.update(done, total)
+            if message:
+                self.message = message
+            if partial is not None:
+                self.partial = partial
+
+    def check_cancel(self) -> None:
+        if self._cancel.is_set():
+            raise Cancelled()
+
+    # -- called from anywhere ---------------------------------------------------------------
+    def cancel(self) -> None:
+        self._cancel.set()
+        with self._lock:
+            if self.status == "queued":
+                self.status = "cancelled"
+                self.message = "cancelled before it started"
+
+    @property
+    def cancel_requested(self) -> bool:
+        return self._cancel.is_set()
+
+    def snapshot(self) -> JobSnapshot:
+        with self._lock:
+            return JobSnapshot(
+                id=self.id, name=self.name, status=self.status, done=self._clock.done,
+                total=self._clock.total, fraction=self._clock.fraction, message=self.message,
+                elapsed_s=self._clock.elapsed if self.status != "queued" else 0.0,
+                eta_s=self._clock.eta if self.status == "running" else None,
+                partial=self.partial, error=self.error, result=self.result,
+                warning=self.warning,
+            )
+
+
+class JobManager:
+    """A dict of jobs, a queue, and one daemon worker thread that runs them in order."""
+
+    def __init__(self, cache: DiskCache | None = None) -> None:
+        self.cache = cache
+        self.jobs: dict[str, Job] = {}
+        self._queue: queue.Queue[Job | None] = queue.Queue()
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._stopped = False
+        self._worker = threading.Thread(target=self._run, name="rsviz-worker", daemon=True)
+        self._worker.start()
+
+    def _disk(self) -> DiskCache:
+        return self.cache or default_cache()
+
+    def submit(self, name: str, fn: Callable[[Job], Any], cache_key: str | None = None) -> str:
+        """Queue `fn(job)`; return the job id.
+
+        With a cache key: a finished result on disk gives a job that is done at once, and a job
+        with the same key already queued or running is returned instead of a duplicate.
+        """
+        with self._lock:
+            if cache_key is not None:
+                for job in self.jobs.values():
+                    if job.cache_key == cache_key and job.status in ("queued", "running", "done"):
+                        return job.id
+            job = Job(f"job-{next(self._ids)}", name, fn, cache_key)
+            self.jobs[job.id] = job
+        if cache_key is not None:
+            cached = self._disk().get(cache_key)
+            if cached is not None:
+                with job._lock:
+                    job.status, job.result, job.message = "done", cached, "loaded from the disk cache"
+                    job._clock.update(1, 1)
+                return job.id
+        self._queue.put(job)
+        return job.id
+
+    def get(self, job_id: str | None) -> Job | None:
+        return self.jobs.get(job_id) if job_id else None
+
+    def cancel(self, job_id: str) -> None:
+        job = self.get(job_id)
+        if job is not None:
+            job.cancel()
+
+    def list(self) -> list[JobSnapshot]:
+        """Snapshots of every job, newest first."""
+        with self._lock:
+            jobs = list(self.jobs.values())
+        return [j.snapshot() for j in sorted(jobs, key=lambda j: j.created, reverse=True)]
+
+    def wait(self, job_id: str, timeout: float = 60.0) -> JobSnapshot:
+        """Block until the job ends (for tests and the CLI)."""
+        deadline = time.monotonic() + timeout
+        job = self.jobs[job_id]
+        while time.monotonic() < deadline:
+            snap = job.snapshot()
+            if snap.finished:
+                return snap
+            time.sleep(0.02)
+        return job.snapshot()
+
+    def shutdown(self) -> None:
+        """Cancel everything and stop the worker (used by st.cache_resource's on_release)."""
+        self._stopped = True
+        for job in list(self.jobs.values()):
+            job.cancel()
+        self._queue.put(None)
+
+    def _run(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None or self._stopped:
+                return
+            with job._lock:
+                if job.status == "cancelled":
+                    continue
+                job.status, job.message = "running", "started"
+                job._clock = _Clock()
+            try:
+                result = job.fn(job)
+            except Cancelled:
+                with job._lock:
+                    job.status, job.message = "cancelled", "cancelled by the user"
+                continue
+            except RsvizError as exc:
+                with job._lock:
+                    job.status, job.error = "error", str(exc)
+                continue
+            except Exception as exc:  # noqa: BLE001 - the page shows "Type: message"
+                log.error("job %s (%s) failed:\n%s", job.id, job.name, traceback.format_exc())
+                with job._lock:
+                    job.status, job.error = "error", f"{type(exc).__name__}: {exc}"
+                continue
+            stored = True
+            if job.cache_key is not None:
+                disk = self._disk()
+                stored = disk.set(job.cache_key, result)
+            with job._lock:
+                job.result, job.status = result, "done"
+                job.message = "finished"
+                if not stored:
+                    job.warning = self._disk().last_warning
+                if job._clock.total is not None:
+                    job._clock.done = job._clock.total

@@ -1,0 +1,108 @@
+"""Closed forms of the paper (Maho, Furon, Le Merrer 2022) and their exact counterparts.
+
+Notation: π0(x) = P[f(x + σN) = y], the probability of the original class y under noise;
+the practical classifier g_{σ,n} is the plurality of n iid votes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import optimize, special, stats
+
+from rsviz.config import check_count, check_probability, check_sigma
+
+
+def certified_radius(p_a: float | np.ndarray, sigma: float) -> np.ndarray:
+    """Eq. (2): R = σ Φ^{-1}(p_A); 0 where p_A ≤ 1/2 (no certificate)."""
+    p_a = np.asarray(p_a, dtype=np.float64)
+    return np.where(p_a > 0.5, sigma * stats.norm.ppf(np.clip(p_a, 0.5, 1.0)), 0.0)
+
+
+def majority_votes(n: int) -> int:
+    """k = ⌊n/2⌋ + 1, the votes for a strict majority out of n."""
+    return n // 2 + 1
+
+
+def prob_adversarial_strict(pi0: float | np.ndarray, n: int) -> np.ndarray:
+    """P[Bin(n, 1 − π0) ≥ k]: a strict majority of the n votes is wrong (eq. 4–5's event)."""
+    return stats.binom.sf(majority_votes(n) - 1, n, 1.0 - np.asarray(pi0, dtype=np.float64))
+
+
+def threshold_exact(n: int, p_a: float) -> float:
+    """Eq. (5), exact: the largest π0(x_a) for which P[strict wrong majority] ≥ P_a.
+
+    P[Bin(n, q) ≥ k] = I_q(k, n − k + 1), so π0 ≤ 1 − I^{-1}_{P_a}(k, n − k + 1), k = ⌊n/2⌋+1.
+    """
+    check_count("n", n)
+    check_probability("P_a", p_a)
+    k = majority_votes(n)
+    return float(1.0 - special.betaincinv(k, n - k + 1, p_a))
+
+
+def threshold_paper(n: int, p_a: float, variant: str = "floor") -> float:
+    """Eq. (5) as printed: π0 < 1 − I^{-1}_{P_a}(ñ, ñ), with ñ = 1 + ⌊n/2⌋ (English version,
+    variant="floor") or ñ = 1 + ⌈n/2⌉ (French version, variant="ceil").
+
+    Equal to `threshold_exact` for odd n with the floor variant; an approximation otherwise.
+    """
+    check_count("n", n)
+    check_probability("P_a", p_a)
+    half = math.floor(n / 2) if variant == "floor" else math.ceil(n / 2)
+    n_tilde = 1 + half
+    return float(1.0 - special.betaincinv(n_tilde, n_tilde, p_a))
+
+
+def prob_adversarial_random_tie(pi0: float | np.ndarray, n: int) -> np.ndarray:
+    """P[g_{σ,n} ≠ y] for two classes with rsviz's random tie-break (ties count ½)."""
+    q = 1.0 - np.asarray(pi0, dtype=np.float64)
+    tie = stats.binom.pmf(n // 2, n, q) if n % 2 == 0 else 0.0
+    return stats.binom.sf(n // 2, n, q) + 0.5 * tie
+
+
+def threshold_random_tie(n: int, p_a: float) -> float:
+    """Largest π0 with P[g_{σ,n} ≠ y] ≥ P_a under the random tie-break rsviz implements
+    (equals `threshold_exact` for odd n)."""
+    check_count("n", n)
+    check_probability("P_a", p_a)
+    return float(optimize.brentq(
+        lambda pi0: prob_adversarial_random_tie(pi0, n) - p_a, 0.0, 1.0, xtol=1e-14))
+
+
+def extra_distance(sigma: float, pi0_threshold: float) -> float:
+    """Eq. (6): ‖x_o − x_a‖ ≥ R(x_o, σ) + σ Φ^{-1}(1 − π0*); this returns the second term."""
+    check_sigma(sigma)
+    return float(sigma * stats.norm.ppf(1.0 - pi0_threshold))
+
+
+def shortcut_wrong_votes(n: int, p_a: float) -> int:
+    """The paper's experimental shortcut: x_a is adversarial at level P_a when at least
+    ⌈n·P_a⌉ of its n votes are wrong."""
+    check_count("n", n)
+    check_probability("P_a", p_a)
+    return int(math.ceil(n * p_a - 1e-12))
+
+
+def theory_summary(n: int, p_a: float, sigma: float | None = None,
+                   p_lower: float | None = None) -> dict[str, float | int | None]:
+    """Everything the theory panel and `rsviz theory` show for (n, P_a[, σ, p̲_A])."""
+    exact = threshold_exact(n, p_a)
+    out: dict[str, float | int | None] = {
+        "n": n, "pa": p_a,
+        "threshold_exact": exact,
+        "threshold_random_tie": threshold_random_tie(n, p_a),
+        "threshold_paper": threshold_paper(n, p_a, "floor"),
+        "threshold_paper_fr": threshold_paper(n, p_a, "ceil"),
+        "shortcut_wrong_votes": shortcut_wrong_votes(n, p_a),
+    }
+    if sigma is not None:
+        out["sigma"] = sigma
+        out["extra_distance"] = extra_distance(sigma, exact)
+        out["extra_distance_paper"] = extra_distance(sigma, out["threshold_paper"])  # type: ignore[arg-type]
+        if p_lower is not None:
+            radius = float(certified_radius(p_lower, sigma))
+            out["p_lower"] = p_lower
+            out["radius"] = radius
+            out["min_distance"] = radius + float(out["extra_distance"])  # type: ignore[arg-type]
+    return out

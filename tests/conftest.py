@@ -1,0 +1,75 @@
+"""Shared fixtures: an isolated disk cache per test, offline mode, tiny models, AppTest helpers."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("RSVIZ_OFFLINE", "1")
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+@pytest.fixture(autouse=True)
+def isolated_cache(tmp_path, monkeypatch):
+    """Every test gets its own empty disk cache."""
+    monkeypatch.setenv("RSVIZ_CACHE_DIR", str(tmp_path / "cache"))
+    yield tmp_path / "cache"
+
+
+@pytest.fixture
+def linear_model():
+    from rsviz.models import load_model
+
+    return load_model("linear_toy")
+
+
+@pytest.fixture
+def ball_model():
+    from rsviz.models import load_model
+
+    return load_model("ball_toy")
+
+
+@pytest.fixture
+def tiny_model():
+    from rsviz.models import load_model
+
+    return load_model("tiny_cnn")
+
+
+@pytest.fixture
+def fresh_streamlit():
+    """Clear Streamlit's resource/data caches before and after a test (fresh job manager)."""
+    import streamlit as st
+
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    yield
+    st.cache_resource.clear()
+    st.cache_data.clear()
+
+
+@pytest.fixture
+def app_env(monkeypatch, fresh_streamlit):
+    """AppTest on the tiny CNN and a sample photo (fast on CPU)."""
+    monkeypatch.setenv("RSVIZ_MODEL", "tiny_cnn")
+    monkeypatch.chdir(ROOT)
+    yield
+
+
+def make_app(page: str | None = None, timeout: float = 60):
+    """An AppTest of app.py, optionally switched to a page file (e.g. 'pages/2_Boundary_slice.py')."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=timeout)
+    at.run()
+    if page is not None:
+        at.switch_page(page)
+        at.run()
+    return at

@@ -1,0 +1,3 @@
+"""Test helpers importable from test modules."""
+
+from tests.conftest import make_app  # noqa: F401

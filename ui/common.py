@@ -1,0 +1,191 @@
+"""Streamlit helpers shared by every page: the sidebar state, cached models, persistence.
+
+Pages read the shared selection with `current()`; app.py draws the sidebar with `sidebar()`
+before running the page.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import streamlit as st
+import torch
+
+from rsviz.device import describe_device, resolve_device
+from rsviz.errors import RsvizError
+from rsviz.images import (DEFAULT_SAMPLE, SAMPLES, LoadedImage, decode_image, load_sample,
+                          preprocess, tensor_hash)
+from rsviz.models import CHECKPOINT_ARCHS, DEFAULT_MODEL, REGISTRY, Classifier, load_checkpoint, load_model
+
+STATE_KEY = "rsviz_state"
+
+
+@dataclass
+class AppState:
+    """What the sidebar selected: the same for every page."""
+
+    model: Classifier | None
+    model_error: str | None
+    image: LoadedImage | None
+    image_error: str | None
+    x: torch.Tensor | None  # preprocessed [3,H,W] in [0,1]
+    sigma: float
+    n: int
+    device: torch.device
+
+    @property
+    def ready(self) -> bool:
+        return self.model is not None and self.x is not None
+
+    @property
+    def image_hash(self) -> str:
+        return tensor_hash(self.x) if self.x is not None else ""
+
+    @property
+    def model_id(self) -> str:
+        return self.model.info.model_id if self.model is not None else ""
+
+
+@st.cache_resource(show_spinner="Loading the model…")
+def cached_model(name: str, device: str) -> Classifier:
+    return load_model(name, torch.device(device))
+
+
+@st.cache_resource(show_spinner="Loading the checkpoint…", max_entries=3)
+def cached_checkpoint(arch: str, digest: str, _data: bytes, normalized: bool,
+                      device: str) -> Classifier:
+    return load_checkpoint(arch, _data, normalized, torch.device(device))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def cached_sample(name: str) -> LoadedImage:
+    return load_sample(name)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def cached_upload(data: bytes, name: str) -> LoadedImage:
+    return decode_image(data, name)
+
+
+def persist(key: str, default: Any) -> Any:
+    """Value of a page widget kept across page switches: use as `value=persist(k, d)` and
+    `on_change=remember, args=(k,)` with the widget key `k + '_w'`."""
+    store = st.session_state.setdefault("rsviz_persist", {})
+    return store.get(key, default)
+
+
+def remember(key: str) -> None:
+    st.session_state.setdefault("rsviz_persist", {})[key] = st.session_state[key + "_w"]
+
+
+def _model_choices() -> list[str]:
+    show_tests = os.environ.get("RSVIZ_SHOW_TEST_MODELS", "1") == "1"
+    return [k for k, spec in REGISTRY.items() if show_tests or not spec.test_only]
+
+
+def sidebar() -> AppState:
+    """Draw the shared sidebar and store the selection for the pages."""
+    sb = st.sidebar
+    sb.markdown("### Image")
+    source = sb.radio("Source", ["Sample", "Upload"], horizontal=True, key="sb_source",
+                      label_visibility="collapsed")
+    image, image_error = None, None
+    if source == "Sample":
+        default = os.environ.get("RSVIZ_SAMPLE", DEFAULT_SAMPLE)
+        names = list(SAMPLES)
+        choice = sb.selectbox("Sample photo", names, index=names.index(default), key="sb_sample",
+                              format_func=lambda k: f"{k} ({SAMPLES[k][1]})")
+        image = cached_sample(choice)
+    else:
+        upload = sb.file_uploader("Your image (JPEG, PNG, WebP, BMP, TIFF)", key="sb_upload",
+                                  type=["jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff"])
+        if upload is None:
+            image_error = "Upload an image, or pick a sample photo."
+        else:
+            try:
+                image = cached_upload(upload.getvalue(), upload.name)
+            except RsvizError as exc:
+                image_error = str(exc)
+                sb.error(image_error)
+
+    sb.markdown("### Model")
+    names = _model_choices()
+    default_model = os.environ.get("RSVIZ_MODEL", DEFAULT_MODEL)
+    model_name = sb.selectbox("Base classifier f", names + ["checkpoint"],
+                              index=names.index(default_model) if default_model in names else 0,
+                              key="sb_model",
+                              format_func=lambda k: REGISTRY[k].label if k in REGISTRY
+                              else "Your checkpoint (state dict)…")
+    device_choice = sb.selectbox("Device", ["auto", "cpu"] + (
+        [f"cuda:{i}" for i in range(torch.cuda.device_count())]), key="sb_device")
+    device = resolve_device(device_choice)
+    model, model_error = None, None
+    try:
+        if model_name == "checkpoint":
+            model, model_error = _checkpoint_widgets(sb, device)
+        else:
+            model = cached_model(model_name, str(device))
+    except RsvizError as exc:
+        model_error = str(exc)
+    if model_error:
+        sb.error(model_error)
+    sb.caption(f"Device: **{describe_device(device)}**")
+
+    sb.markdown("### Smoothing")
+    sigma = sb.number_input("σ (noise std, pixel units of [0,1])", min_value=0.001,
+                            max_value=2.0, value=0.25, step=0.01, format="%.3f", key="sb_sigma",
+                            help="Cohen et al. use σ ∈ {0.25, 0.5, 1.0}; the paper also "
+                                 "studies 0.05 and 0.15.")
+    n = int(sb.number_input("n (votes per query of g_{σ,n})", min_value=1, max_value=100_000,
+                            value=10, step=1, key="sb_n"))
+    x = None
+    if model is not None and image is not None:
+        info = model.info
+        x = preprocess(image.original, info.input_size, info.resize, info.interpolation)
+    state = AppState(model=model, model_error=model_error, image=image, image_error=image_error,
+                     x=x, sigma=float(sigma), n=n, device=device)
+    st.session_state[STATE_KEY] = state
+    return state
+
+
+def _checkpoint_widgets(sb: Any, device: torch.device) -> tuple[Classifier | None, str | None]:
+    arch = sb.selectbox("Architecture", CHECKPOINT_ARCHS, key="sb_arch")
+    normalized = sb.checkbox("Checkpoint normalises its own input", key="sb_normalized",
+                             help="Tick for networks that include their normalisation layer.")
+    upload = sb.file_uploader("State dict (.pth, .pt)", type=["pth", "pt", "bin", "tar"],
+                              key="sb_ckpt")
+    if upload is None:
+        return None, "Upload a state dict for the chosen architecture."
+    data = upload.getvalue()
+    digest = hashlib.sha256(data).hexdigest()
+    return cached_checkpoint(arch, digest, data, normalized, str(device)), None
+
+
+def current() -> AppState:
+    """The sidebar selection (drawn by app.py before the page runs)."""
+    state = st.session_state.get(STATE_KEY)
+    if state is None:
+        state = sidebar()
+    return state
+
+
+def require_ready(state: AppState) -> bool:
+    """Show why a page cannot compute yet; True when model and image are ready."""
+    if state.model is None:
+        st.warning(state.model_error or "Choose a model in the sidebar.")
+        return False
+    if state.x is None:
+        st.info(state.image_error or "Choose an image in the sidebar.")
+        return False
+    return True
+
+
+def show_error(exc: BaseException) -> None:
+    """An error for the user, never a traceback."""
+    if isinstance(exc, RsvizError):
+        st.error(str(exc))
+    else:
+        st.error(f"{type(exc).__name__}: {exc}")
