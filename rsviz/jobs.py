@@ -239,6 +239,14 @@ class JobManager:
         self._queue.put(job)
         return job.id
 
+    def find_active(self, cache_key: str) -> Job | None:
+        """A queued or running job computing `cache_key` (to re-attach after a reload)."""
+        with self._lock:
+            for job in self.jobs.values():
+                if job.cache_key == cache_key and job.status in ("queued", "running"):
+                    return job
+        return None
+
     def get(self, job_id: str | None) -> Job | None:
         return self.jobs.get(job_id) if job_id else None
 

@@ -113,3 +113,13 @@ def test_eta_and_stderr_progress():
     progress.report(4, 4, "done")
     text = stream.getvalue()
     assert "25.0%" in text and "100.0%" in text and "ETA" in text
+
+
+def test_find_active_reattaches(tmp_path):
+    manager = JobManager(DiskCache(tmp_path))
+    gate = threading.Event()
+    job_id = manager.submit("a", _steps(2, gate=gate), cache_key="key-a")
+    assert manager.find_active("key-a").id == job_id and manager.find_active("other") is None
+    gate.set()
+    manager.wait(job_id)
+    assert manager.find_active("key-a") is None

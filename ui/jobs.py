@@ -69,6 +69,10 @@ def job_panel(slot: str, name: str, fn: Callable[[Job], Any], cache_key: str,
     """
     result = cached(cache_key)
     snap = snapshot(slot)
+    active = get_manager().find_active(cache_key)
+    if active is not None and (snap is None or snap.id != active.id):
+        st.session_state[_slot_key(slot)] = active.id  # re-attach after a reload or page switch
+        snap = active.snapshot()
     if snap is not None and snap.status == "done" and getattr(snap, "result", None) is not None:
         job = get_manager().get(snap.id)
         if job is not None and job.cache_key == cache_key:
