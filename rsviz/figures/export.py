@@ -22,6 +22,7 @@ import re
 import shutil
 import struct
 import threading
+import time
 import zipfile
 import zlib
 from collections.abc import Mapping
@@ -45,6 +46,7 @@ MIME = {"png": "image/png", "svg": "image/svg+xml", "pdf": "application/pdf",
         "html": "text/html", "json": "application/json", "csv": "text/csv",
         "zip": "application/zip"}
 RENDER_TIMEOUT_S = 60.0
+FAILURE_MEMORY_S = 120.0  # a failed render disables static export this long, then retries
 _BROWSER_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable", "chrome")
 
 
@@ -217,7 +219,8 @@ def static_export_available() -> tuple[bool, str]:
         detail = f"no browser at {where}" if where else "Chromium is not installed"
         return False, (f"PNG/SVG/PDF export needs a Chromium browser ({detail}). Install the "
                        "Debian package 'chromium' or set RSVIZ_CHROMIUM=/path/to/chromium.")
-    if _RENDERER.failure and _RENDERER.failure_path == path:
+    if (_RENDERER.failure and _RENDERER.failure_path == path
+            and time.monotonic() - _RENDERER.failure_at < FAILURE_MEMORY_S):
         return False, f"Chromium failed to render: {_RENDERER.failure}"
     return True, f"Chromium at {path}"
 
@@ -232,6 +235,7 @@ class _Renderer:
         self._path: str | None = None
         self.failure: str | None = None
         self.failure_path: str | None = None
+        self.failure_at = 0.0
         self.starts = 0
 
     def _start(self, path: str) -> None:
@@ -312,8 +316,10 @@ def render_static(fig: go.Figure, fmt: str, width: int, height: int, scale: floa
         else:
             out = _RENDERER.render(fig_dict, opts, path)
     except Exception as exc:  # noqa: BLE001 - any browser failure becomes one clear message
-        first = (str(exc).splitlines() or [""])[0][:200]
+        text = str(exc.args[0]) if exc.args else str(exc)
+        first = (text.splitlines() or [""])[0][:200]
         _RENDERER.failure, _RENDERER.failure_path = f"{type(exc).__name__}: {first}", path
+        _RENDERER.failure_at = time.monotonic()
         raise ExportError(f"Static export failed in Chromium ({type(exc).__name__}: {first}).") \
             from exc
     _RENDERER.failure = None
