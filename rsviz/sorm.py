@@ -180,7 +180,7 @@ def lanczos(matvec: Matvec, v0: np.ndarray, steps: int,
         norm = float(np.linalg.norm(w))
         beta.append(norm)
         scale = max(abs(x) for x in alpha + beta)
-        if norm < 1e-9 * scale or j == steps - 1:
+        if norm <= 1e-9 * scale or j == steps - 1:
             break
         basis.append(w / norm)
     return np.array(alpha), np.array(beta[:-1]), np.array(beta[-1:])

@@ -1,0 +1,106 @@
+"""`rsviz profile IMAGE`: adversarial-direction profile with P_a levels and SORM (paper Fig. 1)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from rsviz.commands._common import (Timer, add_image_argument, add_model_arguments, context,
+                                    load_cli_image, load_cli_model)
+from rsviz.config import to_dict
+from rsviz.errors import RsvizError
+from rsviz.jobs import StderrProgress
+from rsviz.profile import ProfileConfig, compute_profile, summary
+
+NAME = "profile"
+HELP = "probability of being adversarial along the direction of a white-box x_a, with SORM (Fig. 1)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_image_argument(parser)
+    add_model_arguments(parser)
+    parser.add_argument("--sigma", type=float, default=0.25, help="noise level σ (default 0.25)")
+    parser.add_argument("--n", type=int, nargs="+", default=[5, 10, 50],
+                        help="votes of g_{σ,n}, several allowed (default 5 10 50)")
+    parser.add_argument("--samples", type=int, default=256, help="N noisy samples per point")
+    parser.add_argument("--points", type=int, default=30, help="profile points")
+    parser.add_argument("--start", type=float, default=0.0, help="range start, L2 from x_o")
+    parser.add_argument("--stop", type=float, help="range end, L2 from x_o "
+                                                   "(default ‖x_a − x_o‖ + beyond·σ)")
+    parser.add_argument("--beyond", type=float, default=8.0, help="default extent past x_a, in σ")
+    parser.add_argument("--pa", type=float, nargs="+", default=[0.5, 0.8], help="P_a levels")
+    parser.add_argument("--alpha", type=float, default=0.001, help="Clopper–Pearson level")
+    parser.add_argument("--no-curvature", action="store_true", help="skip curvature and SORM")
+    parser.add_argument("--lanczos-steps", type=int, default=16)
+    parser.add_argument("--probes", type=int, default=4, help="log-det probes")
+    parser.add_argument("--slq-steps", type=int, default=6, help="Lanczos steps per probe")
+    parser.add_argument("--attack-iters", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", help="folder for profile.csv, profile.json, profile.html "
+                                      "(and PNGs when static export works)")
+
+
+def run(args: argparse.Namespace) -> dict:
+    config = ProfileConfig(sigma=args.sigma, n_values=tuple(sorted(set(args.n))),
+                           n_samples=args.samples, points=args.points, start=args.start,
+                           stop=args.stop, beyond=args.beyond, p_levels=tuple(args.pa),
+                           alpha=args.alpha, seed=args.seed, attack_iters=args.attack_iters,
+                           curvature=not args.no_curvature, lanczos_steps=args.lanczos_steps,
+                           probes=args.probes, slq_steps=args.slq_steps)
+    model = load_cli_model(args)
+    x, name = load_cli_image(args.image, model)
+    with Timer() as timer:
+        result = compute_profile(model, x, config, progress=StderrProgress("profile"))
+    out = {**context(model, x, name), "config": to_dict(config), **summary(result),
+           "seconds": timer.seconds}
+    if args.out:
+        out["files"] = write_outputs(result, out, Path(args.out))
+    return out
+
+
+def write_outputs(result, summary_dict: dict, folder: Path) -> list[str]:
+    """profile.csv (curves), profile.json (summary + curves), profile.html / spectrum.html,
+    and PNGs when kaleido can render."""
+    from rsviz.cli import _jsonable
+    from rsviz.figures.export import data_to_csv, export_figure
+    from rsviz.figures.profile import profile_figure, spectrum_figure
+
+    folder.mkdir(parents=True, exist_ok=True)
+    table = {k: v.tolist() for k, v in result.table().items()}
+    files = []
+    (folder / "profile.csv").write_text(data_to_csv(table) or "")
+    (folder / "profile.json").write_text(json.dumps(_jsonable({**summary_dict, "curves": table}),
+                                                    indent=1))
+    files += [str(folder / "profile.csv"), str(folder / "profile.json")]
+    figures = {"profile": profile_figure(result, "Probability of being adversarial along x_a − x_o")}
+    if result.curvature is not None:
+        figures["spectrum"] = spectrum_figure(result, "Curvature spectrum of ∂f at x_a")
+    params = {k: v for k, v in summary_dict.items() if k in ("model", "model_id", "image",
+                                                               "image_hash", "config")}
+    for stem, fig in figures.items():
+        export_figure(fig, folder / f"{stem}.html", preset=None, metadata=params, data=table)
+        files.append(str(folder / f"{stem}.html"))
+        try:
+            export_figure(fig, folder / f"{stem}.png", metadata=params, data=None)
+            files.append(str(folder / f"{stem}.png"))
+        except (RsvizError, Exception):  # noqa: BLE001 - PNG is optional (needs Chromium)
+            pass
+    return files
+
+
+def render(result: dict) -> str:
+    lines = [f"{result['image']} — {result['model']}: x_a at {result['distance_xa']:.4f} from x_o "
+             f"(class {result['y']} -> {result['label_adv']}), R(x_o, σ) = {result['radius_xo']:.4f}"]
+    for c in result["crossings"]:
+        where = "not reached" if c["from_xo"] is None else \
+            f"{c['from_xo']:.4f} from x_o, {c['beyond_xa']:+.4f} beyond x_a"
+        bound = "" if c["eq6_bound_from_xo"] is None else f" (eq. 6 bound {c['eq6_bound_from_xo']:.4f})"
+        lines.append(f"  {c['label']:<22} {where}{bound}")
+    if "curvature" in result:
+        cv = result["curvature"]
+        lines.append(f"  curvature: Σκ = {cv['sum_kappa']:.4g} ± {cv['sum_kappa_se']:.2g}, "
+                     f"top κ = {cv['top_ritz'][0]:.4g}, bottom κ = {cv['bottom_ritz'][-1]:.4g}")
+    for f in result.get("files", []):
+        lines.append(f"  wrote {f}")
+    return "\n".join(lines)

@@ -1,0 +1,298 @@
+"""Adversarial-direction profile (paper Fig. 1, eq. 4–6) with SORM predictions (eq. 3).
+
+From x_o, a white-box boundary point x_a ∈ ∂f gives the direction u = (x_a − x_o)/‖x_a − x_o‖.
+Along x(t) = x_o + t·u one vote record (N noisy labels per point) gives p̂_y(t) with
+Clopper–Pearson bands (ideal g_σ), P[g_{σ,n}(x) ≠ y] for every n ≤ N (exact binomial law from
+p̂_y, and empirically from disjoint blocks of n votes), and the crossings: ∂f (t = ‖x_a − x_o‖),
+∂g_σ (p̂_y = ½), and where each n reaches each level P_a, whose exact eq. (5) thresholds and
+eq. (6) lower bounds are listed beside the measured distances.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from scipy import stats
+
+from rsviz.config import check_alpha, check_count, check_probability, check_sigma
+from rsviz.errors import ConfigError
+from rsviz.jobs import NullProgress, Progress
+from rsviz.models import Classifier
+from rsviz.smoothing import (VoteRecord, lower_confidence_bound, make_generator,
+                             prob_wrong_binomial, sample_votes)
+from rsviz.sorm import VARIANTS, CurvatureConfig, CurvatureResult, estimate_curvature, sorm_prob_adversarial
+from rsviz.theory import extra_distance, threshold_exact, threshold_random_tie
+from rsviz.whitebox import BoundaryPoint, find_boundary_point, predict_labels
+
+CHUNK = 4  # profile points per vote-sampling call (one progress report each)
+
+
+@dataclass(frozen=True)
+class ProfileConfig:
+    """Parameters of a profile.
+
+    Attributes:
+        sigma: noise level σ.
+        n_values: sizes n of the practical classifiers g_{σ,n} shown (each ≤ n_samples).
+        n_samples: N noisy votes per profile point.
+        points: number of profile points.
+        start, stop: profile range as distances from x_o (L2); stop None = ‖x_a − x_o‖ + beyond·σ.
+        beyond: default extent past x_a, in units of σ.
+        p_levels: levels P_a of eq. (4)–(5).
+        alpha: Clopper–Pearson level (1 − α bands).
+        seed: noise seed (votes, attack fallback, curvature probes).
+        attack_iters, attack_tol: white-box attack budget (gradients) and bisection tolerance.
+        curvature: measure curvature and draw SORM (costs 2 gradients per HVP).
+        lanczos_steps, probes, slq_steps: curvature budget (see rsviz.sorm.CurvatureConfig).
+        precision, batch_size: forward settings of the vote sampling.
+    """
+
+    sigma: float = 0.25
+    n_values: tuple[int, ...] = (5, 10, 50)
+    n_samples: int = 256
+    points: int = 30
+    start: float = 0.0
+    stop: float | None = None
+    beyond: float = 8.0
+    p_levels: tuple[float, ...] = (0.5, 0.8)
+    alpha: float = 0.001
+    seed: int = 0
+    attack_iters: int = 100
+    attack_tol: float = 1e-3
+    curvature: bool = True
+    lanczos_steps: int = 16
+    probes: int = 4
+    slq_steps: int = 6
+    precision: str = "auto"
+    batch_size: int | None = None
+
+    def __post_init__(self) -> None:
+        check_sigma(self.sigma)
+        check_count("N (samples)", self.n_samples)
+        check_count("profile points", self.points, 2)
+        if not self.n_values:
+            raise ConfigError("Give at least one n.")
+        for n in self.n_values:
+            check_count("n", n)
+            if n > self.n_samples:
+                raise ConfigError(f"n = {n} exceeds the N = {self.n_samples} samples per point.")
+        for p_a in self.p_levels:
+            check_probability("P_a", p_a)
+        check_alpha(self.alpha)
+        if self.start < 0 or (self.stop is not None and self.stop <= self.start):
+            raise ConfigError(f"The profile range must satisfy 0 ≤ start < stop "
+                              f"(got {self.start}, {self.stop}).")
+        if not self.beyond > 0:
+            raise ConfigError(f"'beyond' must be > 0 (got {self.beyond}).")
+        check_count("attack iterations", self.attack_iters)
+        if not self.attack_tol > 0:
+            raise ConfigError(f"The attack tolerance must be > 0 (got {self.attack_tol}).")
+        self.curvature_config()  # validates the curvature budget
+
+    def curvature_config(self) -> CurvatureConfig:
+        return CurvatureConfig(sigma=self.sigma, lanczos_steps=self.lanczos_steps,
+                               probes=self.probes, slq_steps=self.slq_steps, seed=self.seed)
+
+    def estimated_passes(self) -> int:
+        """Forward passes, roughly: votes + attack (typical) + curvature gradients."""
+        curvature = 2 * self.curvature_config().hvps if self.curvature else 0
+        return self.points * self.n_samples + min(self.attack_iters, 30) * 20 + curvature
+
+
+@dataclass(frozen=True)
+class Crossing:
+    """Where a curve crosses a level along the profile (None when it does not)."""
+
+    label: str
+    level: float
+    t: float | None  # distance from x_o
+    beyond: float | None  # t − ‖x_a − x_o‖ (negative: before x_a)
+    bound: float | None = None  # eq. (6) lower bound on t, where it applies
+
+
+@dataclass(frozen=True, eq=False)
+class ProfileResult:
+    """Everything the profile figure, the CLI and the exports show.
+
+    Attributes:
+        t: [m] distances from x_o; beyond: [m] t − distance (distance beyond x_a).
+        p_y, ci_low, ci_high: [m] p̂_y = π̂0 and its two-sided (1 − α) Clopper–Pearson band.
+        f_labels: [m] base-classifier labels along the profile (no noise).
+        prob_binomial, prob_empirical: {n: [m]} P[g_{σ,n} ≠ y], exact law from p̂_y / block draws.
+        thresholds: {(n, P_a): π0*} exact eq. (5) (strict majority); thresholds_tie with the
+            random tie-break the binomial curves use (equal for odd n).
+        crossings: ∂f, ∂g_σ and each (n, P_a).
+        sorm: {variant: [m] predicted 1 − π0} (NaN where undefined); sorm_valid: β interval.
+    """
+
+    config: ProfileConfig
+    y: int
+    label_adv: int
+    distance: float
+    attack: dict
+    t: np.ndarray
+    p_y: np.ndarray
+    ci_low: np.ndarray
+    ci_high: np.ndarray
+    f_labels: np.ndarray
+    prob_binomial: dict[int, np.ndarray]
+    prob_empirical: dict[int, np.ndarray]
+    thresholds: dict[tuple[int, float], float]
+    thresholds_tie: dict[tuple[int, float], float]
+    radius: float
+    crossings: list[Crossing]
+    curvature: CurvatureResult | None
+    sorm: dict[str, np.ndarray] = field(default_factory=dict)
+    sorm_valid: tuple[float, float] = (-math.inf, math.inf)
+    forward_passes: int = 0
+
+    @property
+    def beyond(self) -> np.ndarray:
+        return self.t - self.distance
+
+    @property
+    def beta(self) -> np.ndarray:
+        """Signed standardised distance to ∂f, (‖x_a − x_o‖ − t)/σ (> 0 on x_o's side)."""
+        return (self.distance - self.t) / self.config.sigma
+
+    def table(self) -> dict[str, np.ndarray]:
+        """Column name -> [m] values (the CSV export)."""
+        columns = {"t_from_xo": self.t, "beyond_xa": self.beyond, "beta": self.beta,
+                   "p_y": self.p_y, "p_y_ci_low": self.ci_low, "p_y_ci_high": self.ci_high,
+                   "f_label": self.f_labels}
+        for n in self.config.n_values:
+            columns[f"p_adv_n{n}_binomial"] = self.prob_binomial[n]
+            columns[f"p_adv_n{n}_empirical"] = self.prob_empirical[n]
+        for variant, values in self.sorm.items():
+            columns[f"sorm_{variant}_p_adv"] = values
+        return columns
+
+
+def first_crossing(t: np.ndarray, values: np.ndarray, level: float) -> float | None:
+    """First t where `values` reaches `level` going up, linearly interpolated (None if never)."""
+    above = np.flatnonzero(values >= level)
+    if len(above) == 0:
+        return None
+    i = int(above[0])
+    if i == 0:
+        return float(t[0])
+    v0, v1 = values[i - 1], values[i]
+    return float(t[i - 1] + (level - v0) / (v1 - v0) * (t[i] - t[i - 1]))
+
+
+def profile_points(x_o: torch.Tensor, direction: torch.Tensor, t: np.ndarray) -> torch.Tensor:
+    """[m,3,H,W] points x_o + t·u (no clipping: noise is not clipped either)."""
+    ts = torch.as_tensor(t, dtype=torch.float32, device=x_o.device).view(-1, 1, 1, 1)
+    return x_o[None] + ts * direction[None]
+
+
+def compute_profile(model: Classifier, x_o: torch.Tensor, config: ProfileConfig,
+                    point: BoundaryPoint | None = None,
+                    progress: Progress | None = None) -> ProfileResult:
+    """Attack (unless `point` is given), sample votes along the profile, measure curvature.
+
+    Progress stages: white-box attack, votes (partial results after each chunk), curvature.
+    """
+    progress = progress or NullProgress()
+    device = model.device
+    x_o = x_o.to(device=device, dtype=torch.float32)
+    if point is None:
+        generator = make_generator(config.seed, "cpu")
+        point = find_boundary_point(model, x_o, max_iter=config.attack_iters,
+                                    tol=config.attack_tol, generator=generator, progress=progress)
+    y, distance = point.y, point.distance
+    stop = config.stop if config.stop is not None else distance + config.beyond * config.sigma
+    t = np.linspace(config.start, stop, config.points)
+    if t[0] > 0:  # x_o itself is needed for R(x_o, σ) in eq. (6)
+        t = np.concatenate([[0.0], t])
+    direction = point.direction.to(device)
+    points = profile_points(x_o, direction, t)
+    f_labels = predict_labels(model, points).cpu().numpy()
+    generator = make_generator(config.seed, device)
+    labels = []
+    total = len(t) * config.n_samples
+    for start in range(0, len(t), CHUNK):
+        progress.check_cancel()
+        record = sample_votes(model, points[start:start + CHUNK], config.sigma, config.n_samples,
+                              generator, config.batch_size, config.precision)
+        labels.append(record.labels)
+        done = min(start + CHUNK, len(t))
+        p_part = (np.concatenate(labels) == y).mean(1)
+        progress.report(done * config.n_samples, total, f"votes: {done}/{len(t)} points",
+                        partial={"t": t[:done], "p_y": p_part, "distance": distance})
+    record = VoteRecord(np.concatenate(labels), model.info.num_classes, config.sigma)
+    p_y = record.p_hat(y)
+    ci_low, ci_high = record.interval(y, config.alpha)
+    rng = np.random.default_rng(config.seed)
+    prob_binomial = {n: prob_wrong_binomial(p_y, n) for n in config.n_values}
+    prob_empirical = {n: record.prob_g_wrong(y, n, "empirical", rng) for n in config.n_values}
+    thresholds = {(n, p): threshold_exact(n, p) for n in config.n_values for p in config.p_levels}
+    thresholds_tie = {(n, p): threshold_random_tie(n, p)
+                      for n in config.n_values for p in config.p_levels}
+    p_lower = lower_confidence_bound(int(record.counts[0, y]), config.n_samples, config.alpha)
+    radius = float(config.sigma * stats.norm.ppf(p_lower)) if p_lower > 0.5 else 0.0
+    crossings = [Crossing("∂f (white-box x_a)", 0.5, distance, 0.0)]
+    g_cross = first_crossing(t, 1 - p_y, 0.5)
+    crossings.append(Crossing("∂g_σ (p̂_y = ½)", 0.5, g_cross,
+                              None if g_cross is None else g_cross - distance, radius))
+    for n in config.n_values:
+        for p_a in config.p_levels:
+            where = first_crossing(t, prob_binomial[n], p_a)
+            bound = radius + extra_distance(config.sigma, thresholds[(n, p_a)])
+            crossings.append(Crossing(f"n = {n}, P_a = {p_a:g}", p_a, where,
+                                      None if where is None else where - distance, bound))
+    curvature = None
+    sorm: dict[str, np.ndarray] = {}
+    valid = (-math.inf, math.inf)
+    if config.curvature:
+        curvature = estimate_curvature(model, point, config.curvature_config(), progress)
+        beta = (distance - t) / config.sigma
+        sorm = {v: sorm_prob_adversarial(curvature, beta, v) for v in VARIANTS}  # type: ignore[arg-type]
+        valid = curvature.valid_beta()
+    passes = point.forward_passes + len(t) * config.n_samples + len(t)
+    passes += curvature.forward_passes if curvature else 0
+    attack = {"iterations": point.iterations, "bracket": point.bracket,
+              "cos_angle": point.cos_angle, "grad_norm": point.grad_norm,
+              "forward_passes": point.forward_passes}
+    return ProfileResult(config=config, y=y, label_adv=point.label_adv, distance=distance,
+                         attack=attack, t=t, p_y=p_y, ci_low=ci_low, ci_high=ci_high,
+                         f_labels=f_labels, prob_binomial=prob_binomial,
+                         prob_empirical=prob_empirical, thresholds=thresholds,
+                         thresholds_tie=thresholds_tie, radius=radius, crossings=crossings,
+                         curvature=curvature, sorm=sorm, sorm_valid=valid,
+                         forward_passes=passes)
+
+
+def summary(result: ProfileResult) -> dict:
+    """JSON-ready summary: crossings, thresholds, eq. (6) bounds, curvature numbers."""
+    out: dict = {
+        "y": result.y, "label_adv": result.label_adv, "distance_xa": result.distance,
+        "attack": result.attack, "radius_xo": result.radius,
+        "forward_passes": result.forward_passes,
+        "crossings": [{"label": c.label, "level": c.level, "from_xo": c.t, "beyond_xa": c.beyond,
+                       "eq6_bound_from_xo": c.bound} for c in result.crossings],
+        "thresholds": [{"n": n, "p_a": p, "pi0_exact_eq5": v,
+                        "pi0_random_tie": result.thresholds_tie[(n, p)],
+                        "eq6_extra_distance": extra_distance(result.config.sigma, v)}
+                       for (n, p), v in result.thresholds.items()],
+    }
+    curvature = result.curvature
+    if curvature is not None:
+        trace, trace_se = curvature.trace_f(lambda k: k)
+        lo, hi = result.sorm_valid
+        out["curvature"] = {
+            "sigma": curvature.sigma, "h": curvature.h, "dim": curvature.dim,
+            "top_ritz": curvature.ritz[:5].tolist(), "bottom_ritz": curvature.ritz[-5:].tolist(),
+            "sum_kappa": trace, "sum_kappa_se": trace_se,
+            "mean_kappa": curvature.mean_curvature, "hvps": curvature.hvps,
+            "eq3_valid_beta": [lo, hi],
+            "eq3_valid_beyond_xa": [-hi * curvature.sigma, -lo * curvature.sigma],
+        }
+        for variant, values in result.sorm.items():
+            where = first_crossing(result.t, np.nan_to_num(values, nan=-1.0), 0.5)
+            out["curvature"][f"sorm_{variant}_gsigma_beyond_xa"] = (
+                None if where is None else where - result.distance)
+    return out
