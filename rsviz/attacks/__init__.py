@@ -1,1 +1,222 @@
-"""Decision-based attacks against f or g_{σ,n}, reached only through an `Oracle`."""
+"""Decision-based attacks against f or g_{σ,n}, reached only through an `Oracle`.
+
+`REGISTRY` maps an attack name to its factory, label, paper, distance and published defaults;
+`run_attack` drives one attack to the end of its budget and returns a picklable
+`AttackTrace` (what the page, the CLI and the study cache and plot).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+
+from rsviz.attacks.base import Attack, AttackState, run_steps
+from rsviz.attacks.oracle import CRITERIA, Oracle, OracleConfig
+from rsviz.errors import ConfigError
+from rsviz.jobs import NullProgress, Progress
+from rsviz.models import Classifier
+from rsviz.smoothing import make_generator
+
+__all__ = ["REGISTRY", "AttackSpec", "AttackTrace", "CRITERIA", "Oracle", "OracleConfig",
+           "TracePoint", "make_attack", "run_attack"]
+
+TracePoint = tuple[int, int, float, float, str]  # (queries, forward_passes, l2, linf, phase)
+
+
+def _hsja(**params: Any) -> Attack:
+    from rsviz.attacks.hsja import HopSkipJump
+    return HopSkipJump(**params)
+
+
+def _surfree(**params: Any) -> Attack:
+    from rsviz.attacks.surfree import SurFree  # written separately; imported only when used
+    return SurFree(**params)
+
+
+def _rays(**params: Any) -> Attack:
+    from rsviz.attacks.rays import RayS
+    return RayS(**params)
+
+
+@dataclass(frozen=True)
+class AttackSpec:
+    """One registry entry.
+
+    Attributes:
+        name: registry key ("hsja", "surfree", "rays").
+        label: name shown in the UI.
+        paper: reference of the paper the implementation follows.
+        distance: the norm the attack minimises ("l2" or "linf").
+        factory: builds the attack from keyword hyper-parameters.
+        defaults: the published default hyper-parameters (documented in the module).
+    """
+
+    name: str
+    label: str
+    paper: str
+    distance: str
+    factory: Callable[..., Attack]
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+
+REGISTRY: dict[str, AttackSpec] = {
+    "hsja": AttackSpec(
+        name="hsja", label="HopSkipJump (HSJA, L2)",
+        paper="Chen, Jordan, Wainwright, HopSkipJumpAttack, IEEE S&P 2020",
+        distance="l2", factory=_hsja,
+        defaults={"gamma": 1.0, "init_num_evals": 100, "max_num_evals": 10_000,
+                  "first_delta": 0.1, "max_init_tries": 100, "max_step_halvings": 25},
+    ),
+    "surfree": AttackSpec(
+        name="surfree", label="SurFree (L2)",
+        paper="Maho, Furon, Le Merrer, SurFree: a fast surrogate-free black-box attack, CVPR 2021",
+        distance="l2", factory=_surfree, defaults={},
+    ),
+    "rays": AttackSpec(
+        name="rays", label="RayS (L∞, L2 reported)",
+        paper="Chen & Gu, RayS: a ray searching method for hard-label adversarial attack, KDD 2020",
+        distance="linf", factory=_rays, defaults={"lin_search_steps": 10, "tol": 1e-3},
+    ),
+}
+
+
+def make_attack(name: str, params: dict[str, Any] | None = None) -> Attack:
+    """Build a registry attack with its defaults overridden by `params`."""
+    if name not in REGISTRY:
+        raise ConfigError(f"Unknown attack {name!r}; available: {', '.join(REGISTRY)}.")
+    spec = REGISTRY[name]
+    try:
+        return spec.factory(**{**spec.defaults, **(params or {})})
+    except TypeError as exc:
+        raise ConfigError(f"Bad parameters for {spec.label}: {exc}") from exc
+
+
+@dataclass
+class AttackTrace:
+    """The record of one attack run (picklable: numbers, strings and CPU tensors).
+
+    Attributes:
+        attack: registry name.
+        config: the oracle configuration (what was attacked, criterion, budget, seed).
+        params: hyper-parameters of the attack (defaults included).
+        seed: seed of the attack's own randomness.
+        points: one (queries, forward_passes, l2, linf, phase) per yielded state, where l2 and
+            linf are the distortions of the best accepted point so far (inf before one).
+        x_adv: best accepted point [3,H,W] on the CPU, or None.
+        label: the original label y (the class the untargeted attack moves away from).
+        adv_label: label of x_adv by one draw of the attacked classifier (not counted).
+        adv_label_f: label of x_adv by the base classifier f.
+        success: an accepted point was found.
+        finished: False for the partial trace of a run still going or stopped.
+        seconds: wall time of the run.
+    """
+
+    attack: str
+    config: OracleConfig
+    params: dict[str, Any]
+    seed: int
+    points: list[TracePoint] = field(default_factory=list)
+    x_adv: torch.Tensor | None = None
+    label: int = -1
+    adv_label: int | None = None
+    adv_label_f: int | None = None
+    success: bool = False
+    finished: bool = False
+    seconds: float = 0.0
+
+    def _last(self, i: int, default: Any) -> Any:
+        return self.points[-1][i] if self.points else default
+
+    @property
+    def queries(self) -> int:
+        return int(self._last(0, 0))
+
+    @property
+    def forward_passes(self) -> int:
+        return int(self._last(1, 0))
+
+    @property
+    def l2(self) -> float:
+        return float(self._last(2, float("inf")))
+
+    @property
+    def linf(self) -> float:
+        return float(self._last(3, float("inf")))
+
+    @property
+    def distance(self) -> str:
+        return REGISTRY[self.attack].distance if self.attack in REGISTRY else "l2"
+
+    def describe(self) -> str:
+        """Legend label, e.g. 'HSJA · g(σ=0.25, n=10) · seed 0'."""
+        cfg = self.config
+        target = "f" if cfg.sigma is None else f"g(σ={cfg.sigma:g}, n={cfg.n})"
+        if cfg.sigma is not None and cfg.criterion != "single_draw":
+            target += f" {cfg.criterion} P_a={cfg.p_a:g}"
+        name = REGISTRY[self.attack].label.split(" (")[0] if self.attack in REGISTRY else self.attack
+        return f"{name} · {target} · seed {self.seed}" + ("" if self.finished else " (stopped)")
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (without the image)."""
+        return {"attack": self.attack, "oracle": self.config.describe(), "seed": self.seed,
+                "budget": self.config.budget, "queries": self.queries,
+                "forward_passes": self.forward_passes, "l2": self.l2, "linf": self.linf,
+                "success": self.success, "label": self.label, "adv_label": self.adv_label,
+                "adv_label_f": self.adv_label_f, "finished": self.finished,
+                "seconds": self.seconds, "params": self.params}
+
+
+def run_attack(model: Classifier, x_o: torch.Tensor, y: int, attack_name: str,
+               oracle_config: OracleConfig, generator_seed: int,
+               progress: Progress | None = None,
+               params: dict[str, Any] | None = None) -> AttackTrace:
+    """Run one attack until its budget (or its own end) and return its trace.
+
+    Reports (queries, budget) and a copy of the partial trace (`partial=`, an `AttackTrace`
+    with `finished=False` and the current best x_adv) to `progress` after every outer
+    iteration, and checks for cancellation there (`Cancelled` propagates).
+
+    Args:
+        model: base classifier f.
+        x_o: original image [3,H,W] in [0,1].
+        y: its label (untargeted: the class to leave; usually f's or g's prediction at x_o).
+        attack_name: a key of `REGISTRY`.
+        oracle_config: what is attacked, the criterion, budget and oracle seed.
+        generator_seed: seed of the attack's own random directions.
+        progress: receives progress and partial traces.
+        params: hyper-parameters overriding the attack's defaults.
+    """
+    progress = progress or NullProgress()
+    attack = make_attack(attack_name, params)
+    spec = REGISTRY[attack_name]
+    oracle = Oracle(model, x_o, y, oracle_config, distance=spec.distance)  # type: ignore[arg-type]
+    generator = make_generator(generator_seed, model.device)
+    trace = AttackTrace(attack=attack_name, config=oracle_config,
+                        params={**spec.defaults, **(params or {})}, seed=int(generator_seed),
+                        label=int(y))
+    started = time.perf_counter()
+    state: AttackState | None = None
+    progress.report(0, oracle_config.budget, "starting")
+    for state in run_steps(attack, oracle, x_o.to(model.device, torch.float32), generator):
+        trace.points.append((state.queries, state.forward_passes, state.l2, state.linf,
+                             state.phase))
+        trace.seconds = time.perf_counter() - started
+        partial = AttackTrace(**{**trace.__dict__, "points": list(trace.points),
+                                 "x_adv": None if state.x_adv is None else state.x_adv.cpu(),
+                                 "success": state.success})
+        message = (f"{state.queries}/{oracle_config.budget} queries, "
+                   f"L2 {state.l2:.4g}, L∞ {state.linf:.4g} — {state.phase}")
+        progress.report(state.queries, oracle_config.budget, message, partial=partial)
+        progress.check_cancel()
+    best = oracle.best_x
+    trace.x_adv = None if best is None else best.detach().cpu()
+    trace.success = best is not None
+    if best is not None:
+        trace.adv_label = oracle.label(best)
+        trace.adv_label_f = oracle.base_label(best)
+    trace.finished = True
+    trace.seconds = time.perf_counter() - started
+    return trace

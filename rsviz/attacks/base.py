@@ -4,6 +4,10 @@ An attack is a small class configured in `__init__` (its published hyper-paramet
 `steps(oracle, x_o, generator)` yields a frozen `AttackState` after each outer iteration. The
 oracle, not the attack, counts queries and enforces the budget; when the budget runs out the
 oracle raises `BudgetExhausted` and `run_steps` ends the iteration cleanly.
+
+The best point of a state is the closest point to x_o that the criterion accepted so far (the
+oracle keeps it): it is always an accepted point and its distortion never increases, whatever
+the attack's own iterate does against a random classifier.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ import torch
 
 from rsviz.attacks.oracle import Oracle
 from rsviz.errors import BudgetExhausted
+
+MAX_IDLE_STATES = 50  # states in a row without a new query: the attack is stuck, stop it
 
 
 @dataclass(frozen=True)
@@ -30,6 +36,8 @@ class AttackState:
         l2: ‖x_adv − x_o‖₂ (inf before one is found).
         linf: ‖x_adv − x_o‖∞ (inf before one is found).
         phase: short description of what the attack is doing.
+        current_l2: ‖x − x_o‖₂ of the attack's own iterate x (inf when it has none); it may
+            exceed `l2`, and against g_{σ,n} it may even go up.
     """
 
     iteration: int
@@ -39,6 +47,7 @@ class AttackState:
     l2: float
     linf: float
     phase: str
+    current_l2: float = float("inf")
 
     @property
     def success(self) -> bool:
@@ -54,28 +63,44 @@ class Attack(Protocol):
               generator: torch.Generator) -> Iterator[AttackState]: ...
 
 
-def make_state(oracle: Oracle, iteration: int, x_adv: torch.Tensor | None, phase: str) -> AttackState:
-    """Build a state with the oracle's counters and distortions measured from its x_o."""
-    if x_adv is None:
-        l2 = linf = float("inf")
-    else:
-        delta = (x_adv - oracle.x_o).flatten()
-        l2, linf = float(delta.norm()), float(delta.abs().max())
+def distortions(x: torch.Tensor, x_o: torch.Tensor) -> tuple[float, float]:
+    """(L2, L∞) norms of x − x_o."""
+    delta = (x.to(x_o.device, torch.float32) - x_o).flatten()
+    return float(delta.norm()), float(delta.abs().max())
+
+
+def make_state(oracle: Oracle, iteration: int, x_adv: torch.Tensor | None,
+               phase: str) -> AttackState:
+    """State with the oracle's counters and its best accepted point.
+
+    `x_adv` is the attack's own current iterate: only its distance is recorded
+    (`current_l2`); the reported best point is `oracle.best_x`, the closest point the
+    criterion accepted, so it is always adversarial by the criterion and never gets worse.
+    """
+    best = oracle.best_x
+    l2, linf = distortions(best, oracle.x_o) if best is not None else (float("inf"),) * 2
+    current = distortions(x_adv, oracle.x_o)[0] if x_adv is not None else float("inf")
     return AttackState(iteration=iteration, queries=oracle.queries,
                        forward_passes=oracle.forward_passes,
-                       x_adv=None if x_adv is None else x_adv.detach().clone(),
-                       l2=l2, linf=linf, phase=phase)
+                       x_adv=None if best is None else best.detach().clone(),
+                       l2=l2, linf=linf, phase=phase, current_l2=current)
 
 
 def run_steps(attack: Attack, oracle: Oracle, x_o: torch.Tensor,
               generator: torch.Generator) -> Iterator[AttackState]:
-    """Iterate an attack, ending cleanly (with a final state) when the budget is exhausted."""
+    """Iterate an attack, ending cleanly (with a final state) when the budget is exhausted.
+
+    Also stops an attack that yields `MAX_IDLE_STATES` states in a row without querying
+    (a guard against loops that make no progress).
+    """
     last: AttackState | None = None
+    idle = 0
     try:
         for state in attack.steps(oracle, x_o, generator):
+            idle = idle + 1 if last is not None and state.queries == last.queries else 0
             last = state
             yield state
+            if idle >= MAX_IDLE_STATES:
+                return
     except BudgetExhausted:
-        best = last.x_adv if last is not None else None
-        yield make_state(oracle, (last.iteration + 1) if last else 0,
-                         oracle.best_x if oracle.best_x is not None else best, "budget exhausted")
+        yield make_state(oracle, (last.iteration + 1) if last else 0, None, "budget exhausted")

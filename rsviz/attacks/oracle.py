@@ -1,31 +1,48 @@
 """The attacker's only view of the classifier: decisions, counted and budgeted.
 
-The oracle wraps f (deterministic) or g_{σ,n} (a fresh Monte Carlo vote at every query, with
-the lazy exact vote), counts every query — initialisation included — and every base-model
-forward pass, refuses to go past the budget, and remembers the closest point to x_o that the
-criterion accepted (so an attack's reported best point is always an accepted one).
+The oracle wraps f (deterministic) or g_{σ,n} (a fresh Monte Carlo vote at every query), counts
+every query — initialisation included — and every base-model forward pass, refuses to go past the
+budget, and remembers the closest point to x_o that the criterion accepted (so an attack's
+reported best point is always an accepted one).
+
+Criteria against g_{σ,n} (`CRITERIA`, named as the UI shows them):
+- "single_draw": the decision of one query of g_{σ,n} (plurality of n fresh votes, random
+  tie-break) is wrong (untargeted) or is the target (targeted);
+- "shortcut": the paper's experimental protocol (§4.1): at least ⌈n·P_a⌉ of the n votes of the
+  query are wrong (or for the target);
+- "exact": eq. (5) applied to the vote estimate: π̂0 = (right votes)/n ≤ π0* with
+  π0* = 1 − I⁻¹_{P_a}(k, n−k+1), k = ⌊n/2⌋+1 (`theory.threshold_exact`), i.e. at least
+  ⌈n(1 − π0*)⌉ wrong votes.
+
+Every criterion is decided lazily and exactly: votes are drawn in rounds and a point stops as
+soon as the remaining votes cannot change its outcome, so a query never costs more than n
+forward passes and has exactly the distribution of the full n-vote decision.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Callable, Literal
 
 import numpy as np
 import torch
 
+from rsviz import theory
 from rsviz.config import check_count, check_probability, check_sigma
 from rsviz.errors import BudgetExhausted, ConfigError
 from rsviz.models import Classifier
-from rsviz.smoothing import _forward, lazy_votes, make_generator, resolve_precision, sample_votes
-from rsviz import theory
+from rsviz.device import default_batch_size, resolve_precision
+from rsviz.smoothing import forward_labels, lazy_votes, make_generator
+
+ROUND_BYTES = 128 * 2**20  # noisy images held at once by `lazy_count_votes` (float32)
 
 Criterion = Literal["single_draw", "shortcut", "exact"]
+Distance = Literal["l2", "linf"]
 
 CRITERIA: dict[str, str] = {
-    "single_draw": "one draw of g_{σ,n} is wrong",
-    "shortcut": "paper's shortcut: ≥ ⌈n·P_a⌉ of the n votes wrong",
-    "exact": "eq. (5) exact: vote estimate of π0 ≤ 1 − I⁻¹_{P_a}(k, n−k+1)",
+    "single_draw": "one draw of g_{σ,n} is wrong (plurality of n votes)",
+    "shortcut": "paper's shortcut (§4.1): ≥ ⌈n·P_a⌉ of the n votes wrong",
+    "exact": "eq. (5) exact threshold on the vote estimate: π̂0 ≤ 1 − I⁻¹_{P_a}(k, n−k+1)",
 }
 
 
@@ -36,13 +53,12 @@ class OracleConfig:
     Attributes:
         sigma: noise level of g_{σ,n}; None attacks the base classifier f.
         n: votes per query of g_{σ,n}.
-        criterion: "single_draw" (the decision of one query of g_{σ,n}), "shortcut" (the paper's
-            experiments: at least ⌈n·P_a⌉ of the n votes wrong) or "exact" (eq. 5: the vote
-            estimate of π0 is below the exact threshold, i.e. at least ⌈n(1 − π0*)⌉ votes wrong).
+        criterion: "single_draw", "shortcut" or "exact" (see the module docstring).
         p_a: level P_a of the adversarial example (criteria "shortcut" and "exact").
         target: target class for a targeted attack (None = untargeted).
         budget: maximum number of queries.
         seed: seed of the oracle's noise generator.
+        precision: forward precision ("auto" = bf16 autocast on CPUs that support it).
     """
 
     sigma: float | None = None
@@ -52,6 +68,7 @@ class OracleConfig:
     target: int | None = None
     budget: int = 2000
     seed: int = 0
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         if self.sigma is not None:
@@ -61,19 +78,71 @@ class OracleConfig:
         check_probability("P_a", self.p_a)
         if self.criterion not in CRITERIA:
             raise ConfigError(f"Unknown criterion {self.criterion!r}; use one of {', '.join(CRITERIA)}.")
+        if self.target is not None:
+            check_count("target class", self.target, minimum=0)
+        if self.precision not in ("auto", "fp32", "bf16", "fp16"):
+            raise ConfigError(f"Unknown precision {self.precision!r}.")
+
+    @property
+    def smoothed(self) -> bool:
+        return self.sigma is not None
 
     def wrong_votes_needed(self) -> int:
-        """Wrong votes out of n that make a point adversarial (criteria with full votes)."""
+        """Wrong votes out of n that make a point adversarial (criteria "shortcut", "exact")."""
         if self.criterion == "shortcut":
-            return theory.shortcut_wrong_votes(self.n, self.p_a)
+            return max(1, theory.shortcut_wrong_votes(self.n, self.p_a))
         pi0_max = theory.threshold_exact(self.n, self.p_a)
-        return max(1, int(np.ceil(self.n * (1.0 - pi0_max) - 1e-9)))
+        return int(min(self.n, max(1, np.ceil(self.n * (1.0 - pi0_max) - 1e-9))))
 
     def describe(self) -> str:
+        """Short human description, e.g. 'g(σ=0.25, n=10), one draw of g_{σ,n} is wrong'."""
         if self.sigma is None:
-            return "undefended f"
-        crit = CRITERIA[self.criterion].replace("P_a", f"P_a={self.p_a:g}")
-        return f"g(σ={self.sigma:g}, n={self.n}), {crit}"
+            what = "undefended f"
+        else:
+            crit = CRITERIA[self.criterion].replace("P_a", f"P_a={self.p_a:g}")
+            if self.criterion != "single_draw":
+                crit += f" (≥ {self.wrong_votes_needed()} of {self.n})"
+            what = f"g(σ={self.sigma:g}, n={self.n}), {crit}"
+        return what if self.target is None else f"{what}, target class {self.target}"
+
+
+def lazy_count_votes(model: Classifier, points: torch.Tensor, sigma: float, n: int,
+                     hit: Callable[[np.ndarray], np.ndarray], needed: int, generator: torch.Generator,
+                     batch_size: int | None = None, precision: str = "auto"
+                     ) -> tuple[np.ndarray, np.ndarray, int]:
+    """Decide "at least `needed` of n votes are hits" at each point, drawing as few votes as possible.
+
+    Each round draws, per undecided point, the fewest votes that could settle it (all hits, or
+    enough misses to make `needed` unreachable). The decision equals the one of the full n votes.
+
+    Returns:
+        (decision [m] bool, votes drawn [m], forward passes spent).
+    """
+    device = model.device
+    m = int(points.shape[0])
+    room_cap = max(64, ROUND_BYTES // (4 * points[0].numel()))
+    hits = np.zeros(m, dtype=np.int64)
+    drawn = np.zeros(m, dtype=np.int64)
+    passes = 0
+    while True:
+        to_accept = needed - hits
+        to_reject = (n - drawn) - to_accept + 1
+        undecided = np.flatnonzero((to_accept > 0) & (to_reject > 0))
+        if len(undecided) == 0:
+            break
+        need = np.minimum(to_accept[undecided], to_reject[undecided])
+        room = max(room_cap, len(undecided))
+        if need.sum() > room:
+            need = np.maximum(1, (need * room) // need.sum())
+        index = torch.from_numpy(np.repeat(undecided, need)).to(device)
+        noise = torch.randn((len(index), *points.shape[1:]), generator=generator, device=device)
+        noisy = points.index_select(0, index).add_(noise, alpha=sigma)
+        del noise
+        labels = forward_labels(model, noisy, batch_size, precision)
+        np.add.at(hits, index.cpu().numpy(), hit(labels).astype(np.int64))
+        drawn[undecided] += need
+        passes += len(index)
+    return hits >= needed, drawn, passes
 
 
 class Oracle:
@@ -85,23 +154,38 @@ class Oracle:
         y: its label (the class to move away from, untargeted).
         config: what is attacked and the criterion.
         batch_size: forward batch size (None: from the device).
-        precision: forward precision.
+        precision: forward precision; None takes `config.precision`.
+        distance: "l2" or "linf", the norm by which `best_x` is the closest accepted point
+            (the attack's own distance: L∞ for RayS, L2 otherwise).
     """
 
     def __init__(self, model: Classifier, x_o: torch.Tensor, y: int, config: OracleConfig,
-                 batch_size: int | None = None, precision: str = "auto") -> None:
+                 batch_size: int | None = None, precision: str | None = None,
+                 distance: Distance = "l2") -> None:
+        num_classes = model.info.num_classes
+        if config.target is not None:
+            if config.target >= num_classes:
+                raise ConfigError(f"Target class {config.target} does not exist "
+                                  f"(the model has {num_classes} classes).")
+            if config.target == int(y):
+                raise ConfigError(f"The target class {config.target} is the original label: "
+                                  "pick another class or run untargeted.")
         self.model = model
         self.device = model.device
         self.x_o = x_o.detach().to(self.device, torch.float32)
         self.y = int(y)
         self.config = config
-        self.batch_size = batch_size
-        self.precision = resolve_precision(precision, self.device)
+        # an explicit batch size keeps the engine from re-tuning it at every (small) query
+        self.batch_size = batch_size or default_batch_size(self.device, self.x_o.numel())
+        self.precision = resolve_precision(precision or config.precision, self.device)
         self.generator = make_generator(config.seed, self.device)
         self.queries = 0
         self.forward_passes = 0
+        if distance not in ("l2", "linf"):
+            raise ConfigError(f"Unknown distance {distance!r}; use 'l2' or 'linf'.")
+        self.distance = distance
         self.best_x: torch.Tensor | None = None
-        self.best_l2 = float("inf")
+        self.best_distance = float("inf")
 
     @property
     def budget(self) -> int:
@@ -110,6 +194,17 @@ class Oracle:
     @property
     def remaining(self) -> int:
         return self.config.budget - self.queries
+
+    @property
+    def best_l2(self) -> float:
+        """‖best_x − x_o‖₂ (inf before an accepted point)."""
+        if self.best_x is None:
+            return float("inf")
+        return float((self.best_x - self.x_o).norm())
+
+    @property
+    def dim(self) -> int:
+        return int(self.x_o.numel())
 
     def _wrong(self, labels: np.ndarray | torch.Tensor) -> np.ndarray:
         labels = np.asarray(labels)
@@ -120,47 +215,56 @@ class Oracle:
     def _decide(self, xs: torch.Tensor) -> np.ndarray:
         cfg = self.config
         if cfg.sigma is None:
-            labels = torch.cat([_forward(self.model, xs[s:s + 256], self.precision).argmax(1).cpu()
-                                for s in range(0, len(xs), 256)])
+            labels = forward_labels(self.model, xs, self.batch_size, self.precision)
             self.forward_passes += len(xs)
-            return self._wrong(labels.numpy())
+            return self._wrong(labels)
         if cfg.criterion == "single_draw":
             result = lazy_votes(self.model, xs, cfg.sigma, cfg.n, self.generator,
                                 self.batch_size, self.precision)
             self.forward_passes += result.forward_passes
             return self._wrong(result.labels)
-        record = sample_votes(self.model, xs, cfg.sigma, cfg.n, self.generator,
-                              self.batch_size, self.precision)
-        self.forward_passes += record.forward_passes
-        wrong = self._wrong(record.labels).sum(1)
-        return wrong >= cfg.wrong_votes_needed()
+        decision, _, passes = lazy_count_votes(self.model, xs, cfg.sigma, cfg.n, self._wrong,
+                                               cfg.wrong_votes_needed(), self.generator,
+                                               self.batch_size, self.precision)
+        self.forward_passes += passes
+        return decision
 
     def is_adversarial(self, xs: torch.Tensor) -> torch.Tensor:
-        """One query per point: [B] booleans, True where the criterion holds.
+        """One query per point: [B] booleans (a 0-d boolean for one [3,H,W] point).
 
         Raises BudgetExhausted, without querying, when the batch would exceed the budget.
         """
         single = xs.dim() == 3
         xs = (xs[None] if single else xs).to(self.device, torch.float32)
+        if len(xs) == 0:
+            return torch.zeros(0, dtype=torch.bool)
         if self.queries + len(xs) > self.config.budget:
             raise BudgetExhausted(
-                f"Budget of {self.config.budget} queries reached ({self.queries} used).")
+                f"Budget of {self.config.budget} queries reached ({self.queries} used, "
+                f"{len(xs)} more asked).")
         self.queries += len(xs)
         adversarial = self._decide(xs)
         if adversarial.any():
-            flat = (xs - self.x_o).flatten(1).norm(dim=1).cpu().numpy()
+            delta = (xs - self.x_o).flatten(1)
+            dist = (delta.norm(dim=1) if self.distance == "l2"
+                    else delta.abs().amax(dim=1)).cpu().numpy()
             for i in np.flatnonzero(adversarial):
-                if flat[i] < self.best_l2:
-                    self.best_l2, self.best_x = float(flat[i]), xs[i].detach().clone()
+                if dist[i] < self.best_distance:
+                    self.best_distance, self.best_x = float(dist[i]), xs[i].detach().clone()
         out = torch.from_numpy(adversarial.astype(bool))
         return out[0] if single else out
 
     def label(self, x: torch.Tensor) -> int:
-        """Label of x given by one draw of the attacked classifier, for display (not counted)."""
+        """Label of x by one draw of the attacked classifier, for display (not counted)."""
         x = x.to(self.device, torch.float32)[None]
         if self.config.sigma is None:
-            return int(_forward(self.model, x, self.precision).argmax(1).item())
+            return self.base_label(x[0])
         generator = make_generator(self.config.seed + 7919, self.device)
         result = lazy_votes(self.model, x, self.config.sigma, self.config.n, generator,
                             self.batch_size, self.precision)
         return int(result.labels[0])
+
+    def base_label(self, x: torch.Tensor) -> int:
+        """Label of x by the base classifier f (not counted)."""
+        x = x.to(self.device, torch.float32)[None]
+        return int(forward_labels(self.model, x, self.batch_size, self.precision)[0])
