@@ -1,0 +1,63 @@
+"""`rsviz study PLAN --out DIR`: run (or resume) a study plan; the Fig. 5 table as JSON rows.
+
+    python -m rsviz study examples/plan_small.yaml --out results/small --json
+
+Every task's result is stored in DIR/tasks/ as it finishes: running the same command again
+resumes where it stopped. The folder can be opened later in the app's Study page.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from rsviz.device import resolve_device
+from rsviz.jobs import StderrProgress
+from rsviz.study import load_plan, run_study
+
+NAME = "study"
+HELP = "run or resume a study plan (YAML/JSON) into a results folder"
+
+COLUMNS = ("model", "sigma", "n", "criterion", "p_a", "attack", "images", "accuracy",
+           "success_rate", "mean_l2", "median_l2", "mean_linf", "mean_queries",
+           "mean_forward_passes", "median_ratio")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("plan", help="plan file (.yaml, .yml or .json)")
+    parser.add_argument("--out", required=True, help="results folder (created; resumed if it exists)")
+    parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda:0 ...")
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    plan = load_plan(args.plan)
+    progress = StderrProgress(f"study {plan.name}")
+    study = run_study(plan, args.out, device=resolve_device(args.device), progress=progress,
+                      base=Path(args.plan).resolve().parent)
+    rows = [{k: r[k] for k in COLUMNS} for r in study.summary()]
+    return {"plan": plan.name, "out": str(Path(args.out)), "images": len(study.images),
+            "tasks": len(study.results), "executed": study.executed, "reused": study.reused,
+            "rows": rows, "certification": study.accuracy_drop()}
+
+
+def render(result: dict[str, Any]) -> str:
+    def num(v: Any, fmt: str) -> str:
+        return "—" if v is None else format(v, fmt)
+
+    lines = [f"study {result['plan']}: {result['images']} images, {result['tasks']} tasks "
+             f"({result['executed']} run now, {result['reused']} reused) -> {result['out']}",
+             f"  {'attack':<9}{'configuration':<34}{'acc':>6}{'mean L2':>10}{'median L2':>11}"
+             f"{'success':>9}{'L2/R med':>10}"]
+    for r in result["rows"]:
+        config = "f (undefended)" if r["sigma"] is None else \
+            f"σ={r['sigma']:g} n={r['n']} {r['criterion']}" + \
+            (f" P_a={r['p_a']:g}" if r["p_a"] is not None else "")
+        lines.append(f"  {r['attack']:<9}{config:<34}{num(r['accuracy'], '6.0%')}"
+                     f"{num(r['mean_l2'], '10.3f')}{num(r['median_l2'], '11.3f')}"
+                     f"{num(r['success_rate'], '9.0%')}{num(r['median_ratio'], '10.1f')}")
+    for c in result["certification"]:
+        lines.append(f"  certify σ={c['sigma']:g}: accuracy f {num(c['accuracy_f'], '.0%')}, "
+                     f"g {num(c['accuracy_g'], '.0%')}, median radius "
+                     f"{num(c['median_radius_correct'], '.3f')}")
+    return "\n".join(lines)
