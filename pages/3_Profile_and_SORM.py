@@ -52,6 +52,11 @@ if require_ready(state):
         probes = int(widget(cols[3].number_input, "Log-det probes", "prof_probes",
                             10 if gpu else 4, min_value=1, max_value=100))
         seed = int(widget(cols[0].number_input, "Seed", "prof_seed", 0, min_value=0, step=1))
+        attack_iters = int(widget(cols[1].number_input, "Attack gradients", "prof_attack",
+                                  100 if gpu else 20, min_value=2, max_value=1000,
+                                  help="Margin gradients of the white-box attack (DeepFool + "
+                                       "refinement); each refinement step also costs ~20 "
+                                       "forward passes in fp32."))
     if not n_values:
         st.info("Pick at least one value of n.")
         st.stop()
@@ -60,7 +65,8 @@ if require_ready(state):
                                points=points, beyond=beyond,
                                p_levels=tuple(sorted({0.5, 0.8, round(user_pa, 4)})),
                                curvature=curvature, lanczos_steps=steps, probes=probes,
-                               slq_steps=10 if gpu else 6, seed=seed)
+                               slq_steps=10 if gpu else 6, seed=seed,
+                               attack_iters=attack_iters)
     except RsvizError as exc:
         st.error(str(exc))
         st.stop()

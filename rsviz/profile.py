@@ -60,7 +60,7 @@ class ProfileConfig:
     p_levels: tuple[float, ...] = (0.5, 0.8)
     alpha: float = 0.001
     seed: int = 0
-    attack_iters: int = 100
+    attack_iters: int = 30
     attack_tol: float = 1e-3
     curvature: bool = True
     lanczos_steps: int = 16
