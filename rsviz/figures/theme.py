@@ -180,6 +180,8 @@ def _swap(color: object, bg: Background) -> object:
 
 def _style_trace(trace: object, p: Preset, bg: Background) -> None:
     """Line width, marker size and background swaps of one trace (scatter-like traces)."""
+    if getattr(trace, "type", "") == "bar" and trace.textangle is None:
+        trace.textangle = 0  # no rotated labels in short bars: plotly shrinks them instead
     line = getattr(trace, "line", None)
     if line is not None and "color" in line:
         line.color = _swap(line.color, bg)

@@ -1,0 +1,209 @@
+"""The app in a real browser: every page renders in headless Chromium without an exception.
+
+Starts `streamlit run app.py` on a free loopback port (tiny_cnn, an isolated disk cache), opens
+each page of pages/N_*.py (discovered, so new pages are covered as they land), waits until the
+script run is over and the page title is visible, asserts that no exception box and no
+traceback is shown, and keeps a screenshot per page in test-artifacts/screenshots/. One real
+interaction: σ changed in the sidebar, kept across a page switch.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+SHOTS = ROOT / "test-artifacts" / "screenshots"
+CHROMIUM = os.environ.get("RSVIZ_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+VIEWPORT = {"width": 1400, "height": 900}
+PAGE_TIMEOUT_S = 45.0
+SIGMA_INPUT = 'input[aria-label="σ (noise std, pixel units of [0,1])"]'
+
+
+def discover_pages() -> list[tuple[str, str]]:
+    """(file stem, URL path) of every page, in app.py's order; the first page is served at /."""
+    files = sorted((ROOT / "pages").glob("[0-9]*.py"))
+    return [(p.stem, "" if i == 0 else re.sub(r"^\d+_", "", p.stem).lower())
+            for i, p in enumerate(files)]
+
+
+PAGES = discover_pages()
+pytestmark = pytest.mark.skipif(
+    not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)),
+    reason=f"Chromium is not installed ({CHROMIUM} missing; apt-get install chromium, "
+           "which .ci/run does)")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    """A running `streamlit run app.py` on tiny_cnn; its log lands in test-artifacts/."""
+    port = free_port()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for old in SHOTS.glob("*.png"):  # artefacts of this run only
+        old.unlink()
+    log_path = SHOTS.parent / "streamlit.log"
+    env = {**os.environ, "RSVIZ_MODEL": "tiny_cnn", "RSVIZ_OFFLINE": "1",
+           "RSVIZ_CACHE_DIR": str(tmp_path_factory.mktemp("browser_cache")),
+           "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+           "--server.address", "127.0.0.1", "--server.headless", "true",
+           "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"streamlit exited ({proc.returncode}):\n{log_path.read_text()[-2000:]}")
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                    if r.read() == b"ok":
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"streamlit did not start in 60 s:\n{log_path.read_text()[-2000:]}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(3)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport=VIEWPORT)
+    yield context.new_page()
+    context.close()
+
+
+def wait_rendered(page, timeout_s: float = PAGE_TIMEOUT_S) -> None:
+    """Until the script run is over (stApp notRunning, no status widget) and the title shows."""
+    deadline = time.monotonic() + timeout_s
+    page.locator('[data-testid="stMain"] h1').first.wait_for(state="visible",
+                                                              timeout=timeout_s * 1000)
+    quiet_since = None
+    while time.monotonic() < deadline:
+        idle = (page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').count()
+                == 1 and page.locator('[data-testid="stStatusWidget"]').count() == 0)
+        if not idle:
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since > 0.6:  # idle a while: done
+            return
+        page.wait_for_timeout(200)
+    state = page.locator('[data-testid="stApp"]').get_attribute("data-test-script-state")
+    pytest.fail(f"page still running after {timeout_s:.0f} s (script state {state!r})")
+
+
+def problems(page) -> list[str]:
+    """Exception boxes, and error/alert boxes that show a traceback."""
+    found = [f"exception box: {t[:300]}" for t in
+             page.locator('[data-testid="stException"]').all_inner_texts()]
+    found += [f"traceback in alert: {t[:300]}" for t in
+              page.locator('[data-testid="stAlert"]').all_inner_texts()
+              if "Traceback" in t or 'File "' in t]
+    return found
+
+
+def screenshot(page, name: str) -> Path:
+    """The whole page: Streamlit scrolls inside stMain, so grow the viewport to its height."""
+    height = page.evaluate(
+        "() => Math.max(...['stMain', 'stSidebarContent'].map(id => "
+        "(document.querySelector(`[data-testid=\"${id}\"]`) || {scrollHeight: 0}).scrollHeight))")
+    page.set_viewport_size({"width": VIEWPORT["width"],
+                            "height": max(VIEWPORT["height"], min(int(height), 8000))})
+    page.wait_for_timeout(400)  # responsive plotly charts re-layout
+    path = SHOTS / f"{name}.png"
+    page.screenshot(path=str(path))
+    page.set_viewport_size(VIEWPORT)
+    return path
+
+
+@pytest.mark.parametrize("stem,url_path", PAGES, ids=[s for s, _ in PAGES])
+def test_page_renders_in_chromium(app_url, page, stem, url_path):
+    page.goto(f"{app_url}/{url_path}", wait_until="domcontentloaded")
+    wait_rendered(page)
+    path = screenshot(page, stem)
+    assert page.locator('[data-testid="stApp"]').get_attribute(
+        "data-test-connection-state") == "CONNECTED"
+    found = problems(page)
+    assert not found, f"{stem} ({path}): " + " | ".join(found)
+
+
+def open_export_popover(page) -> bool:
+    """Open the first figure's PNG · SVG · PDF popover (inside an "Export" expander if any)."""
+    expander = page.locator('[data-testid="stExpander"] summary', has_text="Export")
+    if expander.count():
+        expander.first.click()
+    popover = page.locator('[data-testid="stPopover"] button', has_text="PNG · SVG · PDF")
+    if not popover.count():
+        return False
+    popover.first.click()
+    return True
+
+
+def test_first_page_interactions(app_url, page):
+    """σ changed in the sidebar flows into an exported PNG and survives a page switch."""
+    from rsviz.figures.export import read_metadata
+
+    page.goto(app_url, wait_until="domcontentloaded")
+    wait_rendered(page)
+    sigma = page.locator(SIGMA_INPUT)
+    sigma.fill("0.5")
+    sigma.press("Enter")
+    page.wait_for_timeout(300)
+    wait_rendered(page)
+    assert problems(page) == []
+    if open_export_popover(page):  # a real download: deferred export through kaleido
+        button = page.locator('[data-testid="stPopoverBody"] [data-testid="stDownloadButton"] '
+                              'button', has_text="PNG")
+        with page.expect_download(timeout=60_000) as download:
+            button.first.click()
+        target = SHOTS / f"export_{download.value.suggested_filename}"
+        download.value.save_as(target)
+        params = read_metadata(target)["params"]
+        assert params["sigma"] == pytest.approx(0.5) and params["model"] == "tiny_cnn"
+        page.keyboard.press("Escape")
+    if len(PAGES) > 1:
+        stem, url_path = PAGES[-1]
+        page.locator(f'[data-testid="stSidebarNav"] a[href$="/{url_path}"]').click()
+        page.wait_for_url(re.compile(f"/{url_path}$"))
+        wait_rendered(page)
+        assert problems(page) == []
+    assert float(page.locator(SIGMA_INPUT).input_value()) == pytest.approx(0.5)
