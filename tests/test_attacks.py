@@ -1,0 +1,200 @@
+"""Attacks: generic properties for every registry attack, HSJA and RayS fidelity on a linear f."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import math
+
+import pytest
+import torch
+
+from rsviz.attacks import REGISTRY, AttackTrace, make_attack, run_attack
+from rsviz.attacks.base import run_steps
+from rsviz.attacks.oracle import Oracle, OracleConfig
+from rsviz.errors import Cancelled, ConfigError
+from rsviz.images import preprocess, synthetic_image
+from rsviz.models import Classifier, REGISTRY as MODELS, make_linear_toy, spec_info
+from rsviz.smoothing import make_generator
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _attack_params():
+    for name in REGISTRY:
+        marks = []
+        if name == "surfree" and importlib.util.find_spec("rsviz.attacks.surfree") is None:
+            marks = [pytest.mark.skip(reason="rsviz.attacks.surfree is not written yet")]
+        yield pytest.param(name, marks=marks, id=name)
+
+
+ATTACKS = list(_attack_params())
+FP32 = dict(precision="fp32")  # boundary points re-checked exactly (bf16 rounds differently per batch)
+
+
+def tiny_input(tiny_model) -> tuple[torch.Tensor, int]:
+    x = preprocess(synthetic_image(32, 0), 32, 32)
+    with torch.inference_mode():
+        return x, int(tiny_model(x[None]).argmax(1))
+
+
+def linear(size: int) -> Classifier:
+    info = dataclasses.replace(spec_info(MODELS["linear_toy"]), input_size=size, resize=size)
+    return Classifier(make_linear_toy(size=size), info, normalize=False)
+
+
+def attack_distance(name: str, x: torch.Tensor, x_o: torch.Tensor) -> float:
+    delta = (x - x_o).flatten()
+    return float(delta.norm() if REGISTRY[name].distance == "l2" else delta.abs().max())
+
+
+@pytest.mark.parametrize("name", ATTACKS)
+def test_generic_properties_on_f(tiny_model, name):
+    x, y = tiny_input(tiny_model)
+    budget = 300
+    cfg = OracleConfig(budget=budget, **FP32)
+    oracle = Oracle(tiny_model, x, y, cfg, distance=REGISTRY[name].distance)
+    states = list(run_steps(make_attack(name), oracle, x, make_generator(0)))
+    assert states, "the iterator yields"
+    queries = [s.queries for s in states]
+    assert queries == sorted(queries) and queries[-1] <= budget
+    assert queries[-1] >= budget - 60  # it uses its budget (HSJA keeps a reserve for one step)
+    assert all(s.forward_passes == s.queries for s in states)  # f: one pass per query
+    found = [s for s in states if s.success]
+    assert found, "an adversarial point is found within 300 queries on the tiny CNN"
+    dists = [attack_distance(name, s.x_adv, x) for s in found]
+    assert all(b <= a + 1e-7 for a, b in zip(dists, dists[1:])), "best distortion never increases"
+    for s in found:
+        assert s.l2 == pytest.approx(float((s.x_adv - x).norm()), rel=1e-5)
+        assert s.linf == pytest.approx(float((s.x_adv - x).abs().max()), rel=1e-5)
+        assert 0.0 <= float(s.x_adv.min()) and float(s.x_adv.max()) <= 1.0
+    with torch.inference_mode():  # every reported best point is adversarial for f (one at a
+        labels = [int(tiny_model(s.x_adv[None]).argmax(1)) for s in found]  # time, as queried)
+    assert all(label != y for label in labels)
+    assert dists[-1] < dists[0]  # and the attack made progress
+
+
+@pytest.mark.parametrize("name", ATTACKS)
+def test_same_seed_same_trace(tiny_model, name):
+    x, y = tiny_input(tiny_model)
+    cfg = OracleConfig(budget=120, sigma=0.1, n=4, seed=2)
+    a = run_attack(tiny_model, x, y, name, cfg, generator_seed=5)
+    b = run_attack(tiny_model, x, y, name, cfg, generator_seed=5)
+    assert a.points == b.points
+    assert (a.x_adv is None and b.x_adv is None) or torch.equal(a.x_adv, b.x_adv)
+    c = run_attack(tiny_model, x, y, name, dataclasses.replace(cfg, seed=3), generator_seed=6)
+    assert c.points != a.points
+
+
+@pytest.mark.parametrize("name", ATTACKS)
+@pytest.mark.parametrize("criterion", ["single_draw", "shortcut", "exact"])
+def test_against_smoothed_model_ends(tiny_model, name, criterion):
+    """Against g_{σ,n} the attack ends at its budget without error or hang; one query costs at
+    most n passes; every best point was accepted by the criterion (the oracle's best)."""
+    x, y = tiny_input(tiny_model)
+    n = 5
+    cfg = OracleConfig(sigma=0.25, n=n, criterion=criterion, p_a=0.6, budget=100, seed=1)
+    trace = run_attack(tiny_model, x, y, name, cfg, generator_seed=0)
+    assert trace.finished and trace.queries <= 100
+    assert trace.forward_passes <= n * trace.queries
+    best = [p[2] if REGISTRY[name].distance == "l2" else p[3] for p in trace.points]
+    assert all(b <= a for a, b in zip(best, best[1:]))
+    if trace.success:
+        assert trace.l2 == pytest.approx(float((trace.x_adv - x).norm()), rel=1e-5)
+
+
+def test_budget_too_small_ends_cleanly(tiny_model):
+    x, y = tiny_input(tiny_model)
+    for name in ("hsja", "rays"):
+        trace = run_attack(tiny_model, x, y, name, OracleConfig(budget=3, **FP32), 0)
+        assert trace.finished and trace.queries <= 3
+
+
+def test_run_attack_reports_progress_and_cancels(tiny_model):
+    x, y = tiny_input(tiny_model)
+
+    class Recorder:
+        def __init__(self, stop_after: int) -> None:
+            self.reports: list[tuple[float, float | None, object]] = []
+            self.stop_after = stop_after
+
+        def report(self, done, total=None, message="", partial=None):
+            self.reports.append((done, total, partial))
+
+        def check_cancel(self):
+            if len(self.reports) > self.stop_after:
+                raise Cancelled()
+
+    rec = Recorder(stop_after=10 ** 6)
+    trace = run_attack(tiny_model, x, y, "hsja", OracleConfig(budget=400, **FP32), 0, progress=rec)
+    partials = [p for _, _, p in rec.reports if p is not None]
+    assert len(partials) == len(trace.points)
+    assert all(total == 400 for _, total, _ in rec.reports)
+    assert isinstance(partials[-1], AttackTrace) and not partials[-1].finished
+    assert partials[-1].points == trace.points and trace.finished
+    assert trace.label == y and trace.adv_label_f != y and trace.success
+    stopper = Recorder(stop_after=3)
+    with pytest.raises(Cancelled):
+        run_attack(tiny_model, x, y, "rays", OracleConfig(budget=400, **FP32), 0, progress=stopper)
+    assert len(stopper.reports) == 4  # the "starting" report, then one per state until cancel
+
+
+def test_trace_is_picklable(tiny_model):
+    import pickle
+
+    x, y = tiny_input(tiny_model)
+    trace = run_attack(tiny_model, x, y, "rays", OracleConfig(budget=60, **FP32), 0)
+    again = pickle.loads(pickle.dumps(trace))
+    assert again.points == trace.points and torch.equal(again.x_adv, trace.x_adv)
+    summary = trace.as_dict()
+    for key in ("queries", "forward_passes", "l2", "linf", "success", "label", "adv_label"):
+        assert key in summary
+
+
+def test_unknown_attack_and_bad_params():
+    with pytest.raises(ConfigError):
+        make_attack("boundary")
+    with pytest.raises(ConfigError):
+        make_attack("hsja", {"no_such_param": 1})
+    with pytest.raises(ConfigError):
+        make_attack("hsja", {"init_num_evals": 0})
+
+
+def test_hsja_approaches_the_analytic_distance_on_a_linear_classifier():
+    """Linear f at L2 distance 0.2 from x_o (d = 192): HSJA ends within 10 % of it."""
+    model = linear(8)
+    x = torch.full((3, 8, 8), 0.5)
+    true = float(model.net.distance_to_boundary(x[None]))
+    trace = run_attack(model, x, 0, "hsja", OracleConfig(budget=2000, **FP32), 0)
+    assert true == pytest.approx(0.2, abs=1e-5)
+    assert true <= trace.l2 < 1.10 * true
+    assert trace.points[0][2] > 3 * true  # it started far (uniform noise) and converged
+
+
+def test_rays_approaches_the_linf_optimum_on_a_linear_classifier():
+    """Linear f: the smallest L∞ perturbation is margin/‖w‖₁ along sign(w); RayS's sign search
+    finds it within 10 % (d = 192)."""
+    model = linear(8)
+    x = torch.full((3, 8, 8), 0.5)
+    w = model.net.w
+    optimum = abs(float(model.net.score(x[None]))) / float(w.abs().sum())
+    trace = run_attack(model, x, 0, "rays", OracleConfig(budget=2000, **FP32), 0)
+    assert optimum <= trace.linf + 1e-6 and trace.linf < 1.10 * optimum
+
+
+def test_hsja_targeted(tiny_model):
+    x, y = tiny_input(tiny_model)
+    noise = torch.rand((200, 3, 32, 32), generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        labels = tiny_model(noise).argmax(1)
+    target = int(torch.mode(labels[labels != y]).values)
+    cfg = OracleConfig(budget=400, target=target, **FP32)
+    trace = run_attack(tiny_model, x, y, "hsja", cfg, 0)
+    assert trace.success and trace.adv_label_f == target
+    assert math.isfinite(trace.l2)
