@@ -59,6 +59,7 @@ def test_png_has_requested_size_and_metadata(fig, tmp_path):
     path = tmp_path / "fig.png"
     blob = export_figure(fig, path, "square", "light", scale=1.5, metadata=PARAMS, data=DATA)
     assert path.read_bytes() == blob
+    Image.open(path).verify()  # chunk CRCs of the inserted metadata
     image = Image.open(path)
     assert image.format == "PNG" and image.size == (1200, 1200)  # 800 px × scale 1.5
     assert image.text["Title"] == "fig" and image.text["Software"] == f"rsviz {__version__}"

@@ -400,7 +400,8 @@ def pdf_with_metadata(pdf: bytes, name: str, params: Mapping[str, Any], data: An
             + b"".join(b"/" + k.encode() + b" " + _pdf_text(v) + b"\n" for k, v in entries.items())
             + b">>\nendobj\n")
     xref_at = len(body) + len(info)
-    tail = (f"xref\n{n} 1\n{len(body):010d} 00000 n \ntrailer\n<</Size {n + 1} /Root "
+    tail = (f"xref\n0 1\n0000000000 65535 f \n{n} 1\n{len(body):010d} 00000 n \n"
+            f"trailer\n<</Size {n + 1} /Root "
             f"{root.group(1).decode()} /Info {n} 0 R /Prev {int(starts[-1])}>>\n"
             f"startxref\n{xref_at}\n%%EOF\n").encode()
     return body + info + tail
