@@ -34,6 +34,7 @@ from rsviz.smoothing import forward_labels, lazy_votes, make_generator, prob_wro
 
 Method = Literal["multinomial", "binomial"]
 Output = Literal["adversarial", "midpoint"]
+Fit = Literal["probit", "none"]
 FINE_STEPS = 40  # bisection steps used to locate ∂f and ∂g_σ (2^-40 of the segment)
 
 
@@ -53,6 +54,12 @@ class DichotomyConfig:
             interpolated class frequencies (exact g_{σ,n} for any number of classes);
             "binomial" answers adversarial with P[Bin(n, 1 − p̂_y) > n/2] (+ ½ tie), exact
             only for two classes (top-vs-rest otherwise).
+        fit: "probit" smooths p̂_y(t) by a binomial maximum-likelihood fit of Φ⁻¹(p_y(t)) as a
+            polynomial in t (exact for a half-space at degree 1; other classes keep their
+            measured shares of 1 − p_y). The sampling error of p̂ is amplified about √n times
+            in P[g_{σ,n} ≠ y], so the fit matters when n is not ≪ N. "none" interpolates the
+            raw frequencies.
+        fit_degree: degree of the probit polynomial.
         output: which point a dichotomy returns: the adversarial end (what attacks keep) or
             the midpoint of the last interval.
         live: also run every trial live against the model (costly: up to trials·k·n passes).
@@ -69,6 +76,8 @@ class DichotomyConfig:
     grid: int = 64
     n_samples: int = 128
     method: Method = "multinomial"
+    fit: Fit = "probit"
+    fit_degree: int = 3
     output: Output = "adversarial"
     live: bool = False
     seed: int = 0
@@ -92,6 +101,9 @@ class DichotomyConfig:
         check_count("N (samples per grid point)", self.n_samples)
         if self.method not in ("multinomial", "binomial"):
             raise ConfigError(f"Unknown simulation method {self.method!r}.")
+        if self.fit not in ("probit", "none"):
+            raise ConfigError(f"Unknown fit {self.fit!r}.")
+        check_count("fit degree", self.fit_degree)
         if self.output not in ("adversarial", "midpoint"):
             raise ConfigError(f"Unknown output {self.output!r}.")
         if self.batch_size is not None:
@@ -170,11 +182,13 @@ class SegmentProfile:
 
     Attributes:
         t: [m] grid positions in [0, 1].
-        freq: [m, K] vote frequencies of the K classes seen anywhere on the segment (plus y).
+        freq: [m, K] class frequencies used by the simulation (fitted when config.fit says so)
+            for the K classes seen anywhere on the segment (plus y).
         classes: [K] class index of each column.
         y: the original class; `iy` its column.
         n_samples: N samples per grid point.
         forward_passes: m·N.
+        raw_freq: [m, K] measured vote frequencies before any fit.
     """
 
     t: np.ndarray
@@ -183,6 +197,7 @@ class SegmentProfile:
     y: int
     n_samples: int
     forward_passes: int
+    raw_freq: np.ndarray | None = None
 
     @property
     def iy(self) -> int:
@@ -222,9 +237,52 @@ def measure_segment(model: Classifier, a: torch.Tensor, b: torch.Tensor, y: int,
     counts = record.counts
     seen = np.flatnonzero(counts.sum(0) > 0)
     classes = np.union1d(seen, [y])
-    freq = counts[:, classes] / record.n_samples
+    raw = counts[:, classes] / record.n_samples
+    iy = int(np.flatnonzero(classes == y)[0])
+    freq = raw
+    if config.fit == "probit":
+        p_y = fit_probit(t, counts[:, y], record.n_samples, config.fit_degree)
+        freq = _with_p_y(raw, iy, p_y)
     return SegmentProfile(t=t, freq=freq, classes=classes, y=int(y),
-                          n_samples=record.n_samples, forward_passes=record.forward_passes)
+                          n_samples=record.n_samples, forward_passes=record.forward_passes,
+                          raw_freq=raw)
+
+
+def fit_probit(t: np.ndarray, k: np.ndarray, n_samples: int, degree: int = 3) -> np.ndarray:
+    """Binomial maximum-likelihood fit of p(t) = Φ(poly(t)) to k successes out of N at each t.
+
+    For a half-space p(t) = Φ((w·x_t + b)/(σ‖w‖)) is exactly of this form with degree 1.
+    """
+    from scipy.optimize import minimize
+    from scipy.stats import norm
+
+    k = np.asarray(k, dtype=np.float64)
+    X = np.vander(2 * np.asarray(t) - 1, degree + 1, increasing=True)
+    z0 = norm.ppf(np.clip((k + 0.5) / (n_samples + 1), 1e-6, 1 - 1e-6))
+    beta0 = np.linalg.lstsq(X, z0, rcond=None)[0]
+
+    def nll(beta: np.ndarray) -> tuple[float, np.ndarray]:
+        z = X @ beta
+        lp, lq = norm.logcdf(z), norm.logcdf(-z)
+        dens = norm.logpdf(z)
+        dz = -(k * np.exp(dens - lp) - (n_samples - k) * np.exp(dens - lq))
+        return float(-(k * lp + (n_samples - k) * lq).sum()), X.T @ dz
+
+    beta = minimize(nll, beta0, jac=True, method="BFGS").x
+    return norm.cdf(X @ beta)
+
+
+def _with_p_y(raw: np.ndarray, iy: int, p_y: np.ndarray) -> np.ndarray:
+    """Frequencies with column iy replaced by p_y; the other classes share 1 − p_y in their
+    measured proportions (all to the most voted other class where none was measured)."""
+    others = np.delete(raw, iy, axis=1)
+    if others.shape[1] == 0:
+        return raw
+    total = others.sum(1, keepdims=True)
+    fallback = np.zeros(others.shape[1])
+    fallback[others.sum(0).argmax()] = 1.0
+    shares = np.where(total > 0, others / np.maximum(total, 1e-300), fallback)
+    return np.insert(shares * (1 - p_y)[:, None], iy, p_y, axis=1)
 
 
 # ------------------------------------------------------------------ answers of g_{σ,n}

@@ -93,6 +93,18 @@ def test_exact_law_of_trivial_answers():
     assert 0.3 < pos[prob.argmax()] <= 0.3 + 2 ** -steps  # a deterministic answer: one leaf
 
 
+def test_probit_fit_recovers_a_probit_curve():
+    """k ~ Bin(N, Φ(1.5 − 4t)) on 32 points: the fit is closer to the truth than raw p̂."""
+    from rsviz.dichotomy import fit_probit
+
+    t = np.linspace(0, 1, 32)
+    p = stats.norm.cdf(1.5 - 4 * t)
+    k = np.random.default_rng(0).binomial(256, p)
+    fitted = fit_probit(t, k, 256, degree=3)
+    assert np.abs(fitted - p).max() < 0.03
+    assert np.abs(fitted - p).mean() < 0.5 * np.abs(k / 256 - p).mean()
+
+
 # ------------------------------------------------------------------ deterministic classifier
 
 
@@ -172,18 +184,20 @@ def test_simulation_matches_live_queries_linear(linear_segment):
 
 
 def test_simulation_matches_live_queries_tiny_cnn(tiny_model):
-    """Multi-class model (multinomial simulation) on chelsea → rocket: KS at α = 0.01."""
+    """Multi-class model (multinomial simulation, probit fit) on chelsea → rocket, B 8σ past
+    ∂f so that it is past ∂g_σ too: KS at α = 0.01 for n = 10."""
     from rsviz.images import load_sample, preprocess
 
     x_o, other = (preprocess(load_sample(s).original, 32, 32) for s in ("chelsea", "rocket"))
     y = int(forward_labels(tiny_model, x_o[None])[0])
-    segment = segment_towards(tiny_model, x_o, y, other, 0.25, extension=3.0)
-    config = DichotomyConfig(sigma=0.25, n_values=(10,), trials=300, steps=7, grid=24,
+    segment = segment_towards(tiny_model, x_o, y, other, 0.25, extension=8.0)
+    config = DichotomyConfig(sigma=0.25, n_values=(10,), trials=300, steps=7, grid=16,
                              n_samples=1024, live=True, seed=1, precision="fp32")
     result = run_dichotomy(tiny_model, segment.a, segment.b, y, config)
     sim, live = result.simulated[10], result.live[10]
     assert live.forward_passes > 0 and sim.forward_passes == 0
-    assert result.profile.forward_passes == 24 * 1024
+    assert result.profile.forward_passes == 16 * 1024
+    assert result.warning is None  # A on the y side of ∂g_σ, B past it
     assert stats.ks_2samp(live.positions, sim.positions).pvalue > KS_ALPHA
 
 

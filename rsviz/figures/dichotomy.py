@@ -123,10 +123,18 @@ def dichotomy_figure(result: DichotomyResult, origin: Origin = "A", layout: Layo
 
 def segment_figure(result: DichotomyResult) -> go.Figure:
     """p̂_y along the segment (the simulation's input), with ∂f and ∂g_σ."""
-    d = result.profile.t * result.length
-    fig = go.Figure(go.Scatter(x=d, y=result.profile.freq[:, result.profile.iy], mode="lines+markers",
-                               line=dict(color=series_color(0)), marker=dict(size=4),
-                               name=f"p̂_y (N = {result.profile.n_samples})"))
+    profile = result.profile
+    d = profile.t * result.length
+    fig = go.Figure()
+    if profile.raw_freq is not None:
+        fig.add_trace(go.Scatter(x=d, y=profile.raw_freq[:, profile.iy], mode="markers",
+                                 marker=dict(size=5, color=series_color(0)),
+                                 name=f"p̂_y measured (N = {profile.n_samples})"))
+    fitted = result.config.fit != "none"
+    fig.add_trace(go.Scatter(x=d, y=profile.freq[:, profile.iy], mode="lines",
+                             line=dict(color=series_color(1 if fitted else 0)),
+                             name="probit fit (used by the simulation)" if fitted
+                             else "p̂_y (used by the simulation)"))
     fig.add_hline(y=0.5, line=dict(color=BASE_COLOR, width=1, dash="dot"))
     for where, label, dash in ((result.t_f, "∂f", "dash"), (result.t_g, "∂g_σ", "solid")):
         fig.add_vline(x=where * result.length, line=dict(color=BASE_COLOR, dash=dash, width=1.5),
