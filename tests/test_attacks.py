@@ -198,3 +198,31 @@ def test_hsja_targeted(tiny_model):
     trace = run_attack(tiny_model, x, y, "hsja", cfg, 0)
     assert trace.success and trace.adv_label_f == target
     assert math.isfinite(trace.l2)
+
+
+def test_live_attack_page_runs_an_attack(app_env):
+    """AppTest: the page runs, a tiny-budget attack finishes, its result and overlay show."""
+    import time
+
+    from tests.conftest import make_app
+
+    at = make_app("pages/5_Live_attack.py")
+    assert not at.exception, at.exception
+    at.number_input(key="attack_budget_w").set_value(40).run()
+    at.radio(key="attack_target_w").set_value("f").run()
+    at.button(key="start_live_attack").click().run()
+    for _ in range(100):
+        time.sleep(0.2)
+        at.run()
+        if any(m.label == "Queries" for m in at.metric):
+            break
+    assert not at.exception, at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert "Queries" in metrics and int(metrics["Queries"].replace(",", "")) <= 40
+    assert metrics["Success"] == "yes"
+    assert any("Votes of g" in s.value for s in at.subheader)
+    # a second run (another seed) overlays the first one, reloaded from the disk cache
+    at.number_input(key="attack_seed_w").set_value(1).run()
+    assert not at.exception, at.exception
+    overlay = at.multiselect(key="attack_overlay")
+    assert len(overlay.options) == 1 and len(overlay.value) == 1
