@@ -5,12 +5,17 @@ For points x_1..x_m, draw N noisy samples each and record the label of every sam
 intervals, realisations of g_{σ,n} for any n ≤ N (disjoint blocks of n votes are independent
 exact draws), and P[g_{σ,n}(x) ≠ y].
 
+Determinism: noise is drawn from the caller's generator in fixed chunks of `NOISE_CHUNK`
+images, so the k-th noisy sample does not depend on the forward batch size; the batch size only
+changes the arithmetic of the forward pass (bitwise identical in bf16 on the CPU we tested).
+
 Tie rule of g_{σ,n} everywhere (vote records, lazy vote, exact formulas): a plurality tie is
 broken uniformly at random among the tied classes.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import dataclass, field
@@ -18,10 +23,15 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from scipy import stats
+from torch import nn
 
+from rsviz.config import check_alpha, check_count, check_sigma
 from rsviz.device import autocast, default_batch_size, resolve_precision
+from rsviz.errors import ConfigError
 from rsviz.jobs import NullProgress, Progress
 from rsviz.models import Classifier
+
+NOISE_CHUNK = 16
 
 
 def make_generator(seed: int, device: torch.device | str = "cpu") -> torch.Generator:
@@ -31,16 +41,198 @@ def make_generator(seed: int, device: torch.device | str = "cpu") -> torch.Gener
     return generator
 
 
-def _prepare(model: Classifier, device: torch.device) -> None:
-    """channels_last once per model on devices where it is faster (CPU and CUDA convnets)."""
-    if not getattr(model, "_rsviz_channels_last", False):
-        model.to(memory_format=torch.channels_last)
-        model._rsviz_channels_last = True  # type: ignore[attr-defined]
+# ------------------------------------------------------------------ forward pass and batching
+
+
+def _uses_channels_last(model: Classifier) -> bool:
+    """Convert a convnet to channels_last once (faster on CPU with oneDNN and on CUDA)."""
+    flag = getattr(model, "_rsviz_channels_last", None)
+    if flag is None:
+        flag = any(isinstance(m, nn.Conv2d) for m in model.modules())
+        if flag:
+            model.to(memory_format=torch.channels_last)
+        model._rsviz_channels_last = flag  # type: ignore[attr-defined]
+    return flag
 
 
 def _forward(model: Classifier, x: torch.Tensor, precision: str) -> torch.Tensor:
     with torch.inference_mode(), autocast(x.device, precision):
-        return model(x.contiguous(memory_format=torch.channels_last)).float()
+        return model(x).float()
+
+
+@functools.lru_cache(maxsize=1)
+def _tcmalloc_loaded() -> bool:
+    """True when tcmalloc is preloaded (it cannot change during the process)."""
+    try:
+        with open("/proc/self/maps", encoding="utf-8") as handle:
+            return "tcmalloc" in handle.read()
+    except OSError:
+        return False
+
+
+def heuristic_batch_size(device: torch.device, input_numel: int) -> int:
+    """Batch size without measuring: rsviz.device.default_batch_size, corrected on CPU.
+
+    On CPU with glibc's allocator, 224-pixel batches above ~32 get slower (DESIGN.md §4b:
+    Lite0 bf16 139 img/s at 16, 65 at 128); with tcmalloc preloaded 64 is as good as any.
+    """
+    if device.type == "cpu" and input_numel >= 3 * 160 * 160:
+        return 64 if _tcmalloc_loaded() else 16
+    return default_batch_size(device, input_numel)
+
+
+def _candidates(device: torch.device, input_numel: int) -> tuple[int, ...]:
+    if device.type == "cuda":
+        cap = 2 * default_batch_size(device, input_numel)
+        return tuple(b for b in (64, 128, 256, 512, 1024, 2048) if b <= max(cap, 64))
+    if input_numel >= 3 * 160 * 160:
+        return (8, 16, 32, 64, 128)
+    base = default_batch_size(device, input_numel)
+    return (max(1, base // 4), base, base * 4)
+
+
+# measured forward rates (images/s) per (model id, device, precision, shape, threads, allocator)
+_RATES: dict[tuple, dict[int, float]] = {}
+_PROBES: dict[tuple, float] = {}  # quick rate probes of `estimate_rate` (not used for tuning)
+
+
+class BatchTuner:
+    """Picks the forward batch size by measuring throughput on the real work.
+
+    While a (model, device, precision, input shape) is new, successive batches try the candidate
+    sizes in increasing order (each timed on its second, warm, run) until the rate drops below
+    85% of the best; afterwards the fastest size is used. Measurements persist for the process,
+    so later calls start at the best size. Because noise is drawn in fixed chunks, the batch
+    size never changes which noise a sample gets.
+    """
+
+    def __init__(self, model: Classifier, precision: str, input_shape: tuple[int, ...],
+                 batch_size: int | None = None) -> None:
+        self.device = model.device
+        numel = int(np.prod(input_shape))
+        self.fixed = batch_size
+        self.key = (model.info.model_id, str(self.device), precision, tuple(input_shape),
+                    torch.get_num_threads(), _tcmalloc_loaded())
+        self.candidates = _candidates(self.device, numel)
+        self.rates = _RATES.setdefault(self.key, {})
+        self._runs: dict[int, int] = {}
+        self.fallback = heuristic_batch_size(self.device, numel)
+
+    @property
+    def exploring(self) -> bool:
+        if self.fixed is not None:
+            return False
+        tried = [b for b in self.candidates if b in self.rates]
+        if len(tried) == len(self.candidates):
+            return False
+        best = max(self.rates.values(), default=0.0)
+        return not (tried and self.rates[tried[-1]] < 0.85 * best)
+
+    def best(self) -> int:
+        """The fastest measured size (the heuristic one before any measurement)."""
+        if self.fixed is not None:
+            return self.fixed
+        if not self.rates:
+            return self.fallback
+        return max(self.rates, key=self.rates.__getitem__)
+
+    def next_size(self) -> int:
+        if not self.exploring:
+            return self.best()
+        return next(b for b in self.candidates if b not in self.rates)
+
+    def record(self, size: int, seconds: float) -> None:
+        """Time of a forward batch of `size` (the first run of each size is a warm-up)."""
+        if not self.exploring or size != self.next_size():
+            return
+        self._runs[size] = self._runs.get(size, 0) + 1
+        if self._runs[size] >= 2:
+            self.rates[size] = size / max(seconds, 1e-9)
+
+
+def auto_batch_size(model: Classifier, precision: str = "auto", measure: bool = True,
+                    input_shape: tuple[int, ...] | None = None) -> int:
+    """The fastest forward batch size for `model` on its device, measured once per process.
+
+    With measure=False, returns the best size measured so far (the heuristic before any).
+    Measuring runs each candidate twice on noise images (~3 s for Lite0 on a 2-core CPU).
+    """
+    precision = resolve_precision(precision, model.device)
+    shape = tuple(input_shape or model.info.input_shape)
+    tuner = BatchTuner(model, precision, shape)
+    if measure:
+        channels_last = _uses_channels_last(model)
+        generator = make_generator(0, model.device)
+        while tuner.exploring:
+            size = tuner.next_size()
+            x = torch.rand((size, *shape), generator=generator, device=model.device)
+            if channels_last and x.dim() == 4:
+                x = x.contiguous(memory_format=torch.channels_last)
+            tuner.record(size, _timed_forward(model, x, precision)[1])
+    return tuner.best()
+
+
+def _timed_forward(model: Classifier, x: torch.Tensor, precision: str) -> tuple[torch.Tensor, float]:
+    started = time.perf_counter()
+    labels = _forward(model, x, precision).argmax(1)
+    if x.device.type == "cuda":
+        torch.cuda.synchronize(x.device)
+    return labels, time.perf_counter() - started
+
+
+def estimate_rate(model: Classifier, precision: str = "auto") -> float:
+    """Forward passes per second at the best known batch size (a short probe when unknown)."""
+    precision = resolve_precision(precision, model.device)
+    tuner = BatchTuner(model, precision, model.info.input_shape)
+    if tuner.rates:
+        return max(tuner.rates.values())
+    if tuner.key not in _PROBES:
+        size = min(tuner.fallback, 16)
+        x = torch.rand((size, *model.info.input_shape), device=model.device)
+        if _uses_channels_last(model):
+            x = x.contiguous(memory_format=torch.channels_last)
+        _timed_forward(model, x, precision)
+        _PROBES[tuner.key] = size / max(_timed_forward(model, x, precision)[1], 1e-9)
+    return _PROBES[tuner.key]
+
+
+class _NoiseStream:
+    """N(0, I) images drawn in fixed chunks of NOISE_CHUNK: batch-size independent."""
+
+    def __init__(self, shape: tuple[int, ...], generator: torch.Generator,
+                 device: torch.device) -> None:
+        self.shape, self.generator, self.device = shape, generator, device
+        self._spare: torch.Tensor | None = None
+
+    def _chunk(self, out: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.randn((NOISE_CHUNK, *self.shape), generator=self.generator,
+                           device=self.device, out=out)
+
+    def take(self, size: int) -> torch.Tensor:
+        out = torch.empty((size, *self.shape), device=self.device)
+        filled = 0
+        if self._spare is not None:
+            filled = min(len(self._spare), size)
+            out[:filled].copy_(self._spare[:filled])
+            self._spare = self._spare[filled:] if filled < len(self._spare) else None
+        while size - filled >= NOISE_CHUNK:
+            self._chunk(out[filled:filled + NOISE_CHUNK])
+            filled += NOISE_CHUNK
+        if filled < size:
+            chunk = self._chunk()
+            out[filled:].copy_(chunk[:size - filled])
+            self._spare = chunk[size - filled:]
+        return out
+
+
+def _noisy_batch(points: torch.Tensor, index: torch.Tensor, noise: torch.Tensor, sigma: float,
+                 channels_last: bool) -> torch.Tensor:
+    """points[index] + σ·noise, written straight into the layout the model prefers."""
+    base = points.expand(len(index), *points.shape[1:]) if len(points) == 1 \
+        else points.index_select(0, index)
+    layout = torch.channels_last if channels_last and noise.dim() == 4 else torch.contiguous_format
+    out = torch.empty_like(noise, memory_format=layout)
+    return torch.add(base, noise, alpha=sigma, out=out)
 
 
 def forward_labels(model: Classifier, points: torch.Tensor, batch_size: int | None = None,
@@ -48,16 +240,32 @@ def forward_labels(model: Classifier, points: torch.Tensor, batch_size: int | No
     """Labels f(x) of the base classifier for each of the m points (no noise)."""
     device = model.device
     precision = resolve_precision(precision, device)
-    _prepare(model, device)
-    batch = batch_size or default_batch_size(device, points[0].numel())
+    channels_last = _uses_channels_last(model)
+    batch = batch_size or BatchTuner(model, precision, tuple(points.shape[1:])).best()
     progress = progress or NullProgress()
     out = []
     for start in range(0, len(points), batch):
         progress.check_cancel()
-        chunk = points[start:start + batch].to(device)
+        chunk = points[start:start + batch].to(device=device, dtype=torch.float32)
+        if channels_last and chunk.dim() == 4:
+            chunk = chunk.contiguous(memory_format=torch.channels_last)
         out.append(_forward(model, chunk, precision).argmax(1).cpu())
         progress.report(min(start + batch, len(points)), len(points), "base classifier f")
     return torch.cat(out).numpy() if out else np.zeros(0, dtype=np.int64)
+
+
+def precision_agreement(model: Classifier, points: torch.Tensor, precision: str = "bf16",
+                        batch_size: int | None = None) -> tuple[float, np.ndarray, np.ndarray]:
+    """Top-1 agreement of f in `precision` (autocast) with fp32 on the same points.
+
+    Returns (fraction of equal labels, fp32 labels, labels in `precision`).
+    """
+    reference = forward_labels(model, points, batch_size, "fp32")
+    labels = forward_labels(model, points, batch_size, precision)
+    return float((reference == labels).mean()) if len(labels) else 1.0, reference, labels
+
+
+# ------------------------------------------------------------------------------ vote records
 
 
 @dataclass
@@ -70,6 +278,8 @@ class VoteRecord:
         sigma: noise level used.
         forward_passes: base-model forward passes spent (= m·N).
         seconds: wall time of the sampling.
+        batch_size: forward batch size of the last batch (before clipping to what was left).
+        precision: forward precision actually used ("fp32", "bf16" or "fp16").
     """
 
     labels: np.ndarray
@@ -77,6 +287,8 @@ class VoteRecord:
     sigma: float
     forward_passes: int = 0
     seconds: float = 0.0
+    batch_size: int = 0
+    precision: str = "fp32"
     _counts: np.ndarray | None = field(default=None, repr=False)
 
     @property
@@ -111,18 +323,21 @@ class VoteRecord:
         k = self.counts[np.arange(self.m), c]
         return clopper_pearson(k, self.n_samples, alpha)
 
-    def g_draws(self, n: int, rng: np.random.Generator | None = None) -> np.ndarray:
-        """[m, N // n] independent realisations of g_{σ,n}: plurality of disjoint blocks of n."""
-        if n > self.n_samples:
-            raise ValueError(f"n = {n} exceeds the N = {self.n_samples} recorded samples.")
-        rng = rng or np.random.default_rng(0)
+    def block_counts(self, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """Vote counts of the N // n disjoint blocks of n votes: (classes [K], counts [m, B, K])."""
+        if not 1 <= n <= self.n_samples:
+            raise ConfigError(f"n = {n} must lie in 1..N = {self.n_samples} recorded samples.")
         blocks = self.n_samples // n
-        labels = self.labels[:, : blocks * n]
-        classes, compact = np.unique(labels, return_inverse=True)
-        compact = compact.reshape(self.m, blocks, n)
+        classes, compact = np.unique(self.labels[:, : blocks * n], return_inverse=True)
         K = len(classes)
         flat = (np.arange(self.m * blocks)[:, None] * K + compact.reshape(-1, n)).ravel()
         counts = np.bincount(flat, minlength=self.m * blocks * K).reshape(self.m, blocks, K)
+        return classes, counts
+
+    def g_draws(self, n: int, rng: np.random.Generator | None = None) -> np.ndarray:
+        """[m, N // n] independent realisations of g_{σ,n}: plurality of disjoint blocks of n."""
+        rng = rng or np.random.default_rng(0)
+        classes, counts = self.block_counts(n)
         jitter = rng.random(counts.shape) * 0.5  # random tie-break, never reorders distinct counts
         return classes[(counts + jitter).argmax(-1)]
 
@@ -131,10 +346,13 @@ class VoteRecord:
         """[m] P[g_{σ,n}(x) ≠ y].
 
         method="binomial": exact two-class formula from p̂_y (top-vs-rest; exact when the
-        other votes all go to one class); "empirical": fraction of wrong block realisations.
+        other votes all go to one class, an upper bound otherwise); "empirical": fraction of
+        wrong block realisations (N // n of them).
         """
         if method == "binomial":
             return prob_wrong_binomial(self.p_hat(y), n)
+        if method != "empirical":
+            raise ConfigError(f"Unknown method {method!r} (binomial or empirical).")
         draws = self.g_draws(n, rng)
         y = np.broadcast_to(np.asarray(y), (self.m,))
         return (draws != y[:, None]).mean(1)
@@ -170,9 +388,9 @@ def sample_votes(model: Classifier, points: torch.Tensor, sigma: float, n_sample
     """Draw N = n_samples noisy votes at each of the m points.
 
     Noise is added in pixel space before normalisation, without clipping (Cohen et al.).
-    The (point, sample) pairs are flattened and run through the model in batches of
-    `batch_size` (chosen from the device when None), so few points with many samples and many
-    points with few samples both fill the device.
+    The (point, sample) pairs are flattened and run through the model in batches, so few points
+    with many samples and many points with few samples both fill the device. With
+    batch_size=None the batch is tuned on the fly (`BatchTuner`).
 
     Args:
         model: base classifier f on pixel space.
@@ -180,34 +398,43 @@ def sample_votes(model: Classifier, points: torch.Tensor, sigma: float, n_sample
         sigma: noise standard deviation.
         n_samples: N, samples per point.
         generator: torch.Generator on the model's device; same seed, same votes.
-        batch_size: forward batch size.
+        batch_size: forward batch size (None: measured).
         precision: "auto", "fp32", "bf16" or "fp16" (autocast).
         progress: receives (forward passes done, total).
     """
+    check_sigma(float(sigma))
+    check_count("N (samples)", int(n_samples))
     device = model.device
     precision = resolve_precision(precision, device)
-    _prepare(model, device)
+    channels_last = _uses_channels_last(model)
     points = points.to(device=device, dtype=torch.float32)
-    m = int(points.shape[0])
-    shape = tuple(points.shape[1:])
-    batch = batch_size or default_batch_size(device, points[0].numel())
+    m, shape = int(points.shape[0]), tuple(points.shape[1:])
+    tuner = BatchTuner(model, precision, shape, batch_size)
+    noise_stream = _NoiseStream(shape, generator, device)
     progress = progress or NullProgress()
     total = m * n_samples
-    labels = torch.empty(total, dtype=torch.int16 if model.info.num_classes < 32768 else torch.int32)
+    dtype = torch.int16 if model.info.num_classes < 32768 else torch.int32
+    labels = torch.empty(total, dtype=dtype, device=device)
     started = time.perf_counter()
-    done = 0
+    done = last = 0
     while done < total:
         progress.check_cancel()
-        size = min(batch, total - done)
+        last = tuner.next_size()
+        size = min(last, total - done)
         index = torch.arange(done, done + size, device=device) // n_samples
-        noise = torch.randn((size, *shape), generator=generator, device=device)
-        x = points.index_select(0, index).add_(noise, alpha=sigma)
-        labels[done:done + size] = _forward(model, x, precision).argmax(1).to("cpu", labels.dtype)
+        x = _noisy_batch(points, index, noise_stream.take(size), sigma, channels_last)
+        if tuner.exploring:
+            out, seconds = _timed_forward(model, x, precision)
+            tuner.record(size, seconds)
+        else:
+            out = _forward(model, x, precision).argmax(1)
+        labels[done:done + size] = out.to(dtype)
         done += size
         progress.report(done, total, f"{done:,} / {total:,} forward passes")
-    return VoteRecord(labels=labels.view(m, n_samples).numpy(), num_classes=model.info.num_classes,
-                      sigma=float(sigma), forward_passes=total,
-                      seconds=time.perf_counter() - started)
+    return VoteRecord(labels=labels.view(m, n_samples).cpu().numpy(),
+                      num_classes=model.info.num_classes, sigma=float(sigma),
+                      forward_passes=total, seconds=time.perf_counter() - started,
+                      batch_size=last, precision=precision)
 
 
 # ---------------------------------------------------------------- lazy exact vote of g_{σ,n}
@@ -233,17 +460,19 @@ def lazy_votes(model: Classifier, points: torch.Tensor, sigma: float, n: int,
     full n-vote plurality (ties, possible only when all n are drawn, are broken at random).
     Each round draws, per undecided point, the fewest votes that could settle it.
     """
+    check_sigma(float(sigma))
+    check_count("n", int(n))
     device = model.device
     precision = resolve_precision(precision, device)
-    _prepare(model, device)
+    channels_last = _uses_channels_last(model)
     points = points.to(device=device, dtype=torch.float32)
     m, C = int(points.shape[0]), model.info.num_classes
-    cap = batch_size or default_batch_size(device, points[0].numel())
+    cap = batch_size or BatchTuner(model, precision, tuple(points.shape[1:])).best()
     counts = np.zeros((m, C), dtype=np.int64)
     drawn = np.zeros(m, dtype=np.int64)
     decided = np.zeros(m, dtype=bool)
     passes = 0
-    while not decided.all():
+    while True:
         top2 = -np.partition(-counts, 1, axis=1)[:, :2] if C > 1 else np.c_[counts, counts * 0]
         remaining = n - drawn
         gap = top2[:, 1] + remaining - top2[:, 0]
@@ -258,10 +487,11 @@ def lazy_votes(model: Classifier, points: torch.Tensor, sigma: float, n: int,
             need = np.maximum(1, (need * budget) // need.sum())
         index = torch.from_numpy(np.repeat(todo, need)).to(device)
         noise = torch.randn((len(index), *points.shape[1:]), generator=generator, device=device)
-        x = points.index_select(0, index).add_(noise, alpha=sigma)
-        votes = torch.cat([_forward(model, x[s:s + cap], precision).argmax(1).cpu()
-                           for s in range(0, len(x), cap)]).numpy()
-        np.add.at(counts, (index.cpu().numpy(), votes), 1)
+        votes = []
+        for s in range(0, len(index), cap):
+            x = _noisy_batch(points, index[s:s + cap], noise[s:s + cap], sigma, channels_last)
+            votes.append(_forward(model, x, precision).argmax(1).cpu())
+        np.add.at(counts, (index.cpu().numpy(), torch.cat(votes).numpy()), 1)
         drawn[todo] += need
         passes += len(index)
     tie_break = torch.rand((m, C), generator=generator, device=device).cpu().numpy() * 0.5
@@ -272,19 +502,14 @@ def lazy_votes(model: Classifier, points: torch.Tensor, sigma: float, n: int,
 # -------------------------------------------------------------- Cohen et al.'s PREDICT/CERTIFY
 
 
-def _class_counts(model: Classifier, x: torch.Tensor, sigma: float, num: int,
-                  generator: torch.Generator, batch_size: int | None, precision: str,
-                  progress: Progress | None) -> np.ndarray:
-    record = sample_votes(model, x[None], sigma, num, generator, batch_size, precision, progress)
-    return record.counts[0]
-
-
 def predict(model: Classifier, x: torch.Tensor, sigma: float, n: int, alpha: float,
             generator: torch.Generator, batch_size: int | None = None, precision: str = "auto",
             progress: Progress | None = None) -> tuple[int, np.ndarray]:
     """Cohen et al.'s PREDICT: top class of n noisy votes, or −1 (abstain) unless a two-sided
     binomial test of the top two counts rejects equality at level α."""
-    counts = _class_counts(model, x, sigma, n, generator, batch_size, precision, progress)
+    check_alpha(alpha)
+    counts = sample_votes(model, x[None], sigma, n, generator, batch_size, precision,
+                          progress).counts[0]
     order = np.argsort(-counts, kind="stable")
     n_a, n_b = int(counts[order[0]]), int(counts[order[1]]) if len(order) > 1 else 0
     if stats.binomtest(n_a, n_a + n_b, 0.5).pvalue > alpha:
@@ -292,9 +517,19 @@ def predict(model: Classifier, x: torch.Tensor, sigma: float, n: int, alpha: flo
     return int(order[0]), counts
 
 
+def radius_from_votes(k_a: int, n: int, alpha: float, sigma: float) -> tuple[float, float]:
+    """CERTIFY's last step: (p̲_A, R) with p̲_A the one-sided (1 − α) Clopper–Pearson bound
+    from k_a votes for ĉ_A out of n, and R = σ Φ^{-1}(p̲_A) (eq. 2), or R = −1 (abstain)
+    when p̲_A ≤ 1/2."""
+    p_lower = lower_confidence_bound(int(k_a), int(n), alpha)
+    if p_lower <= 0.5:
+        return p_lower, -1.0
+    return p_lower, float(sigma * stats.norm.ppf(p_lower))
+
+
 @dataclass(frozen=True)
 class CertifyResult:
-    """Outcome of CERTIFY for one input."""
+    """Outcome of CERTIFY for one input (`votes` holds the n estimation votes)."""
 
     predict: int  # −1 = abstain
     radius: float  # 0.0 when abstaining
@@ -303,6 +538,7 @@ class CertifyResult:
     counts: np.ndarray
     forward_passes: int
     seconds: float
+    votes: VoteRecord | None = None
 
 
 def certify(model: Classifier, x: torch.Tensor, sigma: float, n0: int, n: int, alpha: float,
@@ -310,13 +546,14 @@ def certify(model: Classifier, x: torch.Tensor, sigma: float, n0: int, n: int, a
             progress: Progress | None = None) -> CertifyResult:
     """Cohen et al.'s CERTIFY: ĉ_A from n0 votes, p̲_A the one-sided (1 − α) Clopper–Pearson
     lower bound from n fresh votes; radius σ Φ^{-1}(p̲_A) if p̲_A > 1/2, else abstain."""
+    check_alpha(alpha)
     started = time.perf_counter()
-    counts0 = _class_counts(model, x, sigma, n0, generator, batch_size, precision, None)
+    counts0 = sample_votes(model, x[None], sigma, n0, generator, batch_size, precision).counts[0]
     c_a = int(counts0.argmax())
-    counts = _class_counts(model, x, sigma, n, generator, batch_size, precision, progress)
-    p_lower = lower_confidence_bound(int(counts[c_a]), n, alpha)
+    votes = sample_votes(model, x[None], sigma, n, generator, batch_size, precision, progress)
+    counts = votes.counts[0]
+    p_lower, radius = radius_from_votes(int(counts[c_a]), n, alpha, sigma)
     seconds = time.perf_counter() - started
-    if p_lower <= 0.5:
-        return CertifyResult(-1, 0.0, p_lower, counts0, counts, n0 + n, seconds)
-    radius = float(sigma * stats.norm.ppf(p_lower))
-    return CertifyResult(c_a, radius, p_lower, counts0, counts, n0 + n, seconds)
+    if radius < 0:
+        return CertifyResult(-1, 0.0, p_lower, counts0, counts, n0 + n, seconds, votes)
+    return CertifyResult(c_a, radius, p_lower, counts0, counts, n0 + n, seconds, votes)
