@@ -226,3 +226,29 @@ def test_live_attack_page_runs_an_attack(app_env):
     assert not at.exception, at.exception
     overlay = at.multiselect(key="attack_overlay")
     assert len(overlay.options) == 1 and len(overlay.value) == 1
+
+
+def test_cli_attack_json_and_outputs(tmp_path, capsys):
+    import json
+
+    from rsviz.cli import main
+
+    out = tmp_path / "run"
+    code = main(["attack", "sample:coffee", "--model", "tiny_cnn", "--attack", "rays",
+                 "--sigma", "0.1", "--n", "5", "--criterion", "shortcut", "--pa", "0.6",
+                 "--budget", "60", "--seed", "3", "--precision", "fp32", "--out", str(out),
+                 "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    result = json.loads(captured.out)
+    for key in ("queries", "forward_passes", "l2", "linf", "success", "label", "adv_label"):
+        assert key in result
+    assert result["queries"] <= 60 and result["forward_passes"] <= 5 * result["queries"]
+    assert (out / "trace.csv").read_text().startswith("queries,forward_passes,l2,linf,phase")
+    assert json.loads((out / "trace.json").read_text())["trace"]
+    if result["success"]:
+        assert (out / "x_adv.png").exists() and (out / "perturbation.png").exists()
+    assert "attack rays" in captured.err  # progress on stderr
+    assert main(["attack", "sample:coffee", "--model", "tiny_cnn", "--n", "0", "--sigma",
+                 "0.1"]) == 1
+    assert "n must be" in capsys.readouterr().err

@@ -2,8 +2,8 @@
 
 The oracle wraps f (deterministic) or g_{σ,n} (a fresh Monte Carlo vote at every query), counts
 every query — initialisation included — and every base-model forward pass, refuses to go past the
-budget, and remembers the closest point to x_o that the criterion accepted (so an attack's
-reported best point is always an accepted one).
+budget, and remembers the closest point to x_o that the criterion accepted — closest in the
+attack's own norm, L2 or L∞ — so an attack's reported best point is always an accepted one.
 
 Criteria against g_{σ,n} (`CRITERIA`, named as the UI shows them):
 - "single_draw": the decision of one query of g_{σ,n} (plurality of n fresh votes, random
