@@ -12,6 +12,7 @@ import numpy as np
 from scipy import optimize, special, stats
 
 from rsviz.config import check_count, check_probability, check_sigma
+from rsviz.errors import ConfigError
 
 
 def certified_radius(p_a: float | np.ndarray, sigma: float) -> np.ndarray:
@@ -45,10 +46,19 @@ def threshold_paper(n: int, p_a: float, variant: str = "floor") -> float:
     """Eq. (5) as printed: π0 < 1 − I^{-1}_{P_a}(ñ, ñ), with ñ = 1 + ⌊n/2⌋ (English version,
     variant="floor") or ñ = 1 + ⌈n/2⌉ (French version, variant="ceil").
 
-    Equal to `threshold_exact` for odd n with the floor variant; an approximation otherwise.
+    I_q(ñ, ñ) = P[Bin(2ñ − 1, q) ≥ ñ]: the closed form is the exact strict-majority threshold
+    of an odd number 2ñ − 1 of votes. Hence:
+      - odd n, floor: 2ñ − 1 = n, exactly `threshold_exact`;
+      - odd n, ceil: the threshold of n + 2 votes (slightly further from 1/2);
+      - even n (both variants coincide): the threshold of n + 1 votes, i.e. a tie of the n
+        votes is settled by one extra vote, wrong with probability 1 − π0. For P_a > 1/2 the
+        ordering is threshold_exact (strict majority) < threshold_random_tie (rsviz's rule,
+        a tie counts ½) < threshold_paper: the printed form is less demanding than both.
     """
     check_count("n", n)
     check_probability("P_a", p_a)
+    if variant not in ("floor", "ceil"):
+        raise ConfigError(f"Unknown variant {variant!r} of the paper's eq. (5) (floor or ceil).")
     half = math.floor(n / 2) if variant == "floor" else math.ceil(n / 2)
     n_tilde = 1 + half
     return float(1.0 - special.betaincinv(n_tilde, n_tilde, p_a))
@@ -71,8 +81,15 @@ def threshold_random_tie(n: int, p_a: float) -> float:
 
 
 def extra_distance(sigma: float, pi0_threshold: float) -> float:
-    """Eq. (6): ‖x_o − x_a‖ ≥ R(x_o, σ) + σ Φ^{-1}(1 − π0*); this returns the second term."""
+    """Eq. (6): ‖x_o − x_a‖ ≥ R(x_o, σ) + σ Φ^{-1}(1 − π0*); this returns the second term.
+
+    The paper writes σ Φ^{-1}(I^{-1}_{P_a}(ñ, ñ)), i.e. 1 − π0* with its own threshold; pass
+    `threshold_exact(n, P_a)` for the exact form. Valid when f is locally linear between the
+    RS boundary and x_a (eq. 2 applied to x_a); the extra distance is positive when π0* < 1/2.
+    """
     check_sigma(sigma)
+    if not 0 < pi0_threshold < 1:
+        raise ConfigError(f"π0 threshold must lie strictly between 0 and 1 (got {pi0_threshold!r}).")
     return float(sigma * stats.norm.ppf(1.0 - pi0_threshold))
 
 
@@ -87,6 +104,8 @@ def shortcut_wrong_votes(n: int, p_a: float) -> int:
 def theory_summary(n: int, p_a: float, sigma: float | None = None,
                    p_lower: float | None = None) -> dict[str, float | int | None]:
     """Everything the theory panel and `rsviz theory` show for (n, P_a[, σ, p̲_A])."""
+    if p_lower is not None:
+        check_probability("p̲_A", p_lower)
     exact = threshold_exact(n, p_a)
     out: dict[str, float | int | None] = {
         "n": n, "pa": p_a,
