@@ -6,6 +6,8 @@ has p via the noncentral χ² law. Every random test uses fixed seeds and states
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -279,3 +281,41 @@ def test_batch_tuner_picks_the_fastest_measured_size(linear_model):
     assert BatchTuner(linear_model, "fp32", (3, 224, 224)).best() == 16  # remembered
     assert BatchTuner(linear_model, "fp32", (3, 224, 224), batch_size=5).next_size() == 5
     tuner.rates.clear()
+
+
+# ----------------------------------------------------------------------------- smooth CLI
+
+SMOOTH = ["smooth", "sample:coffee", "--model", "tiny_cnn", "--sigma", "0.25", "--n", "10",
+          "--samples", "200", "--n0", "20", "--alpha", "0.01", "--seed", "3", "--json"]
+
+
+def test_smooth_cli_json_is_deterministic(capsys):
+    from rsviz.cli import main
+
+    outputs = []
+    for _ in range(2):
+        assert main(SMOOTH) == 0
+        outputs.append(json.loads(capsys.readouterr().out))
+    out = outputs[0]
+    for key in ("p_hat", "p_lower", "p_upper", "top_class", "g_draws", "forward_passes",
+                "model", "device", "image_hash", "certify", "prob_g_wrong"):
+        assert key in out, key
+    assert out["forward_passes"] == 220 and len(out["g_draws"]) == 20
+    assert out["p_lower"] <= out["p_hat"] <= out["p_upper"]
+    assert sum(r["votes"] for r in out["vote_counts"]) <= 200
+    assert out["p_hat"] == pytest.approx(
+        next(r["votes"] for r in out["vote_counts"] if r["class_index"] == out["top_class"]) / 200)
+    for key in ("p_hat", "g_draws", "certify", "vote_counts"):
+        assert outputs[1][key] == out[key]
+
+
+@pytest.mark.parametrize("change", [("--sigma", "0"), ("--n", "0"), ("--samples", "5"),
+                                    ("--alpha", "2")])
+def test_smooth_cli_bad_input_exits_with_one_line(capsys, change):
+    from rsviz.cli import main
+
+    argv = list(SMOOTH)
+    argv[argv.index(change[0]) + 1] = change[1]
+    assert main(argv) != 0
+    captured = capsys.readouterr()
+    assert captured.out == "" and len(captured.err.strip().splitlines()) == 1
