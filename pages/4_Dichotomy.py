@@ -125,13 +125,14 @@ if require_ready(state):
                    f"‖B − A‖ = {result.length:.3f}. {out['caption']}")
         if result.warning:
             st.warning(result.warning)
-        cols = st.columns(2)
+        cols = st.columns(3)
         origin = cols[0].radio("Axis", ["A", "boundary"], horizontal=True, key="dich_origin",
                                format_func={"A": "distance from A",
                                             "boundary": "distance from ∂g_σ"}.get)
         layout = cols[1].radio("Layout", ["overlay", "facet"], horizontal=True,
                                key="dich_layout")
-        fig = dichotomy_figure(result, origin=origin, layout=layout)
+        full = cols[2].checkbox("Whole segment A → B", key="dich_full")
+        fig = dichotomy_figure(result, origin=origin, layout=layout, full_segment=full)
         st.plotly_chart(fig, use_container_width=True, key="dich_fig")
         rows = []
         for n, run in result.simulated.items():

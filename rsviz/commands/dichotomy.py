@@ -35,6 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--samples", type=int, default=128, help="N noisy samples per point")
     parser.add_argument("--method", choices=["multinomial", "binomial"], default="multinomial",
                         help="how the simulation answers a query from p̂")
+    parser.add_argument("--fit", choices=["probit", "none"], default="probit",
+                        help="smooth p̂_y along the segment by a probit fit (default) or not")
     parser.add_argument("--live", action="store_true",
                         help="also run every trial against the model (costly; for validation)")
     parser.add_argument("--segment", choices=["auto", "whitebox", "towards", "random"],
@@ -74,7 +76,8 @@ def choose_segment(args: argparse.Namespace, model: Classifier, x: torch.Tensor,
 def run(args: argparse.Namespace) -> dict:
     config = DichotomyConfig(sigma=args.sigma, n_values=tuple(args.n), trials=args.trials,
                              steps=args.steps, tolerance=args.tolerance, grid=args.grid,
-                             n_samples=args.samples, method=args.method, live=args.live,
+                             n_samples=args.samples, method=args.method, fit=args.fit,
+                             live=args.live,
                              seed=args.seed)
     model = load_cli_model(args)
     x, name = load_cli_image(args.image, model)

@@ -64,7 +64,7 @@ def histogram_data(result: DichotomyResult, bins: int = 60) -> dict:
 
 def dichotomy_figure(result: DichotomyResult, origin: Origin = "A", layout: Layout = "overlay",
                      show_live: bool = True, show_exact: bool = True, bins: int = 60,
-                     title: str | None = None) -> go.Figure:
+                     full_segment: bool = False, title: str | None = None) -> go.Figure:
     """Fig. 3: distribution of the output of a binary search against g_{σ,n}, one colour per n.
 
     Args:
@@ -74,6 +74,7 @@ def dichotomy_figure(result: DichotomyResult, origin: Origin = "A", layout: Layo
         show_live: draw live-query histograms (outlines) when the result has them.
         show_exact: draw the exact output law given p̂ as a line.
         bins: about how many bins across the occupied range.
+        full_segment: x range from A to B (as in the paper) instead of the occupied range.
     """
     edges = bin_edges(result, bins)
     shift = result.t_g * result.length if origin == "boundary" else 0.0
@@ -81,8 +82,7 @@ def dichotomy_figure(result: DichotomyResult, origin: Origin = "A", layout: Layo
     width = float(edges[1] - edges[0])
     ns = list(result.simulated)
     rows = len(ns) if layout == "facet" else 1
-    fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.04,
-                        subplot_titles=[f"n = {n}" for n in ns] if rows > 1 else None)
+    fig = make_subplots(rows=rows, cols=1, shared_xaxes=True, vertical_spacing=0.03)
     for i, n in enumerate(ns):
         row, color = (i + 1 if rows > 1 else 1), series_color(i)
         run = result.simulated[n]
@@ -104,21 +104,29 @@ def dichotomy_figure(result: DichotomyResult, origin: Origin = "A", layout: Layo
                                                              shape="hvh"),
                                      name=f"n = {n} (live, {live.forward_passes:,} passes)",
                                      legendgroup=str(n)), row=row, col=1)
-    for where, label, dash in ((result.t_f, "∂f", "dash"), (result.t_g, "∂g_σ", "solid")):
-        fig.add_vline(x=where * result.length - shift, line=dict(color=BASE_COLOR, dash=dash,
-                      width=1.5), annotation_text=label, annotation_position="top",
-                      row="all", col=1)
+    marks = ((result.t_f, "∂f", "dash", "top left"), (result.t_g, "∂g_σ", "solid", "top right"))
+    for where, label, dash, position in marks:
+        for row in range(1, rows + 1):
+            text = dict(annotation_text=label, annotation_position=position) if row == 1 else {}
+            fig.add_vline(x=where * result.length - shift, row=row, col=1,
+                          line=dict(color=BASE_COLOR, dash=dash, width=1.5), **text)
     barmode = "overlay"
     x_title = ("L2 distance from A (pixel space [0,1]^d)" if origin == "A"
                else "signed L2 distance from ∂g_σ (negative: y side)")
     fig.update_layout(barmode=barmode, bargap=0, uirevision="dichotomy",
-                      height=380 if rows == 1 else 170 * rows + 80,
-                      legend=dict(orientation="h", yanchor="bottom", y=1.02, x=0))
+                      height=(420 if rows == 1 else 170 * rows + 160))
     fig.update_xaxes(title_text=x_title, row=rows, col=1)
-    fig.update_yaxes(title_text="probability", rangemode="tozero")
-    return apply_theme(fig, title or f"Dichotomy outputs, σ = {result.config.sigma:g}, "
-                                     f"k = {result.steps} steps, segment ‖B − A‖ = "
-                                     f"{result.length:.3g}")
+    if full_segment:
+        fig.update_xaxes(range=[-shift, result.length - shift])
+    fig.update_yaxes(rangemode="tozero")
+    for i, n in enumerate(ns if rows > 1 else [None]):
+        fig.update_yaxes(title_text="probability" if n is None else f"n = {n}", row=i + 1, col=1)
+    fig = apply_theme(fig, title or f"Dichotomy outputs, σ = {result.config.sigma:g}, "
+                                    f"k = {result.steps} steps, ‖B − A‖ = {result.length:.3g}")
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.18 if rows == 1 else
+                                  -0.6 / rows, x=0, font=dict(size=11)),
+                      margin=dict(b=150 if rows == 1 else 170))
+    return fig
 
 
 def segment_figure(result: DichotomyResult) -> go.Figure:
