@@ -316,7 +316,12 @@ def from_zip(data: bytes, dest_root: str | Path, labels: str | Path | None = Non
     labels from `labels`, or a `labels.csv` at the archive's top level or in its single
     top-level folder)."""
     digest = hashlib.sha256(data).hexdigest()[:16]
-    folder, notes = extract_zip(data, Path(dest_root) / digest, name)
+    folder, marker = Path(dest_root) / digest, Path(dest_root) / f"{digest}.notes"
+    if marker.is_file() and folder.is_dir():  # the same archive was extracted before
+        notes = [n for n in marker.read_text(encoding="utf-8").splitlines() if n]
+    else:
+        folder, notes = extract_zip(data, folder, name)
+        marker.write_text("\n".join(notes) + "\n", encoding="utf-8")
     if labels is None and not (folder / "labels.csv").is_file():
         inner = [p for p in folder.iterdir() if p.is_dir() and p.name != "__MACOSX"]
         if len(inner) == 1 and (inner[0] / "labels.csv").is_file():

@@ -120,6 +120,8 @@ def test_zip_upload_keeps_images_and_labels(tmp_path):
     assert any("fake.png" in n for n in images.notes)
     assert not list((tmp_path / "uploads").rglob("notes.pdf"))
     assert not list((tmp_path / "uploads").rglob("fake.png"))
+    again = from_zip(data, tmp_path / "uploads", name="set.zip")  # extracted once, reused
+    assert again.entries == images.entries and again.notes == images.notes
 
 
 @pytest.mark.parametrize("evil", ["../escape.png", "/abs/escape.png", "a/../../escape.png",
