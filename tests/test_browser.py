@@ -111,24 +111,53 @@ def page(browser):
     context.close()
 
 
+@pytest.fixture(scope="module")
+def first_page(browser, app_url):
+    """The first page, loaded once: rendered by one test, then interacted with by another."""
+    context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
+    page = context.new_page()
+    page.goto(app_url, wait_until="domcontentloaded")
+    yield page
+    context.close()
+
+
+# Rendered: the script run is over, no status widget, no lazy-loading skeleton, no element left
+# stale from the previous run, and every plotly chart drawn.
+_READY_JS = """() => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  if (!app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
+  if (document.querySelector('[data-testid="stStatusWidget"], [data-testid="stSkeleton"], '
+      + '[data-testid="stAppSkeleton"], [data-stale="true"]')) return false;
+  return [...document.querySelectorAll('[data-testid="stPlotlyChart"]')]
+      .every(chart => chart.querySelector('.main-svg'));
+}"""
+
+
+_WHY_JS = """() => ({
+  state: document.querySelector('[data-testid="stApp"]')?.getAttribute('data-test-script-state'),
+  status: document.querySelectorAll('[data-testid="stStatusWidget"]').length,
+  skeletons: document.querySelectorAll('[data-testid="stSkeleton"], [data-testid="stAppSkeleton"]').length,
+  stale: document.querySelectorAll('[data-stale="true"]').length,
+  undrawn_charts: [...document.querySelectorAll('[data-testid="stPlotlyChart"]')]
+      .filter(chart => !chart.querySelector('.main-svg')).length,
+})"""
+
+
 def wait_rendered(page, timeout_s: float = PAGE_TIMEOUT_S) -> None:
-    """Until the script run is over (stApp notRunning, no status widget) and the title shows."""
+    """Until the page is rendered (see _READY_JS) for 0.6 s in a row and its title shows."""
     deadline = time.monotonic() + timeout_s
     page.locator('[data-testid="stMain"] h1').first.wait_for(state="visible",
                                                               timeout=timeout_s * 1000)
-    quiet_since = None
+    ready_since = None
     while time.monotonic() < deadline:
-        idle = (page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').count()
-                == 1 and page.locator('[data-testid="stStatusWidget"]').count() == 0)
-        if not idle:
-            quiet_since = None
-        elif quiet_since is None:
-            quiet_since = time.monotonic()
-        elif time.monotonic() - quiet_since > 0.6:  # idle a while: done
+        if not page.evaluate(_READY_JS):
+            ready_since = None
+        elif ready_since is None:
+            ready_since = time.monotonic()
+        elif time.monotonic() - ready_since > 0.6:
             return
         page.wait_for_timeout(200)
-    state = page.locator('[data-testid="stApp"]').get_attribute("data-test-script-state")
-    pytest.fail(f"page still running after {timeout_s:.0f} s (script state {state!r})")
+    pytest.fail(f"page not rendered after {timeout_s:.0f} s: {page.evaluate(_WHY_JS)}")
 
 
 def problems(page) -> list[str]:
@@ -156,8 +185,12 @@ def screenshot(page, name: str) -> Path:
 
 
 @pytest.mark.parametrize("stem,url_path", PAGES, ids=[s for s, _ in PAGES])
-def test_page_renders_in_chromium(app_url, page, stem, url_path):
-    page.goto(f"{app_url}/{url_path}", wait_until="domcontentloaded")
+def test_page_renders_in_chromium(request, app_url, stem, url_path):
+    if url_path == "":
+        page = request.getfixturevalue("first_page")
+    else:
+        page = request.getfixturevalue("page")
+        page.goto(f"{app_url}/{url_path}", wait_until="domcontentloaded")
     wait_rendered(page)
     path = screenshot(page, stem)
     assert page.locator('[data-testid="stApp"]').get_attribute(
@@ -178,11 +211,11 @@ def open_export_popover(page) -> bool:
     return True
 
 
-def test_first_page_interactions(app_url, page):
+def test_first_page_interactions(first_page):
     """σ changed in the sidebar flows into an exported PNG and survives a page switch."""
     from rsviz.figures.export import read_metadata
 
-    page.goto(app_url, wait_until="domcontentloaded")
+    page = first_page
     wait_rendered(page)
     sigma = page.locator(SIGMA_INPUT)
     sigma.fill("0.5")
