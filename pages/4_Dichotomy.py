@@ -103,7 +103,7 @@ if require_ready(state):
         note = ""
         try:
             if kind == "whitebox":
-                segment = segment_past_whitebox(model, x, y, sigma, extension)
+                segment = segment_past_whitebox(model, x, y, sigma, extension, job)
             elif kind == "random":
                 segment = segment_random(model, x, y, sigma, extension, seed)
             else:

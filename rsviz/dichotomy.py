@@ -530,13 +530,14 @@ def whitebox_available() -> bool:
 
 
 def segment_past_whitebox(model: Classifier, x_o: torch.Tensor, y: int, sigma: float,
-                          extension: float = 3.0) -> Segment:
+                          extension: float = 3.0, progress: Progress | None = None) -> Segment:
     """A = x_o, B = x_o + (‖x_a − x_o‖ + extension·σ) u past the white-box boundary point x_a of
     f (u the unit direction to x_a), clamped to [0, 1]^d."""
     from rsviz.whitebox import find_boundary_point
 
     x_o = x_o.to(model.device, torch.float32)
-    x_a = find_boundary_point(model, x_o, y).x_a.to(x_o.device, torch.float32).reshape(x_o.shape)
+    point = find_boundary_point(model, x_o, y, progress=progress)
+    x_a = point.x_a.to(x_o.device, torch.float32).reshape(x_o.shape)
     dist = float((x_a - x_o).norm())
     b = (x_o + (x_a - x_o) * (1 + extension * sigma / dist)).clamp(0, 1)
     return Segment(x_o, b, y, "whitebox", f"B lies {extension:g}σ past the white-box boundary "
