@@ -47,7 +47,9 @@ def test_theme_presets_and_colours(fig):
         resolve_preset("poster")
     assert [class_color(i) for i in range(5)] == [class_color(i) for i in range(5)]
     assert len({class_color(i) for i in range(len(PALETTE))}) == len(PALETTE)
+    fig.add_hline(y=0.5, line_color="black")
     dark = apply_preset(fig, "square", "dark")
+    assert dark.layout.shapes[0].line.color == "#FFFFFF"
     assert (dark.layout.width, dark.layout.height) == (800, 800)
     assert dark.layout.paper_bgcolor.upper() == "#1E1E1E"
     assert class_color(1) == "#000000" and dark.data[0].line.color == "#FFFFFF"

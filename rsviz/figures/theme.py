@@ -159,12 +159,12 @@ def apply_preset(fig: go.Figure, preset: str | Preset = "slide 16:9",
                       tickfont=dict(color=bg.font), title_font=dict(color=bg.font))
     out.update_xaxes(**axis_style)
     out.update_yaxes(**axis_style)
-    if out.layout.coloraxis is not None:
-        out.update_layout(coloraxis_colorbar=dict(tickfont=dict(color=bg.font)))
     for ann in out.layout.annotations or ():
         size = ann.font.size if ann.font and ann.font.size else SCREEN_FONT_SIZE
         ann.font.size = round(size * ratio)
         ann.font.color = _swap(ann.font.color, bg) or bg.font
+    for shape in out.layout.shapes or ():  # add_hline/add_vline markers, boxes
+        shape.line.color = _swap(shape.line.color, bg)
     for trace in out.data:
         _style_trace(trace, p, bg)
     return out
