@@ -86,22 +86,18 @@ def export_panel(fig: go.Figure, name: str, data: dict[str, Any] | None = None,
     stem = safe_name(name)
     get_params = _app_params(params)
     registry = _registry()
-    first_of_run = not registry["current"]
     entry = {"name": name, "fig": fig, "data": data, "params": get_params}
     registry["current"][key] = entry
     registry["last"][key] = entry
     ok, reason = static_export_available()
-    if not ok and first_of_run:
-        st.info(f"PNG/SVG/PDF export is unavailable: {reason} Interactive HTML and the data "
-                "(JSON/CSV) can still be downloaded below each figure.", icon=":material/info:")
+    if not ok:
+        st.info(f"PNG/SVG/PDF export is unavailable: {reason} The interactive HTML and the "
+                "data (JSON/CSV) can still be downloaded.", icon=":material/info:")
 
     row = st.container(horizontal=True, gap="small")
-    with row.popover("PNG · SVG · PDF" if ok else "PNG · SVG · PDF (unavailable)",
-                     icon=":material/image:"):
-        if ok:
+    if ok:
+        with row.popover("PNG · SVG · PDF", icon=":material/image:"):
             _static_buttons(fig, name, stem, data, get_params, key)
-        else:
-            st.info(reason)
     row.download_button("HTML", lambda: export_figure(fig, "html", None, metadata=get_params(),
                                                       data=data, name=name),
                         file_name=f"{stem}.html", mime=MIME["html"], key=f"dl_html_{key}",
