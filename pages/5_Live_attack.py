@@ -128,7 +128,7 @@ if require_ready(state):
                             help="Fresh noisy samples at the final x_adv (not counted as "
                                  "queries); with f attacked, at the sidebar's σ."))
 
-    y = int(forward_labels(model, x[None])[0])
+    y = int(forward_labels(model, x[None], batch_size=1)[0])
     try:
         config = OracleConfig(sigma=state.sigma if smoothed else None, n=state.n,
                               criterion=criterion if smoothed else "single_draw",

@@ -58,7 +58,11 @@ class OracleConfig:
         target: target class for a targeted attack (None = untargeted).
         budget: maximum number of queries.
         seed: seed of the oracle's noise generator.
-        precision: forward precision ("auto" = bf16 autocast on CPUs that support it).
+        precision: forward precision. "auto" is fp32 when f is attacked — decision-based attacks
+            probe perturbations far below the input resolution of bf16 (2⁻⁸ relative: HSJA's
+            δ_t is ~10⁻⁶ per pixel at 224²), which would round them away — and the device
+            default (bf16 autocast where supported) against g_{σ,n}, whose noise dithers
+            that rounding.
     """
 
     sigma: float | None = None
@@ -177,7 +181,10 @@ class Oracle:
         self.config = config
         # an explicit batch size keeps the engine from re-tuning it at every (small) query
         self.batch_size = batch_size or default_batch_size(self.device, self.x_o.numel())
-        self.precision = resolve_precision(precision or config.precision, self.device)
+        wanted = precision or config.precision
+        if wanted == "auto" and config.sigma is None:
+            wanted = "fp32"
+        self.precision = resolve_precision(wanted, self.device)
         self.generator = make_generator(config.seed, self.device)
         self.queries = 0
         self.forward_passes = 0

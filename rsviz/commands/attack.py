@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> dict:
     params = parse_params(args.param)
     model = load_cli_model(args)
     x, name = load_cli_image(args.image, model)
-    y = int(forward_labels(model, x[None])[0])
+    y = int(forward_labels(model, x[None], batch_size=1)[0])
     with Timer() as timer:
         trace = run_attack(model, x, y, args.attack, config, args.seed,
                            progress=StderrProgress(f"{NAME} {args.attack}"), params=params)
