@@ -13,6 +13,7 @@ from pathlib import Path
 import streamlit as st
 
 from ui.common import sidebar
+from ui.export import page_pack_button
 
 PAGES_DIR = Path(__file__).resolve().parent / "pages"
 ICONS = {"Image": ":material/image:", "Boundary": ":material/grid_on:",
@@ -42,6 +43,7 @@ def main() -> None:
     st.sidebar.caption("Randomized smoothing under attack: theory vs practice")
     sidebar()
     nav.run()
+    page_pack_button(re.sub(r"\W+", "_", nav.title).strip("_").lower() or "figures")
 
 
 main()
