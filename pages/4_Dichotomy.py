@@ -144,7 +144,9 @@ if require_ready(state):
                              "forward passes": f"{s['forward_passes']:,}"})
         st.table(rows)
         st.caption(f"∂f at {result.t_f * result.length:.4f}, ∂g_σ (where p̂_y stops being the "
-                   f"plurality) at {result.t_g * result.length:.4f}; f's own dichotomy "
+                   f"plurality) at {result.t_g * result.length:.4f} ± "
+                   f"{result.t_g_std * result.length:.4f} (sampling sd of p̂, grey band: every "
+                   f"simulated histogram shares this uncertainty); f's own dichotomy "
                    f"returns {result.base.positions[0] * result.length:.4f}. Simulated trials "
                    f"cost nothing beyond the segment pass of "
                    f"{result.profile.forward_passes:,} forward passes. 'Wrong side': outputs "

@@ -381,6 +381,7 @@ class DichotomyResult:
     simulated: dict[int, DichotomyRun]
     live: dict[int, DichotomyRun] = field(default_factory=dict)
     warning: str | None = None
+    t_g_std: float = 0.0  # sampling sd of ∂g_σ's position (parametric bootstrap of p̂)
 
     def stats(self, run: DichotomyRun) -> dict:
         """Mean, std, bias w.r.t. ∂g_σ and wrong-side fraction of a run's outputs (L2)."""
@@ -403,6 +404,7 @@ class DichotomyResult:
         return {"y": self.y, "length": self.length, "steps": self.steps,
                 "resolution": self.length / 2 ** self.steps,
                 "boundary_f": self.t_f * self.length, "boundary_g_sigma": self.t_g * self.length,
+                "boundary_g_sigma_std": self.t_g_std * self.length,
                 "segment_forward_passes": self.profile.forward_passes,
                 "base_output": float(self.base.positions[0] * self.length),
                 "per_n": per_n, "warning": self.warning}
@@ -485,7 +487,25 @@ def run_dichotomy(model: Classifier, a: torch.Tensor, b: torch.Tensor, y: int,
             live[n] = run_live(model, a, b, y, n, config, steps, progress, (1 + i, stages))
     progress.report(stages, stages, "done")
     return DichotomyResult(config, int(y), length, steps, profile, t_f, t_g, base, simulated,
-                           live, _segment_warning(profile, y, model, a, b))
+                           live, _segment_warning(profile, y, model, a, b),
+                           crossing_std(profile, config))
+
+
+def crossing_std(profile: SegmentProfile, config: DichotomyConfig, reps: int = 40) -> float:
+    """Sampling sd of the ∂g_σ position: redraw the votes k ~ Bin(N, p_y(t)) at every grid
+    point, redo the fit, relocate the crossing. Every simulated histogram shares this error
+    (they all read the same p̂), so it bounds how far they may sit from live trials."""
+    rng = np.random.default_rng([config.seed, 7])
+    raw = profile.raw_freq if profile.raw_freq is not None else profile.freq
+    p_y, found = profile.freq[:, profile.iy], []
+    for _ in range(reps):
+        k = rng.binomial(profile.n_samples, np.clip(p_y, 0.0, 1.0))
+        p_star = (fit_probit(profile.t, k, profile.n_samples, config.fit_degree)
+                  if config.fit == "probit" else k / profile.n_samples)
+        star = SegmentProfile(profile.t, _with_p_y(raw, profile.iy, p_star), profile.classes,
+                              profile.y, profile.n_samples, 0)
+        found.append(crossing(lambda t: star.margin(t) < 0, steps=24))
+    return float(np.std(found, ddof=1))
 
 
 def _segment_warning(profile: SegmentProfile, y: int, model: Classifier, a: torch.Tensor,

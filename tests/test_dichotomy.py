@@ -165,6 +165,20 @@ def test_measured_simulation_matches_exact_law(linear_segment):
     assert spread[0] > 1.5 * spread[1]  # the output concentrates as n grows (Fig. 3)
 
 
+def test_boundary_uncertainty_matches_its_spread_over_seeds(linear_segment):
+    """The bootstrap sd of ∂g_σ agrees (within a factor 2) with its sd over 8 segment passes."""
+    model, a, b = linear_segment
+    found, reported = [], []
+    for seed in range(8):
+        result = run_dichotomy(model, a, b, 0, DichotomyConfig(
+            sigma=SIGMA, n_values=(10,), trials=10, steps=8, grid=64, n_samples=128,
+            precision="fp32", seed=seed))
+        found.append(result.t_g * LENGTH)
+        reported.append(result.t_g_std * LENGTH)
+    empirical = np.std(found, ddof=1)
+    assert 0.5 * empirical < np.mean(reported) < 2 * empirical
+
+
 # ------------------------------------------------------------------ simulation vs live queries
 
 

@@ -95,6 +95,7 @@ def render(result: dict) -> str:
              f"segment ({result['segment']}) of length {result['length']:.3f}, "
              f"k = {result['steps']} steps",
              f"  ∂f at {result['boundary_f']:.4f}, ∂g_σ at {result['boundary_g_sigma']:.4f} "
+             f"± {result['boundary_g_sigma_std']:.4f} "
              f"(segment pass: {result['segment_forward_passes']:,} forward passes)"]
     for n, entry in result["per_n"].items():
         for mode, s in entry.items():

@@ -104,6 +104,11 @@ def dichotomy_figure(result: DichotomyResult, origin: Origin = "A", layout: Layo
                                                              shape="hvh"),
                                      name=f"n = {n} (live, {live.forward_passes:,} passes)",
                                      legendgroup=str(n)), row=row, col=1)
+    if result.t_g_std > 0:
+        for row in range(1, rows + 1):
+            fig.add_vrect(x0=(result.t_g - result.t_g_std) * result.length - shift,
+                          x1=(result.t_g + result.t_g_std) * result.length - shift,
+                          fillcolor=BASE_COLOR, opacity=0.12, line_width=0, row=row, col=1)
     marks = ((result.t_f, "∂f", "dash", "top left"), (result.t_g, "∂g_σ", "solid", "top right"))
     for where, label, dash, position in marks:
         for row in range(1, rows + 1):
