@@ -61,7 +61,7 @@ export_panel(fig, "top5_f", {"class_index": [r[0] for r in top5], "name": [r[1] 
 # ------------------------------------------------------------------------- page settings
 st.subheader(f"Smoothed classifier g_σ,n at σ = {state.sigma:g}, n = {state.n}")
 default_N = 1000 if state.device.type == "cpu" else 10_000
-c = st.columns(5)
+c = st.columns(6)
 N = int(c[0].number_input("N (samples for the estimates)", 1, 1_000_000,
                           persist("img_N", default_N), step=100, key="img_N_w",
                           on_change=remember, args=("img_N",),
@@ -78,8 +78,17 @@ seed = int(c[3].number_input("Seed", 0, 2**31 - 1, persist("img_seed", 0), key="
                              on_change=remember, args=("img_seed",)))
 n_show = int(c[4].number_input("Draws of g to show", 1, 10, persist("img_draws", 3),
                                key="img_draws_w", on_change=remember, args=("img_draws",)))
+precisions = ["auto", "fp32", "bf16"] + (["fp16"] if state.device.type == "cuda" else [])
+chosen = persist("img_precision", "auto")
+precision_choice = c[5].selectbox(
+    "Forward precision", precisions, index=precisions.index(chosen) if chosen in precisions else 0,
+    key="img_precision_w", on_change=remember, args=("img_precision",),
+    help="auto = bf16 autocast where the device supports it (fp32 otherwise). The certificate "
+         "is about the classifier actually run; see docs/smoothing.md for the measured "
+         "agreement of bf16 with fp32.")
 try:
-    config = SmoothingConfig(sigma=state.sigma, n=state.n, n_samples=N, alpha=alpha, seed=seed)
+    config = SmoothingConfig(sigma=state.sigma, n=state.n, n_samples=N, alpha=alpha, seed=seed,
+                             precision=precision_choice)
     if state.n > N:
         raise RsvizError(f"n = {state.n} exceeds N = {N}: raise N to at least n.")
 except RsvizError as exc:
@@ -107,7 +116,7 @@ def render(sampled: dict, fresh: bool) -> None:
     top, cert = summary["top_class"], summary["certify"]
     draws = np.asarray(summary["g_draws"])
     st.caption(f"{sampled['forward_passes']:,} forward passes (n0 = {N0} + N = {N}) in "
-               f"{sampled['seconds']:.1f} s, {sampled['precision']} autocast, batch "
+               f"{sampled['seconds']:.1f} s, precision {sampled['precision']}, batch "
                f"{sampled['batch_size']}; seed {seed}. Cached on disk: reopening is instant.")
     params = {"model": info.name, "image": state.image.name, "sigma": state.sigma,
               "n": state.n, "N": N, "n0": N0, "alpha": alpha, "seed": seed, "P_a": p_a}
