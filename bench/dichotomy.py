@@ -71,6 +71,8 @@ def main() -> None:
         p = stats.ks_2samp(live.live[n].positions, sim.simulated[n].positions).pvalue
         print(f"{n:>5} {a['forward_passes']:>12,} {a['mean']:>10.4f} {b['mean']:>9.4f} "
               f"{a['std']:>9.4f} {b['std']:>8.4f} {p:>7.3f}")
+    print(f"∂g_σ from the segment pass at {sim.t_g * sim.length:.4f} ± "
+          f"{sim.t_g_std * sim.length:.4f} (sampling sd of p̂, shared by every simulated n)")
     print(f"forward passes: live {live_passes:,} vs simulation {sim_passes:,} "
           f"(one segment pass {args.grid} × {args.samples}) -> {live_passes / sim_passes:.0f}× fewer")
     print(f"wall time: live run {live_s:.1f} s vs simulated run {sim_s:.1f} s "

@@ -205,7 +205,7 @@ def test_simulation_matches_live_queries_tiny_cnn(tiny_model):
     x_o, other = (preprocess(load_sample(s).original, 32, 32) for s in ("chelsea", "rocket"))
     y = int(forward_labels(tiny_model, x_o[None])[0])
     segment = segment_towards(tiny_model, x_o, y, other, 0.25, extension=8.0)
-    config = DichotomyConfig(sigma=0.25, n_values=(10,), trials=300, steps=7, grid=16,
+    config = DichotomyConfig(sigma=0.25, n_values=(10,), trials=200, steps=7, grid=16,
                              n_samples=1024, live=True, seed=1, precision="fp32")
     result = run_dichotomy(tiny_model, segment.a, segment.b, y, config)
     sim, live = result.simulated[10], result.live[10]
@@ -222,7 +222,7 @@ def test_cli_json(capsys):
     from rsviz.cli import main
 
     code = main(["dichotomy", "sample:chelsea", "--model", "tiny_cnn", "--sigma", "0.25",
-                 "--n", "5", "20", "--trials", "60", "--steps", "6", "--grid", "8",
+                 "--n", "5", "20", "--trials", "30", "--steps", "6", "--grid", "8",
                  "--samples", "32", "--segment", "towards", "--towards", "sample:rocket",
                  "--live", "--json"])
     assert code == 0
