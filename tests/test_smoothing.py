@@ -15,7 +15,7 @@ from scipy import stats
 from torch import nn
 
 from rsviz.errors import Cancelled, ConfigError
-from rsviz.models import Classifier, LinearClassifier, ModelInfo
+from rsviz.models import Classifier, ModelInfo
 from rsviz.smoothing import (BatchTuner, VoteRecord, certify, clopper_pearson, forward_labels,
                              lazy_votes, lower_confidence_bound, make_generator,
                              precision_agreement, predict, prob_wrong_binomial,
