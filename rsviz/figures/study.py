@@ -6,6 +6,7 @@ Pure functions of the tables of `rsviz.study` / `rsviz.certification`; they retu
 
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence
 
 import plotly.graph_objects as go
@@ -95,7 +96,9 @@ def distortion_figure(summary: Sequence[dict[str, Any]], metric: str = "mean_l2"
                            "<extra></extra>")),
             row=k // cols + 1, col=k % cols + 1)
         shown.add(legend)
-    fig.update_xaxes(title="Accuracy", tickformat=".0%")
+    accuracies = [r["accuracy"] for r in summary if r.get(metric) is not None] or [0.0, 1.0]
+    fig.update_xaxes(title="Accuracy", tickformat=".0%",
+                     range=[max(0.0, min(accuracies) - 0.1), min(1.05, max(accuracies) + 0.05)])
     fig.update_yaxes(title=METRICS[metric])
     fig.update_layout(height=max(420, 380 * rows_n), legend=dict(font=dict(size=11)))
     return apply_theme(fig, f"{METRICS[metric]} vs accuracy (one marker per configuration)")
@@ -114,11 +117,17 @@ def ratio_figure(ratios: Sequence[dict[str, Any]], claim: float = 30.0) -> go.Fi
             customdata=[[r["image"], r["l2"], r["radius"]] for r in mine],
             hovertemplate=("%{customdata[0]}<br>ratio %{y:.1f}×<br>L2 %{customdata[1]:.3f} / "
                            "radius %{customdata[2]:.3f}<extra>" + attack + "</extra>")))
-    fig.add_hline(y=claim, line=dict(color="#D55E00", dash="dash"),
-                  annotation_text=f"paper: ≥ {claim:g}×", annotation_position="top left")
-    fig.add_hline(y=1.0, line=dict(color="#999999", dash="dot"),
-                  annotation_text="certified radius", annotation_position="bottom left")
-    fig.update_yaxes(type="log", title="L2 distortion / certified radius")
+    values = [r["ratio"] for r in ratios if r["ratio"] > 0] or [1.0]
+    low, high = min(values + [1.0]) / 2, max(values + [claim]) * 2
+    for y, text, color, dash in ((claim, f"paper: ≥ {claim:g}×", "#D55E00", "dash"),
+                                 (1.0, "certified radius", "#999999", "dot")):
+        fig.add_hline(y=y, line=dict(color=color, dash=dash))
+        # annotations on a log axis take log10 coordinates (shapes take data values)
+        fig.add_annotation(x=0, xref="paper", xanchor="left", y=math.log10(y), yref="y",
+                           yanchor="bottom", text=text, showarrow=False,
+                           font=dict(color=color, size=12))
+    fig.update_yaxes(type="log", title="L2 distortion / certified radius",
+                     range=[math.log10(low), math.log10(high)])
     fig.update_xaxes(title="Configuration")
     fig.update_layout(boxmode="group")
     return apply_theme(fig, "How far attacks go beyond the certificate")
