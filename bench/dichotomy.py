@@ -19,7 +19,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from scipy import stats  # noqa: E402
 
@@ -47,13 +46,22 @@ def main() -> None:
     parser.add_argument("--grid", type=int, default=64)
     parser.add_argument("--samples", type=int, default=128)
     parser.add_argument("--skip-lite0", action="store_true", help="skip the Lite0 segment pass")
+    parser.add_argument("--lite0-only", action="store_true", help="only the Lite0 segment pass")
     args = parser.parse_args()
     torch.set_num_threads(min(2, torch.get_num_threads()))
 
-    model = load_model(args.model)
-    seg, y = segment(model, "chelsea", "rocket", args.sigma)
     common = dict(sigma=args.sigma, n_values=tuple(args.n), trials=args.trials, steps=args.steps,
                   grid=args.grid, n_samples=args.samples)
+    if not args.lite0_only:
+        live_vs_simulated(args, common)
+    if not args.skip_lite0:
+        lite0_segment_pass(args, common)
+    print("(CPU shared with other jobs: timings are noisy, pass counts are exact.)")
+
+
+def live_vs_simulated(args: argparse.Namespace, common: dict) -> None:
+    model = load_model(args.model)
+    seg, y = segment(model, "chelsea", "rocket", args.sigma)
     started = time.perf_counter()
     sim = run_dichotomy(model, seg.a, seg.b, y, DichotomyConfig(**common))
     sim_s = time.perf_counter() - started
@@ -78,30 +86,30 @@ def main() -> None:
     print(f"wall time: live run {live_s:.1f} s vs simulated run {sim_s:.1f} s "
           f"-> {live_s / sim_s:.1f}× (noisy under parallel load)")
 
-    if not args.skip_lite0:
-        lite = load_model("efficientnet_lite0")
-        started = time.perf_counter()
-        seg, y = segment(lite, "coffee", "chelsea", args.sigma)
-        seg_s = time.perf_counter() - started
-        config = DichotomyConfig(**common)
-        started = time.perf_counter()
-        result = run_dichotomy(lite, seg.a, seg.b, y, config)
-        lite_s = time.perf_counter() - started
-        passes = result.profile.forward_passes
-        print(f"Lite0 segment pass: {passes:,} forward passes in {lite_s:.1f} s "
-              f"({passes / lite_s:.0f} passes/s; segment search {seg_s:.1f} s); "
-              f"all {args.trials} trials × {len(args.n)} n simulated from it")
-        worst = args.trials * result.steps * sum(args.n)
-        print(f"  live on Lite0 would need up to {worst:,} passes "
-              f"(~{worst / (passes / lite_s) / 3600:.1f} h at this rate; lazy votes save some)")
-        for n, run in result.simulated.items():
-            s = result.stats(run)
-            print(f"  n = {n:>4}: mean {s['mean']:.3f} std {s['std']:.3f} bias {s['bias']:+.3f} "
-                  f"wrong side {s['wrong_side']:.1%}")
-        if result.warning:
-            print(f"  warning: {result.warning}")
-    print("(CPU shared with other jobs: timings are noisy, pass counts are exact.)")
-    np.set_printoptions(precision=3)
+
+def lite0_segment_pass(args: argparse.Namespace, common: dict) -> None:
+    lite = load_model("efficientnet_lite0")
+    started = time.perf_counter()
+    seg, y = segment(lite, "coffee", "chelsea", args.sigma)
+    seg_s = time.perf_counter() - started
+    config = DichotomyConfig(**common)
+    started = time.perf_counter()
+    result = run_dichotomy(lite, seg.a, seg.b, y, config)
+    lite_s = time.perf_counter() - started
+    passes = result.profile.forward_passes
+    print(f"Lite0 segment pass (+ fits, bootstrap, f's bisection): {passes:,} forward passes "
+          f"in {lite_s:.1f} s "
+          f"({passes / lite_s:.0f} passes/s; segment search {seg_s:.1f} s); "
+          f"all {args.trials} trials × {len(args.n)} n simulated from it")
+    worst = args.trials * result.steps * sum(args.n)
+    print(f"  live on Lite0 would need up to {worst:,} passes "
+          f"(~{worst / (passes / lite_s) / 3600:.1f} h at this rate; lazy votes save some)")
+    for n, run in result.simulated.items():
+        s = result.stats(run)
+        print(f"  n = {n:>4}: mean {s['mean']:.3f} std {s['std']:.3f} bias {s['bias']:+.3f} "
+              f"wrong side {s['wrong_side']:.1%}")
+    if result.warning:
+        print(f"  warning: {result.warning}")
 
 
 if __name__ == "__main__":
