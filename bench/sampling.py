@@ -25,7 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from rsviz.device import autocast, describe_device, resolve_device, resolve_precision  # noqa: E402
 from rsviz.images import load_sample, preprocess  # noqa: E402
 from rsviz.models import count_flops, load_model  # noqa: E402
-from rsviz.smoothing import _tcmalloc_loaded, make_generator, sample_votes  # noqa: E402
+from rsviz.device import tcmalloc_loaded  # noqa: E402
+from rsviz.smoothing import make_generator, sample_votes  # noqa: E402
 
 
 def sync(device: torch.device) -> None:
@@ -99,7 +100,7 @@ def main() -> None:
     N = args.n
     print(f"model {info.name} on {describe_device(device)}; N = {N}, σ = {args.sigma}; "
           f"{flops / 1e9:.2f} GFLOP per forward; precision {precision}; "
-          f"tcmalloc {'preloaded' if _tcmalloc_loaded() else 'not loaded'}")
+          f"tcmalloc {'preloaded' if tcmalloc_loaded() else 'not loaded'}")
 
     rounds = max(1, args.rounds)
     per_round = N // rounds

@@ -15,7 +15,6 @@ broken uniformly at random among the tied classes.
 
 from __future__ import annotations
 
-import functools
 import math
 import time
 from dataclasses import dataclass, field
@@ -26,7 +25,7 @@ from scipy import stats
 from torch import nn
 
 from rsviz.config import check_alpha, check_count, check_sigma
-from rsviz.device import autocast, default_batch_size, resolve_precision
+from rsviz.device import autocast, default_batch_size, resolve_precision, tcmalloc_loaded
 from rsviz.errors import ConfigError
 from rsviz.jobs import NullProgress, Progress
 from rsviz.models import Classifier
@@ -60,27 +59,6 @@ def _forward(model: Classifier, x: torch.Tensor, precision: str) -> torch.Tensor
         return model(x).float()
 
 
-@functools.lru_cache(maxsize=1)
-def _tcmalloc_loaded() -> bool:
-    """True when tcmalloc is preloaded (it cannot change during the process)."""
-    try:
-        with open("/proc/self/maps", encoding="utf-8") as handle:
-            return "tcmalloc" in handle.read()
-    except OSError:
-        return False
-
-
-def heuristic_batch_size(device: torch.device, input_numel: int) -> int:
-    """Batch size without measuring: rsviz.device.default_batch_size, corrected on CPU.
-
-    On CPU with glibc's allocator, 224-pixel batches above ~32 get slower (DESIGN.md §4b:
-    Lite0 bf16 139 img/s at 16, 65 at 128); with tcmalloc preloaded 64 is as good as any.
-    """
-    if device.type == "cpu" and input_numel >= 3 * 160 * 160:
-        return 64 if _tcmalloc_loaded() else 16
-    return default_batch_size(device, input_numel)
-
-
 def _candidates(device: torch.device, input_numel: int) -> tuple[int, ...]:
     if device.type == "cuda":
         cap = 2 * default_batch_size(device, input_numel)
@@ -112,11 +90,11 @@ class BatchTuner:
         numel = int(np.prod(input_shape))
         self.fixed = batch_size
         self.key = (model.info.model_id, str(self.device), precision, tuple(input_shape),
-                    torch.get_num_threads(), _tcmalloc_loaded())
+                    torch.get_num_threads(), tcmalloc_loaded())
         self.candidates = _candidates(self.device, numel)
         self.rates = _RATES.setdefault(self.key, {})
         self._runs: dict[int, int] = {}
-        self.fallback = heuristic_batch_size(self.device, numel)
+        self.fallback = default_batch_size(self.device, numel)
 
     @property
     def exploring(self) -> bool:
