@@ -78,13 +78,18 @@ def random_full_direction(shape: torch.Size, generator: torch.Generator) -> torc
     return torch.randn(tuple(shape), generator=generator, device=generator.device)
 
 
-def orthonormalize(t: torch.Tensor, basis: list[torch.Tensor]) -> torch.Tensor | None:
-    """Modified Gram–Schmidt of t against unit vectors `basis`; None if t lies in their span."""
+def orthonormalize(t: torch.Tensor, u: torch.Tensor,
+                   history: torch.Tensor | None = None) -> torch.Tensor | None:
+    """Unit vector from t made orthogonal to the earlier directions `history` [k, d] (classical
+    Gram–Schmidt, applied twice) and then exactly to the unit vector u; None if nothing is left.
+    """
     v = t.flatten().clone()
-    for b in basis:
-        v -= (v @ b) * b
+    for _ in range(2):
+        if history is not None and len(history):
+            v -= history.T @ (history @ v)
+        v -= (v @ u) * u
     norm = v.norm()
-    if not torch.isfinite(norm) or norm < 1e-8 * max(float(t.norm()), 1e-12):
+    if not torch.isfinite(norm) or norm < 1e-6 * max(float(t.norm()), 1e-12):
         return None
     return v / norm
 
@@ -234,7 +239,8 @@ class SurFree:
         x_b = oracle.best_x if oracle.best_x is not None else x_b
         yield make_state(oracle, 0, x_b, "initialisation (noise + binary search)")
         theta_max = self.theta_max
-        history: list[torch.Tensor] = []
+        history = torch.zeros(max(self.n_ortho, 1), x_o.numel(), device=x_o.device)
+        stored = 0   # directions written to the ring buffer `history` so far
         for iteration in range(1, self.n_steps + 1):
             dist = float((x_b - x_o).norm())
             if dist <= 1e-12:
@@ -242,14 +248,16 @@ class SurFree:
             u = ((x_b - x_o) / dist).flatten()
             found = None
             while found is None:   # each pass queries at least once: bounded by the budget
-                v = orthonormalize(self._direction(x_o.shape, generator).to(x_o.device),
-                                   [u] + history)
-                if v is None and history:      # the history spans the space: start afresh
-                    history = []
-                    v = orthonormalize(self._direction(x_o.shape, generator).to(x_o.device), [u])
+                t = self._direction(x_o.shape, generator).to(x_o.device)
+                v = orthonormalize(t, u, history[:min(stored, self.n_ortho)])
+                if v is None and stored:       # the history spans the space: start afresh
+                    stored = 0
+                    v = orthonormalize(t, u)
                 if v is None:
                     return
-                history = (history + [v])[-self.n_ortho:] if self.n_ortho else []
+                if self.n_ortho:
+                    history[stored % self.n_ortho] = v
+                    stored += 1
                 point = lambda theta, v=v: circle_point(x_o, u, v, dist, theta)  # noqa: E731
                 for angle in self._trial_angles(theta_max):
                     if bool(oracle.is_adversarial(point(angle))):
