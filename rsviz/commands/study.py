@@ -43,7 +43,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def render(result: dict[str, Any]) -> str:
     def num(v: Any, fmt: str) -> str:
-        return "—" if v is None else format(v, fmt)
+        width = int("".join(c for c in fmt.split(".")[0] if c.isdigit()) or 0)
+        return "—".rjust(width) if v is None else format(v, fmt)
 
     lines = [f"study {result['plan']}: {result['images']} images, {result['tasks']} tasks "
              f"({result['executed']} run now, {result['reused']} reused) -> {result['out']}",
