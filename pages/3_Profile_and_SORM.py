@@ -8,7 +8,7 @@ from rsviz.cache import make_key
 from rsviz.errors import RsvizError
 from rsviz.figures.profile import profile_figure, spectrum_figure
 from rsviz.profile import ProfileConfig, ProfileResult, compute_profile, summary
-from ui.common import current, persist, remember, require_ready
+from ui.common import current, persist, remember, require_ready, widget
 from ui.export import export_panel
 from ui.jobs import job_panel
 
@@ -21,12 +21,6 @@ st.caption("A white-box attack finds x_a on the boundary ∂f of the base classi
            "and the practical g_{σ,n} for several n, the levels P_a of eq. (4) and where each "
            "curve reaches them, and SORM's curvature-based predictions (eq. 3).")
 state = current()
-
-
-def widget(kind, label, key, default, **kwargs):
-    """A page widget whose value survives page switches."""
-    return kind(label, value=persist(key, default), key=key + "_w", on_change=remember,
-                args=(key,), **kwargs)
 
 
 if require_ready(state):

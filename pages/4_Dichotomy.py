@@ -12,7 +12,7 @@ from rsviz.errors import RsvizError
 from rsviz.figures.dichotomy import dichotomy_figure, histogram_data, segment_figure
 from rsviz.images import SAMPLES, preprocess
 from rsviz.smoothing import forward_labels
-from ui.common import cached_sample, current, persist, remember, require_ready
+from ui.common import cached_sample, current, persist, remember, require_ready, widget
 from ui.export import export_panel
 from ui.jobs import job_panel
 
@@ -27,12 +27,6 @@ st.caption("A decision-based attack finds the boundary on a segment [A, B] (A cl
            "near the boundary is a coin flip, so the output is a random variable: it "
            "concentrates around the ideal boundary ∂g_σ only when n is large (paper Fig. 3).")
 state = current()
-
-
-def widget(kind, label, key, default, **kwargs):
-    """A page widget whose value survives page switches."""
-    return kind(label, value=persist(key, default), key=key + "_w", on_change=remember,
-                args=(key,), **kwargs)
 
 
 if require_ready(state):

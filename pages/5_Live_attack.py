@@ -13,7 +13,7 @@ from rsviz.figures.attacks import (amplified_perturbation, distortion_figure, to
                                    trace_rows)
 from rsviz.figures.votes import vote_histogram
 from rsviz.smoothing import forward_labels, make_generator, sample_votes
-from ui.common import current, persist, remember, require_ready
+from ui.common import current, persist, remember, require_ready, widget
 from ui.export import export_panel
 from ui.jobs import job_panel, snapshot
 
@@ -28,12 +28,6 @@ st.caption("A decision-based attack sees only the decisions of the classifier. A
            "point the criterion has accepted so far, against the queries spent (paper §4: "
            "budgets up to 2 000 queries).")
 state = current()
-
-
-def widget(kind, label, key, default, **kwargs):
-    """A page widget whose value survives page switches."""
-    return kind(label, value=persist(key, default), key=key + "_w", on_change=remember,
-                args=(key,), **kwargs)
 
 
 def choice(kind, label, key, options, default, **kwargs):

@@ -13,7 +13,7 @@ from rsviz.figures.study import METRICS, certification_figure, distortion_figure
 from rsviz.imagesets import ImageSet, ImageSetSpec, from_zip
 from rsviz.study import (CertifySettings, StudyPlan, StudyResults, default_results_dir,
                          open_results, parse_plan, run_study)
-from ui.common import current, persist, remember, show_error
+from ui.common import current, persist, remember, show_error, widget
 from ui.export import export_panel
 from ui.jobs import job_panel
 
@@ -23,12 +23,6 @@ st.caption("The paper's conclusions come from sets of images: certified accuracy
            "of each defended classifier (Fig. 5). Every (image, configuration, attack) is an "
            "independent task stored as it finishes: a stopped run resumes where it was.")
 state = current()
-
-
-def widget(kind, label, key, default, **kwargs):
-    """A page widget whose value survives page switches."""
-    return kind(label, value=persist(key, default), key=key + "_w", on_change=remember,
-                args=(key,), **kwargs)
 
 
 def numbers(text: str, kind: type, what: str) -> tuple:

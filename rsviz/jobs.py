@@ -8,6 +8,7 @@ thread, which is also what keeps two jobs off the device at once. Engine functio
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import logging
 import queue
@@ -15,6 +16,7 @@ import sys
 import threading
 import time
 import traceback
+import weakref
 from dataclasses import dataclass
 from typing import Any, Callable, Literal, Protocol
 
@@ -200,6 +202,16 @@ class Job:
             )
 
 
+_MANAGERS: "weakref.WeakSet[JobManager]" = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_all_workers() -> None:
+    """At interpreter exit, let running jobs stop at their next cancel check."""
+    for manager in list(_MANAGERS):
+        manager.shutdown(wait=10.0)
+
+
 class JobManager:
     """A dict of jobs, a queue, and one daemon worker thread that runs them in order."""
 
@@ -212,6 +224,7 @@ class JobManager:
         self._stopped = False
         self._worker = threading.Thread(target=self._run, name="rsviz-worker", daemon=True)
         self._worker.start()
+        _MANAGERS.add(self)
 
     def _disk(self) -> DiskCache:
         return self.cache or default_cache()
@@ -272,12 +285,19 @@ class JobManager:
             time.sleep(0.02)
         return job.snapshot()
 
-    def shutdown(self) -> None:
-        """Cancel everything and stop the worker (used by st.cache_resource's on_release)."""
+    def shutdown(self, wait: float = 0.0) -> None:
+        """Cancel everything and stop the worker (used by st.cache_resource's on_release).
+
+        With `wait` > 0, block up to that many seconds for the running job to reach its next
+        cancel check: a worker killed inside a native (torch) call at interpreter exit aborts
+        the process.
+        """
         self._stopped = True
         for job in list(self.jobs.values()):
             job.cancel()
         self._queue.put(None)
+        if wait > 0 and self._worker.is_alive() and threading.current_thread() is not self._worker:
+            self._worker.join(wait)
 
     def _run(self) -> None:
         while True:

@@ -81,6 +81,13 @@ def remember(key: str) -> None:
     st.session_state.setdefault("rsviz_persist", {})[key] = st.session_state[key + "_w"]
 
 
+def widget(kind: Any, label: str, key: str, default: Any, **kwargs: Any) -> Any:
+    """A page widget (e.g. `st.number_input` or `cols[0].slider`) whose value survives page
+    switches: `widget(cols[0].number_input, "N", "prof_N", 256, min_value=16)`."""
+    return kind(label, value=persist(key, default), key=key + "_w", on_change=remember,
+                args=(key,), **kwargs)
+
+
 def _model_choices() -> list[str]:
     show_tests = os.environ.get("RSVIZ_SHOW_TEST_MODELS", "1") == "1"
     return [k for k, spec in REGISTRY.items() if show_tests or not spec.test_only]

@@ -15,7 +15,7 @@ from rsviz.jobs import Job, JobManager, JobSnapshot, format_eta
 
 
 def _release(manager: JobManager) -> None:
-    manager.shutdown()
+    manager.shutdown(wait=5.0)
 
 
 @st.cache_resource(on_release=_release)
