@@ -23,6 +23,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rsviz.images import DEFAULT_SAMPLE, load_sample, preprocess  # noqa: E402
+from rsviz.jobs import StderrProgress  # noqa: E402
 from rsviz.models import load_model  # noqa: E402
 from rsviz.slices import SliceConfig, agreement, compute_slice  # noqa: E402
 
@@ -55,7 +56,7 @@ def main() -> None:
         config = SliceConfig(**{**base.__dict__, "mode": mode, "noise_seed": noise_seed,
                                 "extent": runs["dense", 0].extent if runs else args.extent})
         started = time.perf_counter()
-        result = compute_slice(model, x, config)
+        result = compute_slice(model, x, config, progress=StderrProgress(mode))
         seconds = time.perf_counter() - started
         runs[mode, noise_seed] = result
         print(f"{mode:9s} noise seed {noise_seed}: {result.forward_passes:8,d} forward passes, "

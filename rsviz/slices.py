@@ -50,7 +50,7 @@ class SliceConfig:
         ns: the n of the g_{σ,n} realisations shown side by side (each ≤ n_samples).
         grid: G, points per side (odd, so that x_o is the centre point).
         extent: E, half-width of the slice in L2 units: u, v ∈ [−E, E]. None: automatic
-            (1.5× the nearest f-boundary crossing on the axes for random directions,
+            (1.25× the nearest f-boundary crossing on the axes for random directions,
             1.25× the distance to the second image, 2× the distance to x_a).
         n_samples: N, votes per point where the full estimate is drawn.
         direction: "random", "image" (towards a second image) or "whitebox" (towards x_a).
@@ -190,14 +190,14 @@ def auto_extent(model: Classifier, plane: Plane, config: SliceConfig) -> tuple[f
     far = [d for name, d, _ in plane.landmarks if name != "x_o"]
     if far:
         return _round2(far[0] * (2.0 if config.direction == "whitebox" else 1.25)), 0
-    steps = 0.5 * 2.0 ** np.arange(13)  # 0.5 … 2048
+    steps = 0.25 * 2.0 ** (np.arange(27) / 2)  # 0.25 … 2048 by factors of √2
     u = np.concatenate([steps, -steps, 0 * steps, 0 * steps, [0.0]])
     v = np.concatenate([0 * steps, 0 * steps, steps, -steps, [0.0]])
     labels = forward_labels(model, plane.points(u, v, config.clip), config.batch_size,
                             config.precision)
     crossing = [float(steps[k]) for axis in range(4)
                 for k in range(len(steps)) if labels[axis * len(steps) + k] != labels[-1]]
-    return (_round2(1.5 * min(crossing)) if crossing else 100.0), len(u)
+    return (_round2(1.25 * min(crossing)) if crossing else 100.0), len(u)
 
 
 def _round2(x: float) -> float:
