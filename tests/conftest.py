@@ -44,6 +44,16 @@ def tiny_model():
 
 
 @pytest.fixture
+def one_thread():
+    """Tiny models run fastest on one thread: thread synchronisation dominates their ops
+    (badly so on a busy CPU). Use with `pytestmark = pytest.mark.usefixtures("one_thread")`."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
 def fresh_streamlit():
     """Clear Streamlit's resource/data caches before and after a test (fresh job manager)."""
     import streamlit as st
@@ -61,6 +71,20 @@ def app_env(monkeypatch, fresh_streamlit):
     monkeypatch.setenv("RSVIZ_MODEL", "tiny_cnn")
     monkeypatch.chdir(ROOT)
     yield
+
+
+def run_until(at, condition, timeout: float = 30.0, every: float = 0.5):
+    """Rerun an AppTest until `condition(at)` holds (a background job finished) or `timeout`
+    seconds pass; returns the AppTest. The caller asserts what it expects afterwards."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        time.sleep(every)
+        at.run()
+        if condition(at):
+            break
+    return at
 
 
 def make_app(page: str | None = None, timeout: float = 60):

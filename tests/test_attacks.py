@@ -18,12 +18,7 @@ from rsviz.models import Classifier, REGISTRY as MODELS, make_linear_toy, spec_i
 from rsviz.smoothing import make_generator
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _attack_params():
@@ -202,20 +197,15 @@ def test_hsja_targeted(tiny_model):
 
 def test_live_attack_page_runs_an_attack(app_env):
     """AppTest: the page runs, a tiny-budget attack finishes, its result and overlay show."""
-    import time
 
-    from tests.conftest import make_app
+    from tests.conftest import make_app, run_until
 
     at = make_app("pages/5_Live_attack.py")
     assert not at.exception, at.exception
     at.number_input(key="attack_budget_w").set_value(40).run()
     at.radio(key="attack_target_w").set_value("f").run()
     at.button(key="start_live_attack").click().run()
-    for _ in range(100):
-        time.sleep(0.2)
-        at.run()
-        if any(m.label == "Queries" for m in at.metric):
-            break
+    run_until(at, lambda at: any(m.label == "Queries" for m in at.metric), timeout=20, every=0.2)
     assert not at.exception, at.exception
     metrics = {m.label: m.value for m in at.metric}
     assert "Queries" in metrics and int(metrics["Queries"].replace(",", "")) <= 40

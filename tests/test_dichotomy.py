@@ -4,7 +4,6 @@ the CLI and the page."""
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pytest
@@ -236,7 +235,7 @@ def test_cli_json(capsys):
 
 
 def test_page_runs_and_shows_histograms(app_env):
-    from tests.conftest import make_app
+    from tests.conftest import make_app, run_until
 
     at = make_app("pages/4_Dichotomy.py")
     assert not at.exception, at.exception
@@ -246,11 +245,8 @@ def test_page_runs_and_shows_histograms(app_env):
     at.slider(key="dich_steps_w").set_value(6)
     at.run()
     at.button(key="start_dichotomy").click().run()
-    for _ in range(60):
-        if at.get("plotly_chart"):
-            break
-        time.sleep(0.5)
-        at.run()
+    if not at.get("plotly_chart"):
+        run_until(at, lambda at: at.get("plotly_chart"), timeout=30)
     assert not at.exception, at.exception
     assert at.get("plotly_chart"), "no histogram after the job"
     assert len(at.table) == 1

@@ -15,13 +15,7 @@ from rsviz.errors import BudgetExhausted, ConfigError
 from rsviz.models import Classifier, REGISTRY, make_linear_toy, spec_info
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run fastest on one thread (and do not fight the other test processes)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def linear(size: int = 8) -> Classifier:

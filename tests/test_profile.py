@@ -4,7 +4,6 @@ crossings and eq. (5)–(6), CLI and page."""
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pytest
@@ -119,7 +118,7 @@ def test_cli_writes_curves(tmp_path, capsys):
 
 
 def test_page_computes_profile(app_env):
-    from tests.conftest import make_app
+    from tests.conftest import make_app, run_until
 
     at = make_app("pages/3_Profile_and_SORM.py")
     assert not at.exception, at.exception
@@ -129,11 +128,8 @@ def test_page_computes_profile(app_env):
     at.number_input(key="prof_probes_w").set_value(2)
     at.run()
     at.button(key="start_profile").click().run()
-    for _ in range(90):
-        if at.get("plotly_chart"):
-            break
-        time.sleep(0.5)
-        at.run()
+    if not at.get("plotly_chart"):
+        run_until(at, lambda at: at.get("plotly_chart"), timeout=45)
     assert not at.exception, at.exception
     assert len(at.get("plotly_chart")) == 2  # profile + curvature spectrum
     assert len(at.table) == 1

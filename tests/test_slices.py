@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -222,7 +221,7 @@ def test_cli_writes_maps_and_figures(tmp_path, capsys):
 
 
 def test_page_computes_a_tiny_slice_and_shows_the_figure(app_env):
-    from tests.conftest import make_app
+    from tests.conftest import make_app, run_until
 
     at = make_app("pages/2_Boundary_slice.py")
     assert not at.exception, at.exception
@@ -233,11 +232,7 @@ def test_page_computes_a_tiny_slice_and_shows_the_figure(app_env):
     assert not at.exception, at.exception
     assert any("Estimated cost" in c.value for c in at.caption)
     at.button(key="start_slice").click().run()
-    for _ in range(60):
-        time.sleep(0.5)
-        at.run()
-        if any("forward passes (" in s.value for s in at.success):
-            break
+    run_until(at, lambda at: any("forward passes (" in s.value for s in at.success), timeout=30)
     assert not at.exception, at.exception
     assert any("forward passes (" in s.value for s in at.success)
     charts = at.get("plotly_chart")

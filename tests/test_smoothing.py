@@ -24,13 +24,7 @@ from rsviz.smoothing import (BatchTuner, VoteRecord, certify, clopper_pearson, f
 SHAPE = (3, 32, 32)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """The ops here are tiny: thread synchronisation would dominate (badly on a busy CPU)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def along_normal(model: Classifier, offsets: list[float]) -> torch.Tensor:

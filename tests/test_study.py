@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from types import SimpleNamespace
 
 import numpy as np
@@ -229,7 +228,7 @@ def test_cli_certify_set_and_single(tiny_model, image_folder, tmp_path, capsys):
 
 
 def test_study_page_open_and_run(app_env, image_folder, tmp_path, monkeypatch):
-    from tests.conftest import make_app
+    from tests.conftest import make_app, run_until
 
     monkeypatch.setenv("RSVIZ_RESULTS_DIR", str(tmp_path / "results"))
     at = make_app("pages/6_Study.py")
@@ -243,11 +242,8 @@ def test_study_page_open_and_run(app_env, image_folder, tmp_path, monkeypatch):
     at.text_input(key="study_folder_w").set_value(str(image_folder)).run()
     assert not at.exception, at.exception
     at.button(key="start_study").click().run()
-    for _ in range(60):
-        time.sleep(0.5)
-        at.run()
-        if any("tasks done" in c.value for c in at.caption) and not at.get("progress"):
-            break
+    run_until(at, lambda at: any("tasks done" in c.value for c in at.caption)
+              and not at.get("progress"), timeout=30)
     assert not at.exception, at.exception
     assert any("Distortion vs accuracy" in str(t.label) for t in at.tabs)
     assert len(at.get("plotly_chart")) >= 2
