@@ -1,7 +1,7 @@
 """Frozen parameter sets shared by the engine, the CLI and the app.
 
 `asdict()` of a config is its cache key and its JSON metadata; `replace()` makes variants.
-Views with their own parameters (slices, profiles, attacks, studies) define their configs in
+Views with their own parameters (slices, profiles, attacks, certification, studies) define their configs in
 their own modules with the same conventions, validating in `__post_init__`.
 """
 
@@ -71,27 +71,6 @@ class SmoothingConfig:
             check_count("batch size", self.batch_size)
         if self.precision not in ("auto", "fp32", "bf16", "fp16"):
             raise ConfigError(f"Unknown precision {self.precision!r}.")
-
-
-@dataclass(frozen=True)
-class CertifyConfig:
-    """Cohen et al.'s CERTIFY: n0 samples to select, n to estimate, level α (defaults theirs)."""
-
-    sigma: float = 0.25
-    n0: int = 100
-    n: int = 100_000
-    alpha: float = 0.001
-    seed: int = 0
-    batch_size: int | None = None
-    precision: Precision = "auto"
-
-    def __post_init__(self) -> None:
-        check_sigma(self.sigma)
-        check_count("n0", self.n0)
-        check_count("n", self.n)
-        check_alpha(self.alpha)
-        if self.batch_size is not None:
-            check_count("batch size", self.batch_size)
 
 
 def to_dict(config: Any) -> dict[str, Any]:
