@@ -71,21 +71,26 @@ with st.container(border=True):
     mode = c3.radio("Sampling", ["adaptive", "dense"], horizontal=True,
                     index=["adaptive", "dense"].index(persist("sl_mode", "adaptive")),
                     key="sl_mode_w", on_change=remember, args=("sl_mode",),
-                    help="adaptive: n0 votes first, the full N only near boundaries; "
+                    help="adaptive: n0 votes first, doubled (up to N) only until the top "
+                         "class is decided; "
                          "dense: N votes at every point (G²·N passes).")
     seed = int(_widget(c4.number_input, "Seed", "sl_seed", 0, min_value=0, step=1))
     clip = _widget(st.checkbox, "Clip the slice to the image cube [0,1]^d", "sl_clip", False,
                    help="Off by default, as in the paper: points of the plane (and the noise) "
                         "are not clipped.")
     with st.expander("Adaptive sampling"):
-        a1, a2, a3 = st.columns(3)
+        a1, a2, a3, a4 = st.columns(4)
         n0 = int(_widget(a1.number_input, "n0 (first-pass votes)", "sl_n0", 16, min_value=1))
+        alpha = float(_widget(a4.number_input, "Test level α", "sl_alpha", 0.001,
+                              min_value=1e-9, max_value=0.49, format="%.0e",
+                              help="A point stops drawing votes once a sign test of its top "
+                                   "class against the runner-up has p-value ≤ α."))
         coarse = int(a2.selectbox("Coarse stride", [1, 2, 4, 8, 16],
                                   index=[1, 2, 4, 8, 16].index(persist("sl_coarse", 4)),
                                   key="sl_coarse_w", on_change=remember, args=("sl_coarse",)))
         exact = _widget(a3.checkbox, "Exact realisations everywhere", "sl_exact", False,
                         help="Draw lazy votes where a g_σ,n realisation would be inferred "
-                             "from unanimous votes (about n/2 extra votes per such point).")
+                             "(fewer than n votes drawn; about n/2 extra votes per such point).")
 
 target, target_name = None, ""
 if direction == "image":
@@ -107,7 +112,7 @@ try:
     config = SliceConfig(sigma=float(sigma), ns=tuple(ns), grid=grid, extent=extent,
                          n_samples=n_samples, direction=direction, target=target_name,
                          clip=bool(clip), mode=mode, n0=n0, coarse=coarse,
-                         exact_realisations=bool(exact), seed=seed)
+                         alpha=alpha, exact_realisations=bool(exact), seed=seed)
 except RsvizError as exc:
     st.error(str(exc))
     st.stop()
@@ -156,7 +161,7 @@ def render(result: SliceResult, fresh: bool) -> None:
     event = st.plotly_chart(fig, key="sl_chart", on_select="rerun", selection_mode="points")
     inferred = {n: 1 - float(m.mean()) for n, m in result.draw_exact.items()}
     if any(inferred.values()):
-        st.caption("g_σ,n realisations inferred from unanimous votes (approximate: the n votes "
+        st.caption("g_σ,n realisations inferred (approximate: fewer than n votes "
                    "were not all drawn) at " + ", ".join(f"{v:.0%} of the points for n = {n}"
                                                          for n, v in inferred.items() if v)
                    + "; elsewhere they are exact draws. Tick 'Exact realisations everywhere' "

@@ -11,9 +11,10 @@ one pass); P[g_{σ,n}(x) ≠ y] by the two-class binomial law from p̂_y; y = g_
 
 Two ways to spend the forward passes (`mode`):
 - "dense": N votes at every grid point (G²·N passes), the reference;
-- "adaptive" (`_adaptive` below, docs/slices.md): a coarse-to-fine grid with n0 votes per visited point; cells whose corners agree
-  unanimously (and where f agrees) are filled without sampling; points with split votes or
-  a disagreeing neighbour get the full N.
+- "adaptive" (`_adaptive` below, docs/slices.md): a coarse-to-fine grid with n0 votes per
+  visited point; cells whose corners agree unanimously (and where f agrees) are filled without
+  sampling; a point keeps doubling its votes (up to N) only until a sequential sign test
+  decides its top class.
 """
 
 from __future__ import annotations
@@ -56,11 +57,14 @@ class SliceConfig:
         direction: "random", "image" (towards a second image) or "whitebox" (towards x_a).
         target: name of the second image (part of the cache key; the tensor is passed apart).
         clip: clip the slice's points to [0, 1]^d (off by default, as in the paper).
-        mode: "adaptive" (few samples where the votes are unanimous) or "dense".
+        mode: "adaptive" (votes only until each label is decided) or "dense".
         n0: votes per visited point in the adaptive first pass (capped at N).
         coarse: stride of the adaptive coarse grid (a power of 2; 1 disables the refinement).
+        alpha: adaptive only: level of the sequential test that stops drawing votes at a
+            point once its top class is decided (sign test of the top class against the
+            runner-up, one-sided p-value ≤ alpha after each doubling of the votes).
         exact_realisations: adaptive only: draw fresh lazy votes wherever a g_{σ,n}
-            realisation would otherwise be inferred from unanimous votes (costs ~n/2 votes
+            realisation would otherwise be inferred (fewer than n votes drawn; ~n/2 votes
             per such point).
         seed: seeds the random directions (and the noise unless noise_seed is set).
         noise_seed: seeds the noise of the votes (None: `seed`).
@@ -77,6 +81,7 @@ class SliceConfig:
     mode: Mode = "adaptive"
     n0: int = 16
     coarse: int = 4
+    alpha: float = 0.001
     exact_realisations: bool = False
     seed: int = 0
     noise_seed: int | None = None
@@ -106,6 +111,8 @@ class SliceConfig:
             raise ConfigError(f"Unknown mode {self.mode!r}; use adaptive or dense.")
         check_count("n0", self.n0)
         object.__setattr__(self, "n0", min(self.n0, self.n_samples))
+        if not (isinstance(self.alpha, (int, float)) and 0 < self.alpha < 0.5):
+            raise ConfigError(f"alpha must lie in (0, 0.5) (got {self.alpha!r}).")
         check_count("coarse stride", self.coarse)
         if self.coarse & (self.coarse - 1):
             raise ConfigError(f"coarse stride must be a power of 2 (got {self.coarse}).")
@@ -293,13 +300,14 @@ class SliceResult:
 
 def estimate_passes(config: SliceConfig) -> int:
     """Forward passes a slice will cost (exact for dense; a rough guess for adaptive that
-    assumes two boundaries crossing the slice)."""
+    assumes two boundaries crossing the slice, each with ~4G points of sequential votes and
+    ~G points near a tie that need the full N)."""
     G, N = config.grid, config.n_samples
     if config.mode == "dense":
         return G * G + G * G * N
     s = min(config.coarse, G - 1)
     coarse_points = ((G - 1) // s + 1) ** 2
-    band = 2 * G * (3 * N + 2 * max(1, int(math.log2(s))) * 2 * config.n0)
+    band = 2 * G * (12 * config.n0 + N)
     extra = G * G * max(config.ns) // 2 if config.exact_realisations else 0
     return int(min(G * G + N + config.n0 * coarse_points + band + extra, G * G * (N + 1)))
 
@@ -405,33 +413,35 @@ class _Slice:
         self.meter.add(len(flat) * n, message)
         return out
 
-    def store_full(self, flat: np.ndarray, labels: np.ndarray) -> None:
-        """p̂, top class and g_{σ,n} draws from N votes per point (exact draws)."""
+    def store_votes(self, flat: np.ndarray, labels: np.ndarray) -> None:
+        """Points whose votes, in draw order, are `labels` ([m, k], any k ≥ 1): p̂ and the
+        top class from the k votes, g_{σ,n} realisations by `realisation`."""
         from rsviz.smoothing import VoteRecord
 
+        k = labels.shape[1]
         for start in range(0, len(flat), 512):
             chunk, lab = flat[start:start + 512], labels[start:start + 512]
             record = VoteRecord(labels=lab, num_classes=self.C, sigma=self.config.sigma)
-            self.top[chunk] = record.top_class()
-            self.p_top[chunk] = record.p_hat(self.top[chunk])
+            counts = record.counts
+            top = counts.argmax(1)
+            self.top[chunk] = top
+            self.p_top[chunk] = record.p_hat(top)
             if self.y >= 0:
                 self.p_y[chunk] = record.p_hat(self.y)
+            self.samples[chunk] = k
             for n in self.config.ns:
-                self.draws[n][chunk] = record.g_draws(n, self.rng)[:, 0]
-                self.exact[n][chunk] = True
-            self.samples[chunk] = lab.shape[1]
+                self.draws[n][chunk], self.exact[n][chunk] = realisation(lab, counts, n,
+                                                                         self.rng)
 
-    def store_unanimous(self, flat: np.ndarray, label: np.ndarray, drawn: int) -> None:
-        """Points whose `drawn` votes (0: a filled cell) all went to `label`."""
+    def store_filled(self, flat: np.ndarray, label: np.ndarray) -> None:
+        """Points filled with `label` without any vote (realisations inferred)."""
         self.top[flat] = label
         self.p_top[flat] = 1.0
         self.p_y[flat] = (label == self.y).astype(float)
-        self.samples[flat] = drawn
+        self.samples[flat] = 0
         for n in self.config.ns:
             self.draws[n][flat] = label
-            # the first min(n, drawn) votes, all for `label`, decide the n-vote plurality
-            # exactly when they are more than half of n (lazy-vote argument)
-            self.exact[n][flat] = drawn > 0 and (drawn >= n or 2 * drawn > n)
+            self.exact[n][flat] = False
 
     def centre(self) -> None:
         """y = g_σ(x_o) from N votes at the centre point."""
@@ -439,7 +449,7 @@ class _Slice:
         c = np.array([(G // 2) * G + G // 2])
         labels = self.votes(c, self.config.n_samples, "votes at x_o")
         self.y = int(np.bincount(labels[0], minlength=self.C).argmax())
-        self.store_full(c, labels)
+        self.store_votes(c, labels)
 
 
 def _lattice(G: int, stride: int) -> np.ndarray:
@@ -451,26 +461,77 @@ def _dense(state: _Slice) -> None:
     rest = np.setdiff1d(np.arange(G * G), [(G // 2) * G + G // 2])
     for start in range(0, len(rest), state.max_points * 4):
         chunk = rest[start:start + state.max_points * 4]
-        state.store_full(chunk, state.votes(chunk, N, "dense votes"))
+        state.store_votes(chunk, state.votes(chunk, N, "dense votes"))
+
+
+def _top_two(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """[m] largest and second largest vote counts of each row of [m, C] counts."""
+    if counts.shape[1] < 2:
+        return counts[:, 0], np.zeros(len(counts), dtype=counts.dtype)
+    two = np.partition(counts, -2, axis=1)[:, -2:]
+    return two[:, 1], two[:, 0]
+
+
+def realisation(labels: np.ndarray, counts: np.ndarray, n: int,
+                rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """One realisation of g_{σ,n} per row of votes, and whether it is an exact draw.
+
+    Args:
+        labels: [m, k] votes in draw order; counts: their [m, C] class counts.
+        n: votes of the realisation.
+
+    n ≤ k: the plurality of the first n votes (random tie-break), exact. n > k: exact, and
+    equal to the leader, when the leader's count exceeds the runner-up's by more than the
+    n − k votes still to come (lazy-vote argument); otherwise the n − k missing votes are
+    simulated from the multinomial law of p̂ = counts / k and the draw is inferred.
+    """
+    from rsviz.smoothing import VoteRecord
+
+    m, k = labels.shape
+    if n <= k:
+        record = VoteRecord(labels=labels[:, :n], num_classes=counts.shape[1], sigma=0.0)
+        return record.g_draws(n, rng)[:, 0], np.ones(m, dtype=bool)
+    lead, second = _top_two(counts)
+    sure = lead > second + (n - k)
+    final = counts + rng.multinomial(n - k, counts / k)
+    jitter = rng.random(final.shape) * 0.5  # random tie-break, never reorders distinct counts
+    return np.where(sure, counts.argmax(1), (final + jitter).argmax(1)), sure
+
+
+def decided(labels: np.ndarray, num_classes: int, alpha: float) -> np.ndarray:
+    """[m] True where the top class of each row of votes ([m, k] labels) is decided at
+    level α: one-sided sign test of the top class against the runner-up,
+    P[Binomial(k1 + k2, 1/2) ≥ k1] ≤ α (k1, k2 the two largest counts)."""
+    from scipy.stats import binom
+
+    m = len(labels)
+    flat = (np.arange(m)[:, None] * num_classes + labels.astype(np.int64)).ravel()
+    counts = np.bincount(flat, minlength=m * num_classes).reshape(m, num_classes)
+    lead, second = _top_two(counts)
+    return binom.sf(lead - 1, lead + second, 0.5) <= alpha
 
 
 def _adaptive(state: _Slice) -> None:
-    """Coarse-to-fine sampling (docs/slices.md, "Adaptive sampling").
+    """Coarse-to-fine sampling with sequential votes (docs/slices.md, "Adaptive sampling").
 
     1. n0 votes at every point of the coarse lattice (stride `coarse`, last row/column kept).
     2. Halving the stride: a new lattice point inside a cell of the previous lattice whose
        corners are all settled (n0 unanimous votes, or filled) with the same class c, and
        where f = c at every grid point of the cell, is filled with c without sampling;
        any other new point gets n0 votes.
-    3. Escalation, repeated until stable: visited points with split votes, and settled or
-       filled points with a 4-neighbour of another class, get the full N votes.
+    3. Sequential votes: a point whose top class is not yet decided (sign test at level α,
+       `decided`) has its votes doubled (n0, 2n0, 4n0, …, N), keeping the votes already
+       drawn, until it is decided or has N votes.
+    4. Repeated until stable: a filled point with a 4-neighbour of another top class gets
+       n0 votes (and step 3), so that a boundary never runs through an unsampled cell.
     """
     cfg, G = state.config, state.config.grid
-    n0, N = cfg.n0, cfg.n_samples
+    n0, N, C = cfg.n0, cfg.n_samples, state.C
     grid = np.arange(G * G).reshape(G, G)
     settled = np.zeros(G * G, dtype=bool)  # unanimous n0 votes, or filled
+    filled = np.zeros(G * G, dtype=bool)
     visited = np.zeros(G * G, dtype=bool)
-    prefix = np.full((G * G, n0), -1, dtype=np.int64)
+    pending: list[tuple[np.ndarray, np.ndarray]] = []  # (points, their n0 votes) undecided
     centre = (G // 2) * G + G // 2
     visited[centre] = True
 
@@ -479,14 +540,28 @@ def _adaptive(state: _Slice) -> None:
         if len(flat) == 0:
             return
         labels = state.votes(flat, n0, message)
-        prefix[flat] = labels
         visited[flat] = True
-        state.samples[flat] = n0
-        unanimous = (labels == labels[:, :1]).all(1)
-        settled[flat] = unanimous
-        state.store_unanimous(flat[unanimous], labels[unanimous, 0], n0)
-        top = np.array([np.bincount(row).argmax() for row in labels[~unanimous]], dtype=np.int64)
-        state.top[flat[~unanimous]] = top
+        settled[flat] = (labels == labels[:, :1]).all(1)
+        state.store_votes(flat, labels)
+        ok = decided(labels, C, cfg.alpha) | (n0 >= N)
+        if (~ok).any():
+            pending.append((flat[~ok], labels[~ok]))
+
+    def escalate() -> None:
+        """Double the votes of the pending points until each is decided or has N."""
+        if not pending:
+            return
+        flat = np.concatenate([p for p, _ in pending])
+        labels = np.concatenate([lab for _, lab in pending])
+        pending.clear()
+        drawn = labels.shape[1]
+        while len(flat) and drawn < N:
+            more = min(2 * drawn, N) - drawn
+            labels = np.c_[labels, state.votes(flat, more, f"sequential votes ({drawn + more})")]
+            drawn += more
+            ok = decided(labels, C, cfg.alpha) | (drawn >= N)
+            state.store_votes(flat[ok], labels[ok])
+            flat, labels = flat[~ok], labels[~ok]
 
     stride = min(cfg.coarse, G - 1)
     lat = _lattice(G, stride)
@@ -514,34 +589,25 @@ def _adaptive(state: _Slice) -> None:
         fill_arr = np.array(fill, dtype=np.int64)
         visited[fill_arr] = True
         settled[fill_arr] = True
-        state.store_unanimous(fill_arr, np.array(fill_label, dtype=np.int64), 0)
+        filled[fill_arr] = True
+        state.store_filled(fill_arr, np.array(fill_label, dtype=np.int64))
         sample(np.array(todo, dtype=np.int64), f"refining (stride {stride}), n0 = {n0}")
         lat = new_lat
-    full = np.zeros(G * G, dtype=bool)
-    full[centre] = True
-    for _ in range(G):  # escalation until no new point needs the full N
+    escalate()
+    for _ in range(G):  # sample filled points at a class change until none is left
         top = state.top.reshape(G, G)
         differs = np.zeros((G, G), dtype=bool)
         differs[1:] |= top[1:] != top[:-1]
         differs[:-1] |= top[:-1] != top[1:]
         differs[:, 1:] |= top[:, 1:] != top[:, :-1]
         differs[:, :-1] |= top[:, :-1] != top[:, 1:]
-        need = (~settled | differs.ravel()) & ~full
-        flat = np.flatnonzero(need)
+        flat = np.flatnonzero(filled & differs.ravel())
         if len(flat) == 0:
             break
-        drawn = state.samples[flat] == n0
-        labels = np.zeros((len(flat), N), dtype=np.int64)
-        if drawn.any() and N > n0:  # extend the n0 votes already drawn: still N iid votes
-            labels[drawn] = np.c_[prefix[flat[drawn]],
-                                  state.votes(flat[drawn], N - n0, f"full N = {N} near boundaries")]
-        elif drawn.any():
-            labels[drawn] = prefix[flat[drawn]]
-        if (~drawn).any():
-            labels[~drawn] = state.votes(flat[~drawn], N, f"full N = {N} in filled cells")
-        state.store_full(flat, labels)
-        full[flat] = True
-        settled[flat] = True
+        filled[flat] = False
+        visited[flat] = False
+        sample(flat, f"n0 = {n0} votes in filled cells at a class change")
+        escalate()
     if cfg.exact_realisations:
         _exact_realisations(state)
 

@@ -134,19 +134,65 @@ def test_adaptive_agrees_with_dense_on_tiny_model(tiny_model):
     base = dict(sigma=0.05, ns=(10, 50), grid=21, n_samples=64, extent=24.0, n0=16)
     dense = compute_slice(tiny_model, x, SliceConfig(**base, mode="dense"))
     adaptive = compute_slice(tiny_model, x, SliceConfig(**base, mode="adaptive", noise_seed=1))
-    assert adaptive.forward_passes < dense.forward_passes / 2.5
+    assert adaptive.forward_passes < dense.forward_passes / 3.5
     assert np.array_equal(dense.f_labels, adaptive.f_labels)
     assert agreement(dense.g_labels, adaptive.g_labels) >= 0.97
     # every disagreement is at a point where the dense votes themselves were split
     differ = dense.g_labels != adaptive.g_labels
     assert (dense.p_top[differ] < 0.8).all()
-    # honest realisations: n = 10 ≤ n0 is exact wherever votes were drawn; n = 50 > 2·n0 only
-    # where the full N was drawn; filled cells are never exact
+    # sequential votes: n0, 2·n0, 4·n0 (= N); filled cells have none
     samples = adaptive.samples
+    assert set(np.unique(samples)) <= {0, 16, 32, 64}
     assert (samples == 0).any() and (samples == 16).any() and (samples == 64).any()
+    # honest realisations: n = 10 ≤ n0 is exact wherever votes were drawn; n = 50 wherever
+    # N = 64 votes were drawn, never in filled cells, and not where 16 unanimous votes are
+    # all there is (2·16 ≤ 50)
     assert np.array_equal(adaptive.draw_exact[10], samples > 0)
-    assert np.array_equal(adaptive.draw_exact[50], samples >= 64)
+    exact50 = adaptive.draw_exact[50]
+    assert exact50[samples == 64].all() and not exact50[samples <= 16].any()
     assert set(np.unique(adaptive.draws[50])) <= set(np.unique(dense.g_labels)) | {adaptive.y}
+
+
+def test_sequential_test_decides_clear_leads_only():
+    from scipy.stats import binom
+
+    from rsviz.slices import decided
+
+    rows = [[3] * 16,                      # unanimous: p = 2^-16
+            [3] * 12 + [5] * 4,            # p = P[Bin(16, 1/2) ≥ 12] = 0.038
+            [1] * 30 + [2] * 2,            # p ≈ 1.3e-7
+            [0] * 10 + [1] * 3 + [2] * 3]  # top vs runner-up: P[Bin(13, 1/2) ≥ 10] = 0.046
+    labels = [np.array(r) for r in rows]
+    got = [bool(decided(r[None], 6, 0.001)[0]) for r in labels]
+    assert got == [True, False, True, False]
+    assert binom.sf(9, 13, 0.5) > 0.01 and bool(decided(labels[3][None], 6, 0.05)[0])
+
+
+def test_realisation_is_exact_only_when_the_lead_is_out_of_reach():
+    from scipy.stats import binom
+
+    from rsviz.slices import realisation
+
+    rng = np.random.default_rng(0)
+
+    def draw(votes: list[int], n: int, m: int = 1) -> tuple[np.ndarray, np.ndarray]:
+        labels = np.tile(np.array(votes), (m, 1))
+        counts = np.stack([np.bincount(r, minlength=4) for r in labels])
+        return realisation(labels, counts, n, rng)
+
+    assert draw([2] * 16, 20)[1].all()           # 16 > 0 + 4: no 4 votes can catch up
+    assert not draw([2] * 16, 50)[1].any()       # 16 ≤ 0 + 34: inferred (but still class 2)
+    assert (draw([2] * 16, 50)[0] == 2).all()
+    assert draw([1] * 30 + [0] * 2, 50)[1].all()  # lead 28 > 18 votes to come
+    label, exact = draw([0, 1] * 8, 10)           # n ≤ k: plurality of the first 10, exact
+    assert exact.all() and label[0] in (0, 1)
+    # inferred draws follow the law of the missing votes: 20 A, 12 B, n = 50, 18 votes to
+    # come from p̂ = (0.625, 0.375): A wins when X > 5 (X ~ Bin(18, 0.625)), a coin flip at 5
+    m = 20_000
+    label, exact = draw([0] * 20 + [1] * 12, 50, m)
+    assert not exact.any()
+    p_a = binom.sf(5, 18, 0.625) + 0.5 * binom.pmf(5, 18, 0.625)
+    assert abs((label == 0).mean() - p_a) < 4 * np.sqrt(p_a * (1 - p_a) / m)
 
 
 def test_exact_realisations_option_makes_every_draw_exact(tiny_model):

@@ -34,6 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                          "(file or sample:NAME)")
     parser.add_argument("--mode", choices=["adaptive", "dense"], default="adaptive")
     parser.add_argument("--n0", type=int, default=16, help="adaptive: first-pass votes")
+    parser.add_argument("--alpha", type=float, default=0.001,
+                        help="adaptive: level of the sign test that stops a point's votes")
     parser.add_argument("--exact-realisations", action="store_true",
                         help="adaptive: draw exact lazy votes where a realisation is inferred")
     parser.add_argument("--clip", action="store_true",
@@ -55,7 +57,7 @@ def run(args: argparse.Namespace) -> dict:
     config = SliceConfig(sigma=args.sigma, ns=tuple(args.n), grid=args.grid, extent=args.extent,
                          n_samples=args.samples or max(args.n), direction=args.direction,
                          target=target_name, clip=args.clip, mode=args.mode, n0=args.n0,
-                         exact_realisations=args.exact_realisations, seed=args.seed)
+                         alpha=args.alpha, exact_realisations=args.exact_realisations, seed=args.seed)
     progress = StderrProgress(f"slice ~{estimate_passes(config):,} passes")
     result = compute_slice(model, x, config, target, progress)
     out = Path(args.out)

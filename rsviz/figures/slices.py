@@ -117,7 +117,8 @@ def label_maps_figure(result: SliceResult, panels: Sequence[Panel] | None = None
     """Label maps side by side (paper Fig. 2): f, then g_{σ,n} per n (or "g", ideal g_σ).
 
     Hover: (u, v), class name, p̂ of the top class and p̂_y, and for g_{σ,n} whether the
-    realisation is an exact draw from real votes or inferred from unanimous votes. The
+    realisation is an exact draw from real votes or inferred (fewer than n votes drawn, the
+    rest simulated from p̂; filled cells: no votes). The
     contour p̂_y = 1/2 (the boundary of the ideal g_σ) is drawn over f's labels.
     """
     panels = list(panels or default_panels(result))
@@ -130,7 +131,7 @@ def label_maps_figure(result: SliceResult, panels: Sequence[Panel] | None = None
         text = _names(result, labels, shown)
         if panel not in ("f", "g"):
             how = np.where(result.draw_exact[int(panel)], "exact draw from real votes",
-                           "inferred from unanimous votes")
+                           "inferred (fewer than n votes drawn)")
             text = text + "<br><i>" + how.astype(object) + "</i>"
         custom = np.dstack([result.p_top, result.p_y, result.samples]).astype(float)
         fig.add_trace(go.Heatmap(
