@@ -1,19 +1,25 @@
 """Dense vs adaptive boundary slices: forward passes, time, agreement of the ideal-g_σ maps.
 
     .venv/bin/python bench/slices.py                       # Lite0 on 'coffee', G=21, N=64
-    .venv/bin/python bench/slices.py --model tiny_cnn --grid 61 --sigma 0.05
-    .venv/bin/python bench/slices.py --floor               # + a second dense run (noise floor)
+    .venv/bin/python bench/slices.py --model tiny_cnn --grid 61 --samples 200 --extent 24
+    .venv/bin/python bench/slices.py --floor               # + a second dense pass (noise floor)
+    .venv/bin/python bench/slices.py --grid 41 --samples 200 --n 10 50 200 --dense-points 600
 
 Both runs use the same plane (same `seed`); the adaptive run draws its noise with another
 seed, so the agreement includes the sampling noise of both maps. `--floor` adds a second dense
-run with fresh noise: the agreement of two dense maps is the best any method can reach.
-Timings on a shared CPU are noisy: read the ratio of forward passes first.
+pass with fresh noise: the agreement of two dense maps is the best any method can reach.
+
+`--dense-points K` runs the dense reference at K grid points drawn at random (seeded) instead
+of all G²: the dense cost is then the exact formula G² + G²·N (not run), and the agreements
+are estimated on those K points (binomial standard error printed). That makes large grids
+affordable on a CPU.
 
 Near a tie between two classes no finite N decides g_σ's label, so two dense runs disagree
 there too (the noise floor). The script therefore also prints the agreement on the points whose
 dense label is *decided*: the dense top class holds a majority of the N votes against all other
 classes together, significant at the sign-test level α (P[Bin(N, 1/2) ≥ k_top] ≤ α, a
 conservative version of the adaptive mode's own test).
+Timings on a shared CPU are noisy: read the ratio of forward passes first.
 """
 
 from __future__ import annotations
@@ -32,11 +38,45 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from rsviz.images import DEFAULT_SAMPLE, load_sample, preprocess  # noqa: E402
 from rsviz.jobs import StderrProgress  # noqa: E402
 from rsviz.models import load_model  # noqa: E402
-from rsviz.slices import SliceConfig, agreement, compute_slice  # noqa: E402
+from rsviz.slices import SliceConfig, SliceResult, compute_slice  # noqa: E402
+from rsviz.smoothing import make_generator, sample_votes  # noqa: E402
+
+
+def dense_at(model, x: torch.Tensor, result: SliceResult, points: np.ndarray, seed: int,
+             progress: StderrProgress) -> tuple[np.ndarray, np.ndarray]:
+    """(top class, p̂_top) from N fresh votes at the given flat grid points of `result`'s
+    plane — exactly what the dense mode computes there."""
+    config, G = result.config, result.grid
+    e1, e2 = torch.from_numpy(result.e1), torch.from_numpy(result.e2)
+    generator = make_generator(seed, model.device)
+    top = np.zeros(len(points), dtype=np.int64)
+    p_top = np.zeros(len(points))
+    chunk = max(1, 4096 // config.n_samples)
+    for start in range(0, len(points), chunk):
+        flat = points[start:start + chunk]
+        u = torch.from_numpy(result.u[flat % G]).float().view(-1, 1, 1, 1)
+        v = torch.from_numpy(result.v[flat // G]).float().view(-1, 1, 1, 1)
+        xs = x[None].float() + u * e1[None] + v * e2[None]
+        xs = xs.clamp(0, 1) if config.clip else xs
+        record = sample_votes(model, xs.to(model.device), config.sigma, config.n_samples,
+                              generator, config.batch_size, config.precision)
+        top[start:start + len(flat)] = record.top_class()
+        p_top[start:start + len(flat)] = record.p_hat(top[start:start + len(flat)])
+        progress.report(start + len(flat), len(points), "dense votes at sampled points")
+    return top, p_top
+
+
+def share(a: np.ndarray, b: np.ndarray) -> str:
+    """Agreement of two label vectors, with its binomial standard error."""
+    if len(a) == 0:
+        return "— (no point)"
+    p = float((a == b).mean())
+    return f"{p:.4f} ± {np.sqrt(p * (1 - p) / len(a)):.4f} ({len(a)} points)"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="efficientnet_lite0")
     parser.add_argument("--image", default=DEFAULT_SAMPLE)
     parser.add_argument("--grid", type=int, default=21)
@@ -49,6 +89,8 @@ def main() -> None:
     parser.add_argument("--alpha", type=float, default=0.001,
                         help="level of the adaptive sequential test (and of 'decided' below)")
     parser.add_argument("--floor", action="store_true", help="also run a second dense pass")
+    parser.add_argument("--dense-points", type=int, default=None, metavar="K",
+                        help="dense reference at K random grid points instead of all G²")
     args = parser.parse_args()
 
     torch.manual_seed(0)
@@ -56,48 +98,68 @@ def main() -> None:
     info = model.info
     x = preprocess(load_sample(args.image).original, info.input_size, info.resize,
                    info.interpolation)
-    base = SliceConfig(sigma=args.sigma, ns=tuple(args.n), grid=args.grid,
-                       n_samples=args.samples, extent=args.extent, n0=args.n0,
-                       coarse=args.coarse, alpha=args.alpha, seed=0)
-    runs = {}
-    plan = [("dense", 0), ("adaptive", 1)] + ([("dense", 2)] if args.floor else [])
-    for mode, noise_seed in plan:
-        config = SliceConfig(**{**base.__dict__, "mode": mode, "noise_seed": noise_seed,
-                                "extent": runs["dense", 0].extent if runs else args.extent})
+    config = SliceConfig(sigma=args.sigma, ns=tuple(args.n), grid=args.grid,
+                         n_samples=args.samples, extent=args.extent, n0=args.n0,
+                         coarse=args.coarse, alpha=args.alpha, seed=0, mode="adaptive",
+                         noise_seed=1)
+    adaptive = compute_slice(model, x, config, progress=StderrProgress("adaptive"))
+    print(f"adaptive: {adaptive.forward_passes:,} forward passes, {adaptive.seconds:.1f} s "
+          f"({adaptive.forward_passes / adaptive.seconds:.0f} passes/s)", flush=True)
+    G, N = args.grid, args.samples
+    dense_config = SliceConfig(**{**config.__dict__, "mode": "dense", "noise_seed": 0,
+                                  "extent": adaptive.extent})
+    if args.dense_points:
+        rng = np.random.default_rng(0)
+        points = np.sort(rng.choice(G * G, size=min(args.dense_points, G * G), replace=False))
         started = time.perf_counter()
-        result = compute_slice(model, x, config, progress=StderrProgress(mode))
-        seconds = time.perf_counter() - started
-        runs[mode, noise_seed] = result
-        print(f"{mode:9s} noise seed {noise_seed}: {result.forward_passes:8,d} forward passes, "
-              f"{seconds:7.1f} s ({result.forward_passes / seconds:6.0f} passes/s)", flush=True)
-    dense, adaptive = runs["dense", 0], runs["adaptive", 1]
-    t_dense, t_adaptive = dense.seconds, adaptive.seconds
-    print(f"\nmodel {args.model}, image {args.image}, G = {args.grid}, N = {args.samples}, "
-          f"σ = {args.sigma}, extent ±{dense.extent}, n0 = {args.n0}, coarse = {args.coarse}")
-    print(f"classes in the slice: {dense.class_names}")
-    print(f"passes   dense / adaptive = {dense.forward_passes:,} / {adaptive.forward_passes:,} "
-          f"= {dense.forward_passes / adaptive.forward_passes:.1f}x fewer")
-    print(f"time     dense / adaptive = {t_dense:.1f} s / {t_adaptive:.1f} s "
-          f"= {t_dense / t_adaptive:.1f}x (shared CPU: noisy)")
-    print(f"agreement of the ideal g_σ label maps: {agreement(dense.g_labels, adaptive.g_labels):.4f}")
-    sure = binom.sf(np.round(dense.p_top * args.samples) - 1, args.samples, 0.5) <= args.alpha
-    print(f"agreement where the dense label is decided ({sure.mean():.1%} of the points): "
-          f"{agreement(dense.g_labels[sure], adaptive.g_labels[sure]):.4f}")
-    print(f"agreement of f maps (sanity, must be 1): {agreement(dense.f_labels, adaptive.f_labels):.4f}")
-    if args.floor:
-        other = runs["dense", 2].g_labels
-        print(f"noise floor (two dense runs): {agreement(dense.g_labels, other):.4f}, "
-              f"where decided: {agreement(dense.g_labels[sure], other[sure]):.4f}")
+        reference = dataclass_like(adaptive, dense_config)
+        top, p_top = dense_at(model, x, reference, points, 0, StderrProgress("dense"))
+        dense_seconds = (time.perf_counter() - started) * G * G / len(points)
+        dense_passes = G * G * (N + 1)
+        floor = (dense_at(model, x, reference, points, 2, StderrProgress("dense 2"))[0]
+                 if args.floor else None)
+        how = f"estimated from {len(points)} random points"
+    else:
+        dense = compute_slice(model, x, dense_config, progress=StderrProgress("dense"))
+        points = np.arange(G * G)
+        top, p_top = dense.g_labels.ravel(), dense.p_top.ravel()
+        dense_seconds, dense_passes = dense.seconds, dense.forward_passes
+        floor = None
+        if args.floor:
+            floor_config = SliceConfig(**{**dense_config.__dict__, "noise_seed": 2})
+            floor = compute_slice(model, x, floor_config,
+                                  progress=StderrProgress("dense 2")).g_labels.ravel()
+        how = "all points"
+    ours = adaptive.g_labels.ravel()[points]
+    sure = binom.sf(np.round(p_top * N) - 1, N, 0.5) <= args.alpha
+
+    print(f"\nmodel {args.model}, image {args.image}, G = {G}, N = {N}, σ = {args.sigma}, "
+          f"extent ±{adaptive.extent}, n0 = {args.n0}, coarse = {args.coarse}, "
+          f"α = {args.alpha}; dense reference: {how}")
+    print(f"classes in the slice: {adaptive.class_names}")
+    print(f"passes   dense / adaptive = {dense_passes:,} / {adaptive.forward_passes:,} "
+          f"= {dense_passes / adaptive.forward_passes:.1f}x fewer")
+    print(f"time     dense / adaptive = {dense_seconds:.1f} s / {adaptive.seconds:.1f} s "
+          f"= {dense_seconds / adaptive.seconds:.1f}x (shared CPU: noisy)")
+    print(f"agreement of the ideal g_σ labels:        {share(top, ours)}")
+    print(f"  where the dense label is decided:       {share(top[sure], ours[sure])}")
+    if floor is not None:
+        print(f"noise floor (two dense runs):             {share(top, floor)}")
+        print(f"  where the dense label is decided:       {share(top[sure], floor[sure])}")
     samples = adaptive.samples
     print(f"adaptive points: filled {np.mean(samples == 0):.1%}, n0 votes "
           f"{np.mean(samples == args.n0):.1%}, more than n0 and less than N "
-          f"{np.mean((samples > args.n0) & (samples < args.samples)):.1%}, "
-          f"full N {np.mean(samples >= args.samples):.1%}")
+          f"{np.mean((samples > args.n0) & (samples < N)):.1%}, full N {np.mean(samples >= N):.1%}")
     for n in adaptive.draw_exact:
         print(f"  g_σ,{n}: exact realisations at {adaptive.draw_exact[n].mean():.1%} of the "
               f"points (the rest inferred: fewer than n votes drawn)")
-    diff = np.abs(dense.p_y - adaptive.p_y)
-    print(f"|p̂_y dense − p̂_y adaptive|: mean {diff.mean():.4f}, max {diff.max():.3f}")
+
+
+def dataclass_like(result: SliceResult, config: SliceConfig) -> SliceResult:
+    """`result` with another config (same plane and grid): where `dense_at` reads σ, N, clip."""
+    from dataclasses import replace
+
+    return replace(result, config=config)
 
 
 if __name__ == "__main__":
