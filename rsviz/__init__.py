@@ -7,4 +7,4 @@ normalisation of each model lives inside its wrapper. Importing rsviz never impo
 __version__ = "0.1.0"
 
 # Bumped whenever a change in the engine changes cached results.
-ENGINE_VERSION = "1"
+ENGINE_VERSION = "2"  # 2: sequential adaptive slices, HSJA float32 floor on θ

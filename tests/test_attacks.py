@@ -161,6 +161,21 @@ def test_unknown_attack_and_bad_params():
         make_attack("hsja", {"init_num_evals": 0})
 
 
+def test_hsja_threshold_is_the_papers_below_the_float32_floor():
+    from rsviz.attacks.hsja import HopSkipJump, binary_search_steps
+
+    hsja = make_attack("hsja")
+    assert hsja.threshold(192) == pytest.approx(192 ** -1.5)          # small d: the paper's θ
+    assert hsja.threshold(3 * 32 * 32) == pytest.approx(3072 ** -1.5)
+    assert hsja.threshold(150_528) == 1.7e-6                         # 224²: the float32 floor
+    assert binary_search_steps(hsja.threshold(150_528)) == 20
+    paper = HopSkipJump(min_theta=0.0)
+    assert paper.threshold(150_528) == pytest.approx(150_528 ** -1.5)
+    assert binary_search_steps(paper.threshold(150_528)) == 26
+    with pytest.raises(ConfigError):
+        HopSkipJump(min_theta=-1.0)
+
+
 def test_hsja_approaches_the_analytic_distance_on_a_linear_classifier():
     """Linear f at L2 distance 0.2 from x_o (d = 192): HSJA ends within 10 % of it."""
     model = linear(8)
