@@ -4,6 +4,7 @@
     .venv/bin/python bench/slices.py --model tiny_cnn --grid 61 --samples 200 --extent 24
     .venv/bin/python bench/slices.py --floor               # + a second dense pass (noise floor)
     .venv/bin/python bench/slices.py --grid 41 --samples 200 --n 10 50 200 --dense-points 600
+    .venv/bin/python bench/slices.py --target chelsea --grid 41 --samples 100 --dense-points 400
 
 Both runs use the same plane (same `seed`); the adaptive run draws its noise with another
 seed, so the agreement includes the sampling noise of both maps. `--floor` adds a second dense
@@ -84,6 +85,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, nargs="+", default=[10, 50])
     parser.add_argument("--sigma", type=float, default=0.05)
     parser.add_argument("--extent", type=float, default=None)
+    parser.add_argument("--target", default=None, metavar="SAMPLE",
+                        help="slice towards this second sample image (direction 'image')")
     parser.add_argument("--n0", type=int, default=16)
     parser.add_argument("--coarse", type=int, default=4)
     parser.add_argument("--alpha", type=float, default=0.001,
@@ -98,11 +101,17 @@ def main() -> None:
     info = model.info
     x = preprocess(load_sample(args.image).original, info.input_size, info.resize,
                    info.interpolation)
+    target = None
+    if args.target:
+        target = preprocess(load_sample(args.target).original, info.input_size, info.resize,
+                            info.interpolation)
     config = SliceConfig(sigma=args.sigma, ns=tuple(args.n), grid=args.grid,
+                         direction="image" if target is not None else "random",
+                         target=args.target or "",
                          n_samples=args.samples, extent=args.extent, n0=args.n0,
                          coarse=args.coarse, alpha=args.alpha, seed=0, mode="adaptive",
                          noise_seed=1)
-    adaptive = compute_slice(model, x, config, progress=StderrProgress("adaptive"))
+    adaptive = compute_slice(model, x, config, target, progress=StderrProgress("adaptive"))
     print(f"adaptive: {adaptive.forward_passes:,} forward passes, {adaptive.seconds:.1f} s "
           f"({adaptive.forward_passes / adaptive.seconds:.0f} passes/s)", flush=True)
     G, N = args.grid, args.samples
@@ -120,20 +129,21 @@ def main() -> None:
                  if args.floor else None)
         how = f"estimated from {len(points)} random points"
     else:
-        dense = compute_slice(model, x, dense_config, progress=StderrProgress("dense"))
+        dense = compute_slice(model, x, dense_config, target, progress=StderrProgress("dense"))
         points = np.arange(G * G)
         top, p_top = dense.g_labels.ravel(), dense.p_top.ravel()
         dense_seconds, dense_passes = dense.seconds, dense.forward_passes
         floor = None
         if args.floor:
             floor_config = SliceConfig(**{**dense_config.__dict__, "noise_seed": 2})
-            floor = compute_slice(model, x, floor_config,
+            floor = compute_slice(model, x, floor_config, target,
                                   progress=StderrProgress("dense 2")).g_labels.ravel()
         how = "all points"
     ours = adaptive.g_labels.ravel()[points]
     sure = binom.sf(np.round(p_top * N) - 1, N, 0.5) <= args.alpha
 
-    print(f"\nmodel {args.model}, image {args.image}, G = {G}, N = {N}, σ = {args.sigma}, "
+    print(f"\nmodel {args.model}, image {args.image}"
+          f"{f' towards {args.target}' if args.target else ''}, G = {G}, N = {N}, σ = {args.sigma}, "
           f"extent ±{adaptive.extent}, n0 = {args.n0}, coarse = {args.coarse}, "
           f"α = {args.alpha}; dense reference: {how}")
     print(f"classes in the slice: {adaptive.class_names}")
