@@ -143,7 +143,8 @@ def main() -> None:
     sure = binom.sf(np.round(p_top * N) - 1, N, 0.5) <= args.alpha
 
     print(f"\nmodel {args.model}, image {args.image}"
-          f"{f' towards {args.target}' if args.target else ''}, G = {G}, N = {N}, σ = {args.sigma}, "
+          f"{f' towards {args.target}' if args.target else ''}, G = {G}, N = {N}, "
+          f"σ = {args.sigma}, "
           f"extent ±{adaptive.extent}, n0 = {args.n0}, coarse = {args.coarse}, "
           f"α = {args.alpha}; dense reference: {how}")
     print(f"classes in the slice: {adaptive.class_names}")

@@ -67,8 +67,9 @@ REGISTRY: dict[str, AttackSpec] = {
         name="hsja", label="HopSkipJump (HSJA, L2)",
         paper="Chen, Jordan, Wainwright, HopSkipJumpAttack, IEEE S&P 2020",
         distance="l2", factory=_hsja,
-        defaults={"gamma": 1.0, "min_theta": 1.7e-6, "init_num_evals": 100, "max_num_evals": 10_000,
-                  "first_delta": 0.1, "max_init_tries": 100, "max_step_halvings": 25},
+        defaults={"gamma": 1.0, "min_theta": 1.7e-6, "init_num_evals": 100,
+                  "max_num_evals": 10_000, "first_delta": 0.1, "max_init_tries": 100,
+                  "max_step_halvings": 25},
     ),
     "surfree": AttackSpec(
         name="surfree", label="SurFree (L2)",
