@@ -39,27 +39,26 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from rsviz.images import DEFAULT_SAMPLE, load_sample, preprocess  # noqa: E402
 from rsviz.jobs import StderrProgress  # noqa: E402
 from rsviz.models import load_model  # noqa: E402
-from rsviz.slices import SliceConfig, SliceResult, compute_slice  # noqa: E402
+from rsviz.slices import Plane, SliceConfig, SliceResult, compute_slice  # noqa: E402
 from rsviz.smoothing import make_generator, sample_votes  # noqa: E402
 
 
-def dense_at(model, x: torch.Tensor, result: SliceResult, points: np.ndarray, seed: int,
+def dense_at(model, x: torch.Tensor, result: SliceResult, config: SliceConfig,
+             points: np.ndarray, seed: int,
              progress: StderrProgress) -> tuple[np.ndarray, np.ndarray]:
-    """(top class, p̂_top) from N fresh votes at the given flat grid points of `result`'s
-    plane — exactly what the dense mode computes there."""
-    config, G = result.config, result.grid
-    e1, e2 = torch.from_numpy(result.e1), torch.from_numpy(result.e2)
+    """(top class, p̂_top) from `config`'s N fresh votes at the given flat grid points of
+    `result`'s plane — exactly what the dense mode computes there."""
+    G = result.grid
+    plane = Plane(x.float().to(model.device), torch.from_numpy(result.e1).to(model.device),
+                  torch.from_numpy(result.e2).to(model.device))
     generator = make_generator(seed, model.device)
     top = np.zeros(len(points), dtype=np.int64)
     p_top = np.zeros(len(points))
     chunk = max(1, 4096 // config.n_samples)
     for start in range(0, len(points), chunk):
         flat = points[start:start + chunk]
-        u = torch.from_numpy(result.u[flat % G]).float().view(-1, 1, 1, 1)
-        v = torch.from_numpy(result.v[flat // G]).float().view(-1, 1, 1, 1)
-        xs = x[None].float() + u * e1[None] + v * e2[None]
-        xs = xs.clamp(0, 1) if config.clip else xs
-        record = sample_votes(model, xs.to(model.device), config.sigma, config.n_samples,
+        xs = plane.points(result.u[flat % G], result.v[flat // G], config.clip)
+        record = sample_votes(model, xs, config.sigma, config.n_samples,
                               generator, config.batch_size, config.precision)
         top[start:start + len(flat)] = record.top_class()
         p_top[start:start + len(flat)] = record.p_hat(top[start:start + len(flat)])
@@ -121,11 +120,12 @@ def main() -> None:
         rng = np.random.default_rng(0)
         points = np.sort(rng.choice(G * G, size=min(args.dense_points, G * G), replace=False))
         started = time.perf_counter()
-        reference = dataclass_like(adaptive, dense_config)
-        top, p_top = dense_at(model, x, reference, points, 0, StderrProgress("dense"))
+        top, p_top = dense_at(model, x, adaptive, dense_config, points, 0,
+                              StderrProgress("dense"))
         dense_seconds = (time.perf_counter() - started) * G * G / len(points)
         dense_passes = G * G * (N + 1)
-        floor = (dense_at(model, x, reference, points, 2, StderrProgress("dense 2"))[0]
+        floor = (dense_at(model, x, adaptive, dense_config, points, 2,
+                          StderrProgress("dense 2"))[0]
                  if args.floor else None)
         how = f"estimated from {len(points)} random points"
     else:
@@ -164,13 +164,6 @@ def main() -> None:
     for n in adaptive.draw_exact:
         print(f"  g_σ,{n}: exact realisations at {adaptive.draw_exact[n].mean():.1%} of the "
               f"points (the rest inferred: fewer than n votes drawn)")
-
-
-def dataclass_like(result: SliceResult, config: SliceConfig) -> SliceResult:
-    """`result` with another config (same plane and grid): where `dense_at` reads σ, N, clip."""
-    from dataclasses import replace
-
-    return replace(result, config=config)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from typing import Literal
 import numpy as np
 import torch
 
-from rsviz.config import Precision, check_count, check_sigma
+from rsviz.config import Precision, check_alpha, check_count, check_sigma
 from rsviz.errors import ConfigError, RsvizError
 from rsviz.jobs import NullProgress, Progress
 from rsviz.models import Classifier
@@ -111,8 +111,9 @@ class SliceConfig:
             raise ConfigError(f"Unknown mode {self.mode!r}; use adaptive or dense.")
         check_count("n0", self.n0)
         object.__setattr__(self, "n0", min(self.n0, self.n_samples))
-        if not (isinstance(self.alpha, (int, float)) and 0 < self.alpha < 0.5):
-            raise ConfigError(f"alpha must lie in (0, 0.5) (got {self.alpha!r}).")
+        check_alpha(self.alpha)
+        if self.alpha >= 0.5:  # a sign test at level ≥ 1/2 would "decide" an exact tie
+            raise ConfigError(f"α of the sequential test must be below 0.5 (got {self.alpha}).")
         check_count("coarse stride", self.coarse)
         if self.coarse & (self.coarse - 1):
             raise ConfigError(f"coarse stride must be a power of 2 (got {self.coarse}).")
@@ -504,9 +505,9 @@ def decided(labels: np.ndarray, num_classes: int, alpha: float) -> np.ndarray:
     P[Binomial(k1 + k2, 1/2) ≥ k1] ≤ α (k1, k2 the two largest counts)."""
     from scipy.stats import binom
 
-    m = len(labels)
-    flat = (np.arange(m)[:, None] * num_classes + labels.astype(np.int64)).ravel()
-    counts = np.bincount(flat, minlength=m * num_classes).reshape(m, num_classes)
+    from rsviz.smoothing import VoteRecord
+
+    counts = VoteRecord(labels=labels, num_classes=num_classes, sigma=0.0).counts
     lead, second = _top_two(counts)
     return binom.sf(lead - 1, lead + second, 0.5) <= alpha
 
