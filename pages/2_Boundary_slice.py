@@ -13,7 +13,8 @@ from rsviz.images import SAMPLES, preprocess, tensor_hash, to_pil
 from rsviz.jobs import format_eta
 from rsviz.slices import DIRECTIONS, SliceConfig, SliceResult, compute_slice, estimate_passes, forward_rate
 from rsviz.smoothing import forward_labels, make_generator
-from ui.common import cached_sample, cached_upload, current, persist, remember, require_ready
+from ui.common import (cached_sample, cached_upload, current, persist, remember, require_ready,
+                       widget)
 from ui.export import export_panel
 from ui.jobs import job_panel
 
@@ -27,12 +28,6 @@ DEFAULTS = {"cpu": dict(sigma=0.05, ns=[10, 50], grid=17, n_samples=50),
 @st.cache_resource(show_spinner="Measuring the forward speed…", max_entries=8)
 def _rate(model_id: str, device: str, _model: torch.nn.Module) -> float:
     return forward_rate(_model)
-
-
-def _widget(kind, label: str, key: str, default, **kwargs):
-    """A page widget whose value survives page switches."""
-    return kind(label, value=persist(key, default), key=key + "_w", on_change=remember,
-                args=(key,), **kwargs)
 
 
 st.title("Boundary slice")
@@ -52,21 +47,21 @@ with st.container(border=True):
     direction = c1.selectbox("Directions", list(DIRECTIONS), format_func=DIRECTIONS.get,
                              index=list(DIRECTIONS).index(persist("sl_dir", "random")),
                              key="sl_dir_w", on_change=remember, args=("sl_dir",))
-    sigma = _widget(c2.number_input, "σ (noise std)", "sl_sigma", d["sigma"], min_value=0.001,
+    sigma = widget(c2.number_input, "σ (noise std)", "sl_sigma", d["sigma"], min_value=0.001,
                     max_value=2.0, step=0.01, format="%.3f",
                     help="Fig. 2 of the paper uses σ = 0.05 (the sidebar σ is not used here).")
     ns = c3.multiselect("n of g_σ,n (panels)", N_CHOICES, default=persist("sl_ns", d["ns"]),
                         key="sl_ns_w", on_change=remember, args=("sl_ns",))
-    n_samples = int(_widget(c4.number_input, "N votes per point", "sl_N",
+    n_samples = int(widget(c4.number_input, "N votes per point", "sl_N",
                             max(d["n_samples"], max(ns or [1])), min_value=1, max_value=100_000,
                             help="N ≥ max(n): the panels for every n come from these N votes."))
     c1, c2, c3, c4 = st.columns(4)
-    grid = int(_widget(c1.number_input, "Grid G (odd, G×G points)", "sl_grid", d["grid"],
+    grid = int(widget(c1.number_input, "Grid G (odd, G×G points)", "sl_grid", d["grid"],
                        min_value=3, max_value=1001, step=2))
-    auto = _widget(c2.checkbox, "Automatic extent", "sl_auto", True,
+    auto = widget(c2.checkbox, "Automatic extent", "sl_auto", True,
                    help="1.25× the nearest f-boundary crossing on the axes (random), 1.25× the "
                         "distance to the second image, 2× the distance to x_a.")
-    extent = None if auto else float(_widget(c2.number_input, "Extent ±E (L2)", "sl_extent",
+    extent = None if auto else float(widget(c2.number_input, "Extent ±E (L2)", "sl_extent",
                                              50.0, min_value=1e-4, format="%.4g"))
     mode = c3.radio("Sampling", ["adaptive", "dense"], horizontal=True,
                     index=["adaptive", "dense"].index(persist("sl_mode", "adaptive")),
@@ -74,21 +69,21 @@ with st.container(border=True):
                     help="adaptive: n0 votes first, doubled (up to N) only until the top "
                          "class is decided; "
                          "dense: N votes at every point (G²·N passes).")
-    seed = int(_widget(c4.number_input, "Seed", "sl_seed", 0, min_value=0, step=1))
-    clip = _widget(st.checkbox, "Clip the slice to the image cube [0,1]^d", "sl_clip", False,
+    seed = int(widget(c4.number_input, "Seed", "sl_seed", 0, min_value=0, step=1))
+    clip = widget(st.checkbox, "Clip the slice to the image cube [0,1]^d", "sl_clip", False,
                    help="Off by default, as in the paper: points of the plane (and the noise) "
                         "are not clipped.")
     with st.expander("Adaptive sampling"):
         a1, a2, a3, a4 = st.columns(4)
-        n0 = int(_widget(a1.number_input, "n0 (first-pass votes)", "sl_n0", 16, min_value=1))
-        alpha = float(_widget(a4.number_input, "Test level α", "sl_alpha", 0.001,
+        n0 = int(widget(a1.number_input, "n0 (first-pass votes)", "sl_n0", 16, min_value=1))
+        alpha = float(widget(a4.number_input, "Test level α", "sl_alpha", 0.001,
                               min_value=1e-9, max_value=0.49, format="%.0e",
                               help="A point stops drawing votes once a sign test of its top "
                                    "class against the runner-up has p-value ≤ α."))
         coarse = int(a2.selectbox("Coarse stride", [1, 2, 4, 8, 16],
                                   index=[1, 2, 4, 8, 16].index(persist("sl_coarse", 4)),
                                   key="sl_coarse_w", on_change=remember, args=("sl_coarse",)))
-        exact = _widget(a3.checkbox, "Exact realisations everywhere", "sl_exact", False,
+        exact = widget(a3.checkbox, "Exact realisations everywhere", "sl_exact", False,
                         help="Draw lazy votes where a g_σ,n realisation would be inferred "
                              "(fewer than n votes drawn; about n/2 extra votes per such point).")
 

@@ -57,7 +57,8 @@ def run(args: argparse.Namespace) -> dict:
     config = SliceConfig(sigma=args.sigma, ns=tuple(args.n), grid=args.grid, extent=args.extent,
                          n_samples=args.samples or max(args.n), direction=args.direction,
                          target=target_name, clip=args.clip, mode=args.mode, n0=args.n0,
-                         alpha=args.alpha, exact_realisations=args.exact_realisations, seed=args.seed)
+                         alpha=args.alpha, exact_realisations=args.exact_realisations,
+                         seed=args.seed)
     progress = StderrProgress(f"slice ~{estimate_passes(config):,} passes")
     result = compute_slice(model, x, config, target, progress)
     out = Path(args.out)
