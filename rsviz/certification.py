@@ -19,9 +19,7 @@ import csv
 import datetime
 import hashlib
 import math
-import os
 import re
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -35,6 +33,7 @@ from rsviz.imagesets import ImageSet
 from rsviz.jobs import NullProgress, Progress
 from rsviz.models import Classifier
 from rsviz.smoothing import certify, forward_labels, make_generator
+from rsviz.storage import write_text_atomic
 
 TSV_HEADER = ("idx", "label", "predict", "radius", "correct", "time")
 
@@ -136,14 +135,8 @@ def tsv_line(row: CertRow) -> str:
 
 def write_tsv(rows: Iterable[CertRow], path: str | Path) -> Path:
     """Write Cohen's TSV atomically (temporary file, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     text = "\t".join(TSV_HEADER) + "\n" + "".join(tsv_line(r) + "\n" for r in rows)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(path, text)
 
 
 def read_tsv(path: str | Path) -> list[CertRow]:

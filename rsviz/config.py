@@ -28,6 +28,13 @@ def check_count(name: str, value: int, minimum: int = 1) -> None:
         raise ConfigError(f"{name} must be an integer ≥ {minimum} (got {value!r}).")
 
 
+def check_votes_within(n: int, n_samples: int) -> None:
+    """Raise unless 1 ≤ n ≤ N: a decision of g_{σ,n} takes n of the N votes drawn per point."""
+    check_count("n", n)
+    if n > n_samples:
+        raise ConfigError(f"n = {n} exceeds N = {n_samples} samples per point: take N ≥ {n}.")
+
+
 def check_alpha(alpha: float) -> None:
     """Raise unless 0 < alpha < 1."""
     if not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
@@ -64,8 +71,8 @@ class SmoothingConfig:
 
     def __post_init__(self) -> None:
         check_sigma(self.sigma)
-        check_count("n", self.n)
         check_count("N (samples)", self.n_samples)
+        check_votes_within(self.n, self.n_samples)
         check_alpha(self.alpha)
         if self.batch_size is not None:
             check_count("batch size", self.batch_size)

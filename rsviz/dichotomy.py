@@ -28,9 +28,10 @@ import torch
 
 from rsviz.config import check_count, check_sigma
 from rsviz.errors import ConfigError, RsvizError
-from rsviz.jobs import NullProgress, Progress
+from rsviz.jobs import NullProgress, Progress, SubProgress
 from rsviz.models import Classifier
-from rsviz.smoothing import forward_labels, lazy_votes, make_generator, prob_wrong_binomial, sample_votes
+from rsviz.smoothing import forward_labels, lazy_votes, make_generator, sample_votes
+from rsviz.theory import prob_wrong_binomial
 
 Method = Literal["multinomial", "binomial"]
 Output = Literal["adversarial", "midpoint"]
@@ -459,15 +460,8 @@ def run_dichotomy(model: Classifier, a: torch.Tensor, b: torch.Tensor, y: int,
     steps = config.steps_for(length)
     stages = 1 + (len(config.n_values) if config.live else 0)
 
-    class _Stage:  # the segment pass reports into the first stage of the job
-        def report(self, done: float, total: float | None = None, message: str = "",
-                   partial: object = None) -> None:
-            progress.report(done / total if total else 0.0, stages, f"segment pass: {message}")
-
-        def check_cancel(self) -> None:
-            progress.check_cancel()
-
-    profile = measure_segment(model, a, b, y, config, _Stage())
+    segment_pass = SubProgress(progress, 0.0, 1.0, stages, lambda m: f"segment pass: {m}")
+    profile = measure_segment(model, a, b, y, config, segment_pass)
     counter = [0]
     f_answer = base_answer(model, a, b, y, counter, config.precision)
     base = DichotomyRun(None, "base", bisect(f_answer, 1, steps, config.output), counter[0])

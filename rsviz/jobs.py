@@ -47,6 +47,41 @@ class NullProgress:
         pass
 
 
+class SubProgress:
+    """A Progress for one part of a larger job: the part's fraction done fills a share of
+    its parent's progress, and cancel requests are forwarded.
+
+    A report (done, total) of the part becomes `parent.report(offset + share·done/total,
+    parent_total, text)`; reports without a total are dropped.
+
+    Args:
+        parent: the job's Progress.
+        offset: where the part starts, in the parent's units.
+        share: how much of the parent's total the whole part covers.
+        parent_total: the parent's total (None: the parent keeps its own).
+        message: the parent's message: a fixed string, a function of the part's message,
+            or None to pass the part's message through.
+    """
+
+    def __init__(self, parent: Progress, offset: float = 0.0, share: float = 1.0,
+                 parent_total: float | None = 1.0,
+                 message: str | Callable[[str], str] | None = None) -> None:
+        self.parent, self.offset, self.share = parent, offset, share
+        self.parent_total, self.message = parent_total, message
+
+    def report(self, done: float, total: float | None = None, message: str = "",
+               partial: Any = None) -> None:
+        if not total:
+            return
+        fraction = min(1.0, max(0.0, done / total))
+        text = (message if self.message is None else self.message(message)
+                if callable(self.message) else self.message)
+        self.parent.report(self.offset + fraction * self.share, self.parent_total, text)
+
+    def check_cancel(self) -> None:
+        self.parent.check_cancel()
+
+
 def format_eta(seconds: float | None) -> str:
     """'1 min 05 s', '12 s' or '—'."""
     if seconds is None or seconds != seconds or seconds == float("inf"):

@@ -17,14 +17,13 @@ import numpy as np
 import torch
 from scipy import stats
 
-from rsviz.config import check_alpha, check_count, check_probability, check_sigma
+from rsviz.config import check_alpha, check_count, check_probability, check_sigma, check_votes_within
 from rsviz.errors import ConfigError
 from rsviz.jobs import NullProgress, Progress
 from rsviz.models import Classifier
-from rsviz.smoothing import (VoteRecord, lower_confidence_bound, make_generator,
-                             prob_wrong_binomial, sample_votes)
+from rsviz.smoothing import VoteRecord, lower_confidence_bound, make_generator, sample_votes
 from rsviz.sorm import VARIANTS, CurvatureConfig, CurvatureResult, estimate_curvature, sorm_prob_adversarial
-from rsviz.theory import extra_distance, threshold_exact, threshold_random_tie
+from rsviz.theory import extra_distance, prob_wrong_binomial, threshold_exact, threshold_random_tie
 from rsviz.whitebox import BoundaryPoint, find_boundary_point, predict_labels
 
 CHUNK = 4  # profile points per vote-sampling call (one progress report each)
@@ -76,9 +75,7 @@ class ProfileConfig:
         if not self.n_values:
             raise ConfigError("Give at least one n.")
         for n in self.n_values:
-            check_count("n", n)
-            if n > self.n_samples:
-                raise ConfigError(f"n = {n} exceeds the N = {self.n_samples} samples per point.")
+            check_votes_within(n, self.n_samples)
         for p_a in self.p_levels:
             check_probability("P_a", p_a)
         check_alpha(self.alpha)

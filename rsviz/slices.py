@@ -27,11 +27,12 @@ from typing import Literal
 import numpy as np
 import torch
 
-from rsviz.config import Precision, check_alpha, check_count, check_sigma
+from rsviz.config import Precision, check_alpha, check_count, check_sigma, check_votes_within
 from rsviz.errors import ConfigError, RsvizError
-from rsviz.jobs import NullProgress, Progress
+from rsviz.jobs import NullProgress, Progress, SubProgress
 from rsviz.models import Classifier
-from rsviz.smoothing import forward_labels, make_generator, prob_wrong_binomial
+from rsviz.smoothing import estimate_rate, forward_labels, make_generator
+from rsviz.theory import prob_wrong_binomial
 
 Direction = Literal["random", "image", "whitebox"]
 Mode = Literal["adaptive", "dense"]
@@ -96,9 +97,7 @@ class SliceConfig:
         for n in self.ns:
             check_count("n", n)
         check_count("N (samples)", self.n_samples)
-        if self.n_samples < max(self.ns):
-            raise ConfigError(f"N = {self.n_samples} samples per point cannot show "
-                              f"g_σ,n for n = {max(self.ns)}: take N ≥ {max(self.ns)}.")
+        check_votes_within(max(self.ns), self.n_samples)
         check_count("grid", self.grid, 3)
         if self.grid % 2 == 0 or self.grid > 1001:
             raise ConfigError(f"grid must be odd (x_o at the centre) and ≤ 1001 (got {self.grid}).")
@@ -314,50 +313,42 @@ def estimate_passes(config: SliceConfig) -> int:
 
 
 def forward_rate(model: Classifier, batch: int = 16, precision: str = "auto") -> float:
-    """Measured noisy forward passes per second of `model` on its device (one warm-up batch)."""
-    from rsviz.smoothing import sample_votes
-
-    x = torch.full((1, *model.info.input_shape), 0.5)
-    generator = make_generator(0, model.device)
-    sample_votes(model, x, 0.1, batch, generator, batch_size=batch, precision=precision)
-    started = time.perf_counter()
-    sample_votes(model, x, 0.1, 2 * batch, generator, batch_size=batch, precision=precision)
-    return 2 * batch / max(time.perf_counter() - started, 1e-6)
+    """Deprecated name of `rsviz.smoothing.estimate_rate` (kept until pages/2 switches;
+    `batch` is ignored)."""
+    return estimate_rate(model, precision)
 
 
 # ---------------------------------------------------------------------------- computation
 
 
 class _Meter:
-    """Forward passes done and the expected total, reported to a Progress."""
+    """Forward passes done and the expected total, reported to a Progress.
+
+    It is a Progress itself, in absolute pass counts: parts of the work report through
+    `part` (a `SubProgress`), and the message says how many passes are done.
+    """
 
     def __init__(self, progress: Progress, total: int) -> None:
         self.progress, self.total, self.done = progress, total, 0
 
-    def sub(self, message: str) -> "_SubProgress":
-        return _SubProgress(self, message)
+    def part(self, message: str, share: int, offset: int = 0) -> SubProgress:
+        """A Progress for a part of `share` passes starting `offset` passes past `done`."""
+        return SubProgress(self, self.done + offset, share, None, message)
 
     def add(self, passes: int, message: str) -> None:
         self.done += int(passes)
         self.total = max(self.total, self.done)
         self.progress.report(self.done, self.total, message)
 
-
-class _SubProgress:
-    """Adapter for one engine call: its `done` is offset into the meter's count."""
-
-    def __init__(self, meter: _Meter, message: str, offset: int = 0) -> None:
-        self.meter, self.message, self.base = meter, message, meter.done + offset
-
     def report(self, done: float, total: float | None = None, message: str = "",
                partial: object = None) -> None:
-        m = self.meter
-        now = self.base + int(done)
-        m.total = max(m.total, now)
-        m.progress.report(now, m.total, f"{self.message}: {now:,} / ~{m.total:,} forward passes")
+        now = int(round(done))
+        self.total = max(self.total, now)
+        self.progress.report(now, self.total,
+                             f"{message}: {now:,} / ~{self.total:,} forward passes")
 
     def check_cancel(self) -> None:
-        self.meter.progress.check_cancel()
+        self.progress.check_cancel()
 
 
 class _Slice:
@@ -390,7 +381,7 @@ class _Slice:
 
     def base_labels(self, flat: np.ndarray) -> None:
         """f at the given grid points."""
-        sub = self.meter.sub("base classifier f")
+        sub = self.meter.part("base classifier f", len(flat))
         for start in range(0, len(flat), self.max_points):
             chunk = flat[start:start + self.max_points]
             self.f[chunk] = forward_labels(self.model, self.xs(chunk), self.config.batch_size,
@@ -409,7 +400,7 @@ class _Slice:
             chunk = flat[start:start + per_chunk]
             record = sample_votes(self.model, self.xs(chunk), self.config.sigma, n,
                                   self.generator, self.config.batch_size, self.config.precision,
-                                  progress=_SubProgress(self.meter, message, start * n))
+                                  progress=self.meter.part(message, len(chunk) * n, start * n))
             out[start:start + len(chunk)] = record.labels
         self.meter.add(len(flat) * n, message)
         return out

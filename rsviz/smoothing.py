@@ -15,7 +15,6 @@ broken uniformly at random among the tied classes.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 
@@ -24,11 +23,12 @@ import torch
 from scipy import stats
 from torch import nn
 
-from rsviz.config import check_alpha, check_count, check_sigma
+from rsviz.config import check_alpha, check_count, check_sigma, check_votes_within
 from rsviz.device import autocast, default_batch_size, resolve_precision, tcmalloc_loaded
 from rsviz.errors import ConfigError
 from rsviz.jobs import NullProgress, Progress
 from rsviz.models import Classifier
+from rsviz.theory import prob_wrong_binomial
 
 NOISE_CHUNK = 16
 
@@ -303,8 +303,7 @@ class VoteRecord:
 
     def block_counts(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         """Vote counts of the N // n disjoint blocks of n votes: (classes [K], counts [m, B, K])."""
-        if not 1 <= n <= self.n_samples:
-            raise ConfigError(f"n = {n} must lie in 1..N = {self.n_samples} recorded samples.")
+        check_votes_within(int(n), self.n_samples)
         blocks = self.n_samples // n
         classes, compact = np.unique(self.labels[:, : blocks * n], return_inverse=True)
         K = len(classes)
@@ -349,15 +348,6 @@ def lower_confidence_bound(k: int, n: int, alpha: float) -> float:
     if k <= 0:
         return 0.0
     return float(stats.beta.ppf(alpha, k, n - k + 1))
-
-
-def prob_wrong_binomial(p_y: np.ndarray | float, n: int) -> np.ndarray:
-    """P[g_{σ,n} ≠ y] for two classes with random tie-break: P[W > n/2] + ½ P[W = n/2],
-    W ~ Bin(n, 1 − p_y)."""
-    q = 1.0 - np.asarray(p_y, dtype=np.float64)
-    above = stats.binom.sf(math.floor(n / 2), n, q)
-    tie = stats.binom.pmf(n // 2, n, q) if n % 2 == 0 else 0.0
-    return above + 0.5 * tie
 
 
 def sample_votes(model: Classifier, points: torch.Tensor, sigma: float, n_samples: int,

@@ -64,11 +64,19 @@ def threshold_paper(n: int, p_a: float, variant: str = "floor") -> float:
     return float(1.0 - special.betaincinv(n_tilde, n_tilde, p_a))
 
 
-def prob_adversarial_random_tie(pi0: float | np.ndarray, n: int) -> np.ndarray:
-    """P[g_{σ,n} ≠ y] for two classes with rsviz's random tie-break (ties count ½)."""
-    q = 1.0 - np.asarray(pi0, dtype=np.float64)
+def prob_wrong_binomial(p_y: float | np.ndarray, n: int) -> np.ndarray:
+    """P[g_{σ,n} ≠ y] for two classes with rsviz's random tie-break (a tie counts ½):
+    P[W > n/2] + ½ P[W = n/2], W ~ Bin(n, 1 − p_y), p_y = π0 the probability of y under noise.
+
+    With more than two classes this is the top-vs-rest bound (all other votes pooled).
+    """
+    q = 1.0 - np.asarray(p_y, dtype=np.float64)
+    above = stats.binom.sf(math.floor(n / 2), n, q)
     tie = stats.binom.pmf(n // 2, n, q) if n % 2 == 0 else 0.0
-    return stats.binom.sf(n // 2, n, q) + 0.5 * tie
+    return above + 0.5 * tie
+
+
+prob_adversarial_random_tie = prob_wrong_binomial  # the paper's name (π0 for p_y)
 
 
 def threshold_random_tie(n: int, p_a: float) -> float:
@@ -77,7 +85,7 @@ def threshold_random_tie(n: int, p_a: float) -> float:
     check_count("n", n)
     check_probability("P_a", p_a)
     return float(optimize.brentq(
-        lambda pi0: prob_adversarial_random_tie(pi0, n) - p_a, 0.0, 1.0, xtol=1e-14))
+        lambda pi0: prob_wrong_binomial(pi0, n) - p_a, 0.0, 1.0, xtol=1e-14))
 
 
 def extra_distance(sigma: float, pi0_threshold: float) -> float:

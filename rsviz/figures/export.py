@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import dataclasses
 import io
 import json
-import math
 import os
 import re
 import shutil
@@ -36,6 +34,7 @@ import plotly.graph_objects as go
 
 from rsviz import __version__
 from rsviz.errors import RsvizError
+from rsviz.storage import to_jsonable, write_text_atomic
 from rsviz.figures.theme import Background, Preset, apply_preset, resolve_background, resolve_preset
 
 STATIC_FORMATS = ("png", "svg", "pdf")
@@ -54,26 +53,7 @@ class ExportError(RsvizError):
     """A figure could not be exported (no browser, render failure, unknown format)."""
 
 
-# --- JSON helpers -------------------------------------------------------------------------
-
-def to_jsonable(value: Any) -> Any:
-    """Plain JSON types from numpy/torch values, dataclasses, paths; NaN -> None, ±inf -> str."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return to_jsonable(dataclasses.asdict(value))
-    if isinstance(value, Mapping):
-        return {str(k): to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [to_jsonable(v) for v in value]
-    if hasattr(value, "detach") and hasattr(value, "tolist"):  # torch.Tensor
-        return to_jsonable(value.detach().cpu().tolist())
-    if hasattr(value, "tolist") and hasattr(value, "dtype"):  # numpy array or scalar
-        return to_jsonable(value.tolist())
-    if isinstance(value, float) and not math.isfinite(value):
-        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    return str(value)
-
+# --- JSON helpers (`to_jsonable` lives in rsviz.storage) -----------------------------------
 
 def standard_params(params: Mapping[str, Any] | None = None, name: str | None = None) -> dict:
     """`params` plus the rsviz version, the export time and the figure name (never overwritten)."""
@@ -141,9 +121,8 @@ def save_bundle(fig: go.Figure, data: Any, params: Mapping[str, Any] | None,
     path = Path(path)
     if path.suffix != ".json":
         path = path.with_suffix(".json")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(bundle_json(fig, data, params, name or path.stem.removesuffix(".fig")))
-    return path
+    return write_text_atomic(path, bundle_json(fig, data, params,
+                                               name or path.stem.removesuffix(".fig")))
 
 
 def load_bundle(path: str | Path) -> FigureBundle:
