@@ -11,7 +11,8 @@ from rsviz.cache import make_key
 from rsviz.errors import ConfigError, RsvizError
 from rsviz.figures.study import METRICS, certification_figure, distortion_figure, ratio_figure
 from rsviz.imagesets import ImageSet, ImageSetSpec, from_zip
-from rsviz.study import (CertifySettings, StudyPlan, StudyResults, default_results_dir,
+from rsviz.certification import CertificationConfig
+from rsviz.study import (StudyPlan, StudyResults, default_results_dir,
                          open_results, parse_plan, run_study)
 from ui.common import current, persist, remember, show_error, widget
 from ui.export import export_panel
@@ -66,10 +67,11 @@ def define_plan(model_name: str) -> StudyPlan:
                        help="Cohen et al. use 100 000 (GPU); fewer votes give smaller radii."))
         alpha = float(widget(cols[3].number_input, "α", "study_alpha", 0.001, min_value=1e-6,
                              max_value=0.5, format="%.4f"))
-    return StudyPlan(name="app", model=model_name, sigmas=sigmas, ns=ns, criteria=tuple(criteria),
+    return StudyPlan(name="app", models=(model_name,), sigmas=sigmas, ns=ns,
+                     criteria=tuple(criteria),
                      p_as=p_as, attacks=tuple(attacks), budget=budget, seed=seed,
                      include_undefended=undefended,
-                     certify=CertifySettings(n0, n, alpha) if certify_on else None)
+                     certify=CertificationConfig(n0=n0, n=n, alpha=alpha) if certify_on else None)
 
 
 def choose_images(plan: StudyPlan, class_names: tuple[str, ...]) -> ImageSet:

@@ -14,7 +14,8 @@ from rsviz.figures.study import certification_figure, distortion_figure, ratio_f
 from rsviz.images import preprocess, synthetic_image
 from rsviz.imagesets import ImageSetSpec, from_folder
 from rsviz.smoothing import forward_labels
-from rsviz.study import (CertifySettings, LocalRunner, ResultStore, StudyPlan, load_plan,
+from rsviz.certification import CertificationConfig
+from rsviz.study import (LocalRunner, ResultStore, StudyPlan, load_plan,
                          open_results, parse_plan, run_study)
 from tests.conftest import ROOT
 
@@ -36,10 +37,10 @@ def image_folder(tmp_path, tiny_model):
 
 def tiny_plan(folder, **changes) -> StudyPlan:
     """2 images × 2 configurations (f and g_{0.05,3}) × 2 attacks, small budget."""
-    values = dict(name="tiny", model="tiny_cnn", images=ImageSetSpec("folder", str(folder)),
+    values = dict(name="tiny", models=("tiny_cnn",), images=ImageSetSpec("folder", str(folder)),
                   sigmas=(0.05,), ns=(3,), criteria=("shortcut",), p_as=(0.5,),
                   attacks=("alpha", "beta"), budget=20, seed=1, include_undefended=True,
-                  certify=CertifySettings(n0=16, n=64, alpha=0.01))
+                  certify=CertificationConfig(n0=16, n=64, alpha=0.01))
     values.update(changes)
     return StudyPlan(**values)
 
@@ -193,7 +194,7 @@ def test_cli_study_json(tiny_model, image_folder, tmp_path, capsys):
 
     names = _registry_attacks()
     plan = tiny_plan(image_folder, attacks=(names[0],), budget=20, ns=(1,),
-                     certify=CertifySettings(8, 32, 0.01),
+                     certify=CertificationConfig(n0=8, n=32, alpha=0.01),
                      images=ImageSetSpec("folder", str(image_folder), subset=1))
     path = tmp_path / "plan.json"
     path.write_text(json.dumps(plan.to_dict()))
@@ -255,3 +256,69 @@ def test_study_page_open_and_run(app_env, image_folder, tmp_path, monkeypatch):
     at.button(key="study_open_btn").click().run()
     assert not at.exception, at.exception
     assert any("tasks done" in c.value for c in at.caption)
+
+
+@pytest.mark.parametrize("change, message", [
+    (dict(models=("tiny_cn",)), r"^Unknown model 'tiny_cn' \(did you mean 'tiny_cnn'\?\)"),
+    (dict(models=("resnet18:/nowhere/ckpt.pth",)), r"^Model 'resnet18:/nowhere/ckpt.pth': no "),
+    (dict(images=ImageSetSpec("folder", "/nowhere/images")), r"^images.folder: no folder "),
+    (dict(attacks=("hjsa",)), r"^Unknown attack\(s\) hjsa; available: "),
+])
+def test_bad_plans_fail_in_one_line_before_anything_runs(image_folder, tmp_path, change,
+                                                         message):
+    with pytest.raises(ConfigError, match=message) as err:
+        run_study(tiny_plan(image_folder, **{"attacks": ("hsja",), **change}), tmp_path / "out")
+    assert "\n" not in str(err.value) and not (tmp_path / "out").exists()
+
+
+def test_plan_typos_and_model_lists():
+    with pytest.raises(ConfigError, match=r"^Unknown plan key 'sigma' \(did you mean 'sigmas'"):
+        parse_plan("sigma: 0.25\n")
+    with pytest.raises(ConfigError, match=r"^Unknown key certify.n1"):
+        parse_plan("certify: {n1: 3}\n")
+    assert parse_plan("model: tiny_cnn\n").models == ("tiny_cnn",)
+    plan = parse_plan("models: [tiny_cnn, linear_toy]\nsigmas: [0.1, 0.2]\ncertify: {n: 99}\n")
+    assert plan.models == ("tiny_cnn", "linear_toy") and plan.certify.sigmas == (0.1, 0.2)
+    assert plan.to_dict()["certify"] == {"n0": 64, "n": 99, "alpha": 0.001}
+    assert parse_plan(json.dumps(plan.to_dict())) == plan
+    with pytest.raises(ConfigError, match="both model and models"):
+        parse_plan("model: a\nmodels: [b]\n")
+
+
+def test_models_side_by_side_and_folders_opened_together(tiny_model, image_folder, tmp_path):
+    from rsviz.study import open_many
+
+    both = tiny_plan(image_folder, models=("tiny_cnn", "linear_toy"))
+    study = run_study(both, tmp_path / "both", model=tiny_model, attack_fn=StandIn())
+    assert study.models == ["tiny_cnn", "linear_toy"] and len(study.results) == 2 * 10
+    summary = study.summary()
+    assert {r["model"] for r in summary} == {"tiny_cnn", "linear_toy"} and len(summary) == 8
+    fig5 = distortion_figure(summary)
+    legends = {t.name.split(" / ")[0].split(",")[0] for t in fig5.data}
+    assert legends == {r["model"] for r in summary if r["mean_l2"] is not None}
+    assert fig5.layout.meta["models"] == ["linear_toy", "tiny_cnn"]
+    fig4 = certification_figure(study.certification_by_model())
+    assert sorted(t.name.split(",")[0] for t in fig4.data) == ["linear_toy", "tiny_cnn"]
+    assert fig4.layout.meta["models"] == ["tiny_cnn", "linear_toy"]
+    assert {r["model"] for r in study.accuracy_drop()} == {"tiny_cnn", "linear_toy"}
+    assert (tmp_path / "both" / "certify_linear_toy_sigma0.05.tsv").is_file()
+    # one folder per model, opened together: the same rows as the joint study
+    for name in ("tiny_cnn", "linear_toy"):
+        run_study(tiny_plan(image_folder, models=(name,)), tmp_path / name,
+                  model=tiny_model if name == "tiny_cnn" else None, attack_fn=StandIn())
+    merged = open_many([tmp_path / "tiny_cnn", tmp_path / "linear_toy"])
+    assert merged.summary() == summary and merged.expected == 20 == len(merged.results)
+
+
+def test_bootstrap_intervals_bracket_the_statistic():
+    from rsviz.study import bootstrap_ci
+
+    values = np.random.default_rng(3).lognormal(size=40)
+    for stat, fn in (("mean", np.mean), ("median", np.median)):
+        low, high = bootstrap_ci(values, stat)
+        assert low < fn(values) < high and bootstrap_ci(values, stat) == (low, high)
+    # the mean's interval matches the normal approximation (±1.96 s/√k) within 25 %
+    low, high = bootstrap_ci(values, "mean")
+    half = 1.96 * values.std(ddof=1) / np.sqrt(values.size)
+    assert (high - low) / 2 == pytest.approx(half, rel=0.25)
+    assert bootstrap_ci([1.0], "mean") is None

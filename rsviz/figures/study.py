@@ -2,6 +2,8 @@
 (Fig. 5), and the distribution of distortion / certified radius (the "at least 30×" claim).
 
 Pure functions of the tables of `rsviz.study` / `rsviz.certification`; they return plotly figures.
+Several models are drawn side by side (the paper's comparison of model families): the model id
+is in every legend entry and in the figure's `layout.meta["models"]`.
 """
 
 from __future__ import annotations
@@ -20,31 +22,50 @@ METRICS = {"mean_l2": "Mean L2 distortion", "median_l2": "Median L2 distortion",
 P_A_SYMBOLS = ("circle", "x", "diamond", "square", "triangle-up")  # highest P_a first, as the paper
 
 
-def certification_figure(runs: dict[float, Sequence[CertRow]], model: str = "",
-                         points: int = 200) -> go.Figure:
-    """Fig. 4: certified accuracy(r) for each σ, with the clean accuracy of f as a dashed line.
+DASHES = ("solid", "dash", "dot", "dashdot", "longdash")
+
+
+def _by_model(runs: dict, model: str) -> dict[str, dict[float, Sequence[CertRow]]]:
+    """{model: {σ: rows}} from either that or one model's {σ: rows}."""
+    if runs and all(isinstance(v, dict) for v in runs.values()):
+        return runs
+    return {model: runs}
+
+
+def certification_figure(runs: dict, model: str = "", points: int = 200) -> go.Figure:
+    """Fig. 4: certified accuracy(r) for each model and σ, with the clean accuracy of each
+    model's f as a dashed line.
 
     Args:
-        runs: Cohen rows per σ (`f_predict` on the rows gives f's accuracy).
-        model: model name for the legend.
+        runs: Cohen rows per σ of one model, or {model id: {σ: rows}} for several models
+            (`f_predict` on the rows gives f's accuracy).
+        model: model id for the legend (one model).
         points: grid points of each curve.
     """
     fig = go.Figure()
-    top = max([r.radius for rows in runs.values() for r in rows] + [0.0])
-    for i, (sigma, rows) in enumerate(sorted(runs.items())):
-        radii, acc = curve(rows, points, max_radius=top)
-        fig.add_trace(go.Scatter(
-            x=radii, y=acc, mode="lines", line=dict(color=series_color(i + 1), width=3),
-            name=f"{model + ', ' if model else ''}σ = {sigma:g} ({len(rows)} images)",
-            hovertemplate="r = %{x:.3f}<br>certified accuracy %{y:.1%}<extra></extra>"))
-    drops = accuracy_drop_table(dict(runs))
-    f_acc = next((d["accuracy_f"] for d in drops if d["accuracy_f"] is not None), None)
-    if f_acc is not None:
-        fig.add_hline(y=f_acc, line=dict(color=series_color(0), dash="dash"),
-                      annotation_text=f"f (no smoothing): {f_acc:.0%}",
-                      annotation_position="top right")
+    by_model = _by_model(runs, model)
+    several = len(by_model) > 1
+    top = max([r.radius for m in by_model.values() for rows in m.values() for r in rows] + [0.0])
+    color = 0
+    for k, (name, model_runs) in enumerate(by_model.items()):
+        for sigma, rows in sorted(model_runs.items()):
+            color += 1
+            radii, acc = curve(rows, points, max_radius=top)
+            fig.add_trace(go.Scatter(
+                x=radii, y=acc, mode="lines",
+                line=dict(color=series_color(color), width=3, dash=DASHES[k % len(DASHES)]),
+                name=f"{name + ', ' if name else ''}σ = {sigma:g} ({len(rows)} images)",
+                hovertemplate="r = %{x:.3f}<br>certified accuracy %{y:.1%}<extra></extra>"))
+        drops = accuracy_drop_table(dict(model_runs))
+        f_acc = next((d["accuracy_f"] for d in drops if d["accuracy_f"] is not None), None)
+        if f_acc is not None:
+            label = f"{name}: f" if several else "f"
+            fig.add_hline(y=f_acc, line=dict(color=series_color(0), dash="dash"),
+                          annotation_text=f"{label} (no smoothing): {f_acc:.0%}",
+                          annotation_position="top right" if k % 2 == 0 else "bottom right")
     fig.update_xaxes(title="Certified radius (L2, pixel space [0,1])", rangemode="tozero")
     fig.update_yaxes(title="Certified accuracy", range=[0, 1.02], tickformat=".0%")
+    fig.update_layout(meta={"models": [m for m in by_model if m]})
     return apply_theme(fig, "Certified accuracy vs radius (Cohen's CERTIFY)")
 
 
@@ -100,7 +121,8 @@ def distortion_figure(summary: Sequence[dict[str, Any]], metric: str = "mean_l2"
     fig.update_xaxes(title="Accuracy", tickformat=".0%",
                      range=[max(0.0, min(accuracies) - 0.1), min(1.05, max(accuracies) + 0.05)])
     fig.update_yaxes(title=METRICS[metric])
-    fig.update_layout(height=max(420, 380 * rows_n), legend=dict(font=dict(size=11)))
+    fig.update_layout(height=max(420, 380 * rows_n), legend=dict(font=dict(size=11)),
+                      meta={"models": list(dict.fromkeys(r["model"] for r in summary))})
     return apply_theme(fig, f"{METRICS[metric]} vs accuracy (one marker per configuration)")
 
 
@@ -109,10 +131,13 @@ def ratio_figure(ratios: Sequence[dict[str, Any]], claim: float = 30.0) -> go.Fi
     scale), with the paper's "at least 30×" and the ratio 1 (the certificate) as lines."""
     fig = go.Figure()
     attacks = list(dict.fromkeys(r["attack"] for r in ratios))
+    models = list(dict.fromkeys(r.get("model", "") for r in ratios))
+    where = (lambda r: f"{r['model']}: {r['configuration']}") if len(models) > 1 else \
+        (lambda r: r["configuration"])
     for i, attack in enumerate(attacks):
         mine = [r for r in ratios if r["attack"] == attack]
         fig.add_trace(go.Box(
-            x=[r["configuration"] for r in mine], y=[r["ratio"] for r in mine], name=attack,
+            x=[where(r) for r in mine], y=[r["ratio"] for r in mine], name=attack,
             boxpoints="all", jitter=0.4, pointpos=0, marker=dict(color=series_color(i + 1)),
             customdata=[[r["image"], r["l2"], r["radius"]] for r in mine],
             hovertemplate=("%{customdata[0]}<br>ratio %{y:.1f}×<br>L2 %{customdata[1]:.3f} / "
@@ -129,5 +154,5 @@ def ratio_figure(ratios: Sequence[dict[str, Any]], claim: float = 30.0) -> go.Fi
     fig.update_yaxes(type="log", title="L2 distortion / certified radius",
                      range=[math.log10(low), math.log10(high)])
     fig.update_xaxes(title="Configuration")
-    fig.update_layout(boxmode="group")
+    fig.update_layout(boxmode="group", meta={"models": [m for m in models if m]})
     return apply_theme(fig, "How far attacks go beyond the certificate")

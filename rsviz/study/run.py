@@ -1,0 +1,168 @@
+"""Running and opening studies: load the plan's models, expand it into tasks per model, hand
+them to a runner, write the tables; open one or several results folders together.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import asdict
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from rsviz.certification import write_tsv
+from rsviz.errors import ConfigError, RsvizError
+from rsviz.imagesets import ImageSet
+from rsviz.jobs import Progress
+from rsviz.models import Classifier
+from rsviz.study.aggregate import StudyResults
+from rsviz.study.plan import StudyPlan, check_model_ref, check_plan
+from rsviz.study.runners import LocalRunner, TaskRunner
+from rsviz.study.store import ResultStore, write_csv, write_json_atomic
+from rsviz.study.tasks import AttackFn, ImageRef, Task, build_tasks, image_refs
+
+
+def default_results_dir() -> Path:
+    """Where the app keeps studies: $RSVIZ_RESULTS_DIR, else results/ beside the package."""
+    env = os.environ.get("RSVIZ_RESULTS_DIR")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "results"
+
+
+def load_model_ref(ref: str, device: torch.device | str = "cpu") -> Classifier:
+    """A plan's model: a registry name, or a checkpoint given as `ARCH:PATH`."""
+    from rsviz.models import REGISTRY, load_checkpoint, load_model
+
+    check_model_ref(ref)
+    if ref in REGISTRY:
+        return load_model(ref, device)
+    arch, _, path = ref.partition(":")
+    return load_checkpoint(arch, str(Path(path).expanduser()), device=device)
+
+
+def load_models(plan: StudyPlan, given: Classifier | Sequence[Classifier] | None = None,
+                device: torch.device | str = "cpu") -> dict[str, Classifier]:
+    """The plan's models by reference: the given ones where their name or id matches (a single
+    given model stands for a plan of one model of that name), the others loaded."""
+    given = [given] if isinstance(given, Classifier) else list(given or [])
+    for model in given:
+        if model.info.name not in plan.models and model.info.model_id not in plan.models:
+            raise ConfigError(f"The plan names model(s) {', '.join(plan.models)} but "
+                              f"{model.info.name!r} is loaded.")
+    out: dict[str, Classifier] = {}
+    for ref in plan.models:
+        match = [m for m in given if ref in (m.info.name, m.info.model_id)]
+        out[ref] = match[0] if match else load_model_ref(ref, device)
+    ids = [m.info.model_id for m in out.values()]
+    if len(set(ids)) < len(ids):
+        raise ConfigError("The plan names the same model twice.")
+    return out
+
+
+def prepare(plan: StudyPlan, model: Classifier, images: ImageSet | None = None,
+            base: str | Path | None = None
+            ) -> tuple[list[Task], list[ImageRef], dict[str, torch.Tensor]]:
+    """Resolve the image set, preprocess it for the model, and expand the plan into its tasks
+    for that model (identified by its model id)."""
+    info = model.info
+    images = images if images is not None else plan.images.resolve(info.class_names, base)
+    tensors = images.tensors(info.input_size, info.resize, info.interpolation)
+    refs = image_refs(images, tensors, info.model_id)
+    return (build_tasks(plan, refs, info.model_id), refs,
+            {ref.hash: x for ref, x in zip(refs, tensors)})
+
+
+def run_study(plan: StudyPlan, out: str | Path,
+              model: Classifier | Sequence[Classifier] | None = None,
+              images: ImageSet | None = None, device: torch.device | str = "cpu",
+              attack_fn: AttackFn | None = None, runner: TaskRunner | None = None,
+              progress: Progress | None = None, base: str | Path | None = None) -> StudyResults:
+    """Run (or resume) a study into folder `out`: plan.json and images.json first, one JSON per
+    task as it finishes, then the tables (summary.csv, ratios.csv, accuracy_drop.csv, TSVs).
+    Tasks that raised are in `failed` (and failed.json); running again retries them."""
+    custom_attacks = attack_fn is not None or getattr(runner, "attack_fn", None) is not None
+    given = [model] if isinstance(model, Classifier) else list(model or [])
+    check_plan(plan, base, attacks=not custom_attacks,
+               loaded=[name for m in given for name in (m.info.name, m.info.model_id)])
+    models = load_models(plan, given, device)
+    tasks: list[Task] = []
+    refs: list[ImageRef] = []
+    tensors: dict[str, torch.Tensor] = {}
+    for classifier in models.values():
+        more_tasks, more_refs, more_tensors = prepare(plan, classifier, images, base)
+        tasks += more_tasks
+        refs += more_refs
+        tensors.update(more_tensors)
+    folder = Path(out)
+    write_json_atomic(folder / "plan.json", plan.to_dict())
+    write_json_atomic(folder / "images.json", [asdict(r) for r in refs])
+    by_id = {m.info.model_id: m for m in models.values()}
+    runner = runner or LocalRunner(by_id, tensors, attack_fn)
+    if hasattr(runner, "bind"):  # runners that need the loaded models and images (Ray)
+        runner.bind(by_id, tensors)  # type: ignore[attr-defined]
+    store = ResultStore(folder)
+    report = runner.run(tasks, store, progress)
+    store.save_failures(report.failed)
+    study = StudyResults(plan, [asdict(r) for r in refs], report.results, str(folder),
+                         report.executed, report.reused, report.failed, [plan])
+    write_tables(study)
+    return study
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)
+
+
+def write_tables(study: StudyResults) -> list[Path]:
+    """summary.csv, ratios.csv, accuracy_drop.csv and one Cohen TSV per model and σ."""
+    folder = Path(study.folder)
+    paths = [write_csv(study.summary(), folder / "summary.csv"),
+             write_csv(study.ratios(), folder / "ratios.csv")]
+    by_model = study.certification_by_model()
+    if by_model:
+        paths.append(write_csv(study.accuracy_drop(), folder / "accuracy_drop.csv"))
+        several = len(by_model) > 1
+        for model, runs in by_model.items():
+            prefix = f"certify_{_safe(model)}_" if several else "certify_"
+            paths += [write_tsv(rows, folder / f"{prefix}sigma{sigma:g}.tsv")
+                      for sigma, rows in runs.items()]
+    return paths
+
+
+def open_results(folder: str | Path) -> StudyResults:
+    """A study folder (finished or not, e.g. one written by the CLI on a GPU machine)."""
+    folder = Path(folder).expanduser()
+    plan_path = folder / "plan.json"
+    if not plan_path.is_file():
+        raise RsvizError(f"{folder}: not a study folder (no plan.json).")
+    try:
+        plan = StudyPlan.from_dict(json.loads(plan_path.read_text(encoding="utf-8")))
+        images_path = folder / "images.json"
+        images = json.loads(images_path.read_text(encoding="utf-8")) \
+            if images_path.is_file() else []
+        failed_path = folder / "failed.json"
+        failed = json.loads(failed_path.read_text(encoding="utf-8")) \
+            if failed_path.is_file() else []
+    except ValueError as exc:
+        raise RsvizError(f"{folder}: a study file is not valid JSON ({exc}).") from exc
+    return StudyResults(plan, images, ResultStore(folder).results(), str(folder),
+                        failed=failed, plans=[plan])
+
+
+def open_many(folders: Sequence[str | Path]) -> StudyResults:
+    """Several results folders together (e.g. one per model, or one per machine): every plan,
+    every result once (by task id), so Fig. 4 and Fig. 5 draw every model."""
+    if not folders:
+        raise RsvizError("Give at least one results folder.")
+    studies = [open_results(f) for f in folders]
+    if len(studies) == 1:
+        return studies[0]
+    results = list({r["task_id"]: r for s in studies for r in s.results}.values())
+    images = [i for s in studies for i in s.images]
+    return StudyResults(studies[0].plan, images, results,
+                        os.pathsep.join(s.folder for s in studies),
+                        failed=[f for s in studies for f in s.failed],
+                        plans=[s.plan for s in studies],
+                        merged_expected=sum(s.expected for s in studies))

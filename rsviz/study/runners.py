@@ -1,0 +1,155 @@
+"""Task runners: they execute the tasks not yet stored and store each result as it finishes.
+
+`LocalRunner` runs tasks one by one in this process on the models' device (the default);
+`rsviz.study.ray_runner.RayRunner` runs one Ray task per study task on a local or remote Ray
+cluster. Both skip stored tasks, report a task that raises instead of stopping (its result
+is not stored, so the next run retries it), and honour Cancel between tasks.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol, Sequence
+
+import torch
+
+from rsviz.errors import Cancelled, RsvizError
+from rsviz.images import preprocess, tensor_hash
+from rsviz.jobs import NullProgress, Progress
+from rsviz.models import Classifier
+from rsviz.study.store import ResultStore
+from rsviz.study.tasks import AttackFn, ImageRef, Task, describe, execute_task
+
+
+@dataclass
+class RunReport:
+    """What a runner did: tasks run now, found already done, all results of the plan, and the
+    tasks that raised (task_id, task, error)."""
+
+    executed: int
+    reused: int
+    results: list[dict[str, Any]]
+    seconds: float
+    failed: list[dict[str, Any]] = field(default_factory=list)
+
+
+class TaskRunner(Protocol):
+    """Executes tasks and stores each result as it finishes."""
+
+    def run(self, tasks: Sequence[Task], store: ResultStore,
+            progress: Progress | None = None) -> RunReport: ...
+
+
+def split_done(tasks: Sequence[Task],
+               store: ResultStore) -> tuple[list[dict[str, Any]], list[Task]]:
+    """Stored results, and the tasks still to run (in plan order)."""
+    results: list[dict[str, Any]] = []
+    todo: list[Task] = []
+    for task in tasks:
+        found = store.load(task.task_id)
+        if found is None:
+            todo.append(task)
+        else:
+            results.append(found)
+    return results, todo
+
+
+def failure(task: Task, error: BaseException | str) -> dict[str, Any]:
+    """How a task that raised is reported (one line: the error's type and first line)."""
+    if isinstance(error, BaseException):
+        first = (str(error).splitlines() or [""])[0]
+        error = f"{type(error).__name__}: {first}" if first else type(error).__name__
+    return {"task_id": task.task_id, "task": describe(task), "model": task.model,
+            "error": error}
+
+
+def load_image(ref: ImageRef, model: Classifier) -> torch.Tensor:
+    """An image of the set preprocessed for `model`, checked against its content hash."""
+    from rsviz.imagesets import ImageEntry
+
+    info = model.info
+    x = preprocess(ImageEntry(ref.name, ref.ref, ref.label).load(), info.input_size,
+                   info.resize, info.interpolation)
+    if tensor_hash(x) != ref.hash:
+        raise RsvizError(f"{ref.name}: the image changed since the plan was made.")
+    return x
+
+
+class _SubProgress:
+    """Maps a task's own progress into the study's (and forwards cancel)."""
+
+    def __init__(self, parent: Progress, offset: float, cost: float, total: float, message: str):
+        self.parent, self.offset, self.cost, self.total, self.message = (
+            parent, offset, cost, total, message)
+
+    def report(self, done: float, total: float | None = None, message: str = "",
+               partial: Any = None) -> None:
+        if total:
+            frac = min(1.0, max(0.0, done / total))
+            self.parent.report(self.offset + frac * self.cost, self.total, self.message)
+
+    def check_cancel(self) -> None:
+        self.parent.check_cancel()
+
+
+class LocalRunner:
+    """Runs tasks one by one in this process, skipping those whose result is stored.
+
+    Args:
+        models: the loaded models by model id (one Classifier is accepted too).
+        images: preprocessed tensors by content hash (others are loaded from their reference).
+        attack_fn: the attack entry point (default rsviz.attacks.run_attack); injectable.
+    """
+
+    def __init__(self, models: dict[str, Classifier] | Classifier | None = None,
+                 images: dict[str, torch.Tensor] | None = None,
+                 attack_fn: AttackFn | None = None) -> None:
+        if isinstance(models, Classifier):
+            models = {models.info.model_id: models}
+        self.models = dict(models or {})
+        self.images = dict(images or {})
+        self.attack_fn = attack_fn
+        self.executed = 0
+
+    def _model(self, model_id: str) -> Classifier:
+        if model_id not in self.models:
+            raise RsvizError(f"Model {model_id} is not loaded in this runner.")
+        return self.models[model_id]
+
+    def _image(self, ref: ImageRef, model: Classifier) -> torch.Tensor:
+        if ref.hash not in self.images:
+            self.images[ref.hash] = load_image(ref, model)
+        return self.images[ref.hash]
+
+    def run(self, tasks: Sequence[Task], store: ResultStore,
+            progress: Progress | None = None) -> RunReport:
+        progress = progress or NullProgress()
+        started = time.perf_counter()
+        results, todo = split_done(tasks, store)
+        reused = len(results)
+        failed: list[dict[str, Any]] = []
+        total = float(sum(t.cost for t in todo)) or 1.0
+        done = 0.0
+        progress.report(0, total, f"{len(todo)} task(s) to run, {reused} already done",
+                        partial=tuple(results))
+        for i, task in enumerate(todo):
+            progress.check_cancel()
+            message = f"task {i + 1}/{len(todo)}: {describe(task)}"
+            sub = _SubProgress(progress, done, task.cost, total, message)
+            try:
+                model = self._model(task.model)
+                result = execute_task(task, model, self._image(task.image, model),
+                                      self.attack_fn, sub)
+            except (Cancelled, KeyboardInterrupt):
+                raise
+            except Exception as exc:  # noqa: BLE001 - reported with the task, run goes on
+                failed.append(failure(task, exc))
+            else:
+                store.save(task.task_id, result)
+                self.executed += 1
+                results.append(result)
+            done += task.cost
+            progress.report(done, total, message, partial=tuple(results))
+        return RunReport(len(todo) - len(failed), reused, results, time.perf_counter() - started,
+                         failed)
