@@ -20,7 +20,7 @@ from rsviz.study.plan import (Configuration, StudyPlan, check_model_ref, check_p
                               parse_plan)
 from rsviz.study.run import (default_results_dir, load_model_ref, load_models, open_many,
                              open_results, prepare, run_study, write_tables)
-from rsviz.study.runners import LocalRunner, RunReport, TaskRunner
+from rsviz.study.runners import RUNNERS, LocalRunner, RunReport, TaskRunner, make_runner
 from rsviz.study.store import ResultStore, write_csv, write_json_atomic
 from rsviz.study.tasks import (AttackTask, CertifyTask, ImageRef, Task, build_tasks,
                                execute_task, image_refs)
@@ -32,5 +32,5 @@ __all__ = [
     "certified_radii", "check_model_ref", "check_plan", "default_results_dir", "execute_task",
     "image_refs", "load_model_ref", "load_models", "load_plan", "open_many", "open_results",
     "parse_plan", "prepare", "ratio_rows", "run_study", "summarize", "write_csv",
-    "write_json_atomic", "write_tables",
+    "write_json_atomic", "write_tables", "RUNNERS", "make_runner",
 ]

@@ -99,9 +99,8 @@ def run_study(plan: StudyPlan, out: str | Path,
     write_json_atomic(folder / "plan.json", plan.to_dict())
     write_json_atomic(folder / "images.json", [asdict(r) for r in refs])
     by_id = {m.info.model_id: m for m in models.values()}
-    runner = runner or LocalRunner(by_id, tensors, attack_fn)
-    if hasattr(runner, "bind"):  # runners that need the loaded models and images (Ray)
-        runner.bind(by_id, tensors)  # type: ignore[attr-defined]
+    runner = runner or LocalRunner(attack_fn=attack_fn)
+    runner.bind(by_id, tensors)
     store = ResultStore(folder)
     report = runner.run(tasks, store, progress)
     store.save_failures(report.failed)

@@ -14,7 +14,7 @@ from typing import Any, Protocol, Sequence
 
 import torch
 
-from rsviz.errors import Cancelled, RsvizError
+from rsviz.errors import Cancelled, ConfigError, RsvizError
 from rsviz.images import preprocess, tensor_hash
 from rsviz.jobs import NullProgress, Progress
 from rsviz.models import Classifier
@@ -35,7 +35,10 @@ class RunReport:
 
 
 class TaskRunner(Protocol):
-    """Executes tasks and stores each result as it finishes."""
+    """Executes tasks and stores each result as it finishes; `bind` hands it the loaded models
+    (by id) and the preprocessed images (by hash) before `run`."""
+
+    def bind(self, models: dict[str, Classifier], images: dict[str, torch.Tensor]) -> None: ...
 
     def run(self, tasks: Sequence[Task], store: ResultStore,
             progress: Progress | None = None) -> RunReport: ...
@@ -76,6 +79,24 @@ def load_image(ref: ImageRef, model: Classifier) -> torch.Tensor:
     return x
 
 
+RUNNERS = ("local", "ray")
+
+
+def make_runner(kind: str = "local", address: str | None = None,
+                workers: int | None = None) -> TaskRunner:
+    """The runner the CLI and the page name: `local` (this process) or `ray` (a local Ray with
+    `workers` one-thread workers, or the cluster at `address`: auto or HOST:PORT)."""
+    if kind == "local":
+        if address:
+            raise ConfigError("--address is for the Ray runner (--runner ray).")
+        return LocalRunner()
+    if kind == "ray":
+        from rsviz.study.ray_runner import RayRunner
+
+        return RayRunner(address=address or None, workers=workers)
+    raise ConfigError(f"Unknown runner {kind!r}; use {' or '.join(RUNNERS)}.")
+
+
 class _SubProgress:
     """Maps a task's own progress into the study's (and forwards cancel)."""
 
@@ -111,6 +132,13 @@ class LocalRunner:
         self.images = dict(images or {})
         self.attack_fn = attack_fn
         self.executed = 0
+
+    def bind(self, models: dict[str, Classifier], images: dict[str, torch.Tensor]) -> None:
+        """The loaded models by id and the preprocessed images by hash (from run_study)."""
+        for model_id, model in models.items():
+            self.models.setdefault(model_id, model)
+        for key, x in images.items():
+            self.images.setdefault(key, x)
 
     def _model(self, model_id: str) -> Classifier:
         if model_id not in self.models:

@@ -1,0 +1,144 @@
+"""Benchmark: study throughput, LocalRunner (1 process × T threads) against a local Ray (W
+one-thread workers), on attack tasks, and the projected time of the paper's grid.
+
+The same plan (attack tasks only: f and g_{σ,n} for each n, each attack, B queries) runs twice
+from scratch — each runner with its own results folder and disk cache — and must give the same
+numbers. Tasks per hour are measured from submission to the last stored result; the local
+Ray's start and its workers' first imports are timed apart (a warm-up plan of other tasks).
+The projection scales the measured forward passes per query (by attack, and per vote for
+g_{σ,n}: the lazy criterion spends fewer than n) to the paper's grid (examples/
+plan_paper_gpu.json: 200 images, 13 configurations, 3 attacks, 2000 queries) and divides by the
+measured passes per second of each runner, for this model on this machine.
+
+    flock /tmp/rsviz-heavy.lock .venv/bin/python bench/study.py [--images 2] [--budget 100]
+        [--ns 1,10] [--attacks hsja,surfree,rays] [--workers 2] [--threads 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from rsviz.imagesets import ImageSetSpec
+from rsviz.models import load_model
+from rsviz.study import LocalRunner, StudyPlan, run_study
+from rsviz.study.ray_runner import RayRunner, start_ray
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = Path(os.environ.get("RSVIZ_SAMPLE_DIR", ROOT.parent / "shared" / "imagenet-sample"))
+
+
+def plan_for(args: argparse.Namespace, seed: int, images: int) -> StudyPlan:
+    spec = (ImageSetSpec("folder", str(SAMPLE), subset=images, seed=args.image_seed)
+            if SAMPLE.is_dir() else ImageSetSpec("samples", subset=images, seed=args.image_seed))
+    return StudyPlan(name="bench", models=(args.model,), images=spec, sigmas=(args.sigma,),
+                     ns=tuple(args.ns), criteria=("shortcut",), p_as=(0.5,),
+                     attacks=tuple(args.attacks), budget=args.budget, seed=seed,
+                     include_undefended=True, certify=None)
+
+
+def timed_run(plan: StudyPlan, model, runner, folder: Path) -> tuple[float, list[dict]]:
+    os.environ["RSVIZ_CACHE_DIR"] = str(folder / "cache")  # nothing reused between runners
+    started = time.perf_counter()
+    study = run_study(plan, folder / "out", model=model, runner=runner)
+    seconds = time.perf_counter() - started
+    if study.failed:
+        raise SystemExit(f"failed tasks: {study.failed}")
+    return seconds, study.results
+
+
+def strip(results: list[dict]) -> list[dict]:
+    return [{k: v for k, v in r.items() if k != "seconds"}
+            for r in sorted(results, key=lambda r: r["task_id"])]
+
+
+def projection(results: list[dict], passes_per_second: float) -> dict:
+    """The paper's grid from passes per query measured here (per vote for g_{σ,n})."""
+    grid = json.loads((ROOT / "examples" / "plan_paper_gpu.json").read_text())
+    per_query: dict[tuple[str, bool], list[float]] = {}
+    for r in results:
+        if r["queries"]:
+            votes = r["n"] or 1
+            per_query.setdefault((r["attack"], r["sigma"] is not None), []).append(
+                r["forward_passes"] / r["queries"] / votes)
+    mean = {k: sum(v) / len(v) for k, v in per_query.items()}
+    images, budget = grid["images"]["subset"], grid["budget"]
+    configs = [(None, 1)] + [(s, n) for s in grid["sigmas"] for n in grid["ns"]
+                             for _ in grid["p_as"]]
+    passes = 0.0
+    for attack in grid["attacks"]:
+        for sigma, n in configs:
+            key = (attack, sigma is not None)
+            factor = mean.get(key, 1.0)
+            passes += images * budget * n * factor
+    return {"tasks": images * len(configs) * len(grid["attacks"]), "forward_passes": passes,
+            "hours": passes / passes_per_second / 3600,
+            "passes_per_query_per_vote": {f"{a}/{'g' if d else 'f'}": round(v, 3)
+                                          for (a, d), v in sorted(mean.items())}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="efficientnet_lite0")
+    parser.add_argument("--images", type=int, default=2)
+    parser.add_argument("--image-seed", type=int, default=0)
+    parser.add_argument("--budget", type=int, default=100)
+    parser.add_argument("--sigma", type=float, default=0.05)
+    parser.add_argument("--ns", type=lambda s: [int(v) for v in s.split(",")], default=[1, 10])
+    parser.add_argument("--attacks", type=lambda s: s.split(","),
+                        default=["hsja", "surfree", "rays"])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2, help="threads of the LocalRunner")
+    args = parser.parse_args()
+
+    model = load_model(args.model)
+    plan = plan_for(args, seed=0, images=args.images)
+    tasks = plan.tasks_per_image() * args.images
+    print(f"{tasks} attack tasks: {args.model}, {args.images} images, f + σ={args.sigma} "
+          f"n∈{args.ns}, {', '.join(args.attacks)}, {args.budget} queries; "
+          f"load average {os.getloadavg()[0]:.1f}")
+    rows = []
+    warm = replace(plan_for(args, seed=1, images=1), ns=(1,), attacks=("hsja",), budget=20)
+    with tempfile.TemporaryDirectory() as tmp:
+        torch.set_num_threads(args.threads)
+        timed_run(warm, model, LocalRunner(), Path(tmp) / "warm-local")  # first imports
+        local_s, local = timed_run(plan, model, LocalRunner(), Path(tmp) / "local")
+        passes = sum(r["forward_passes"] for r in local)
+        rows.append((f"LocalRunner, 1 process × {args.threads} threads", local_s, passes))
+
+        torch.set_num_threads(1)
+        started = time.perf_counter()
+        start_ray(None, workers=args.workers, threads=1)
+        init_s = time.perf_counter() - started
+        warm_s, _ = timed_run(warm, model, RayRunner(), Path(tmp) / "warm")  # worker imports
+        ray_s, remote = timed_run(plan, model, RayRunner(), Path(tmp) / "ray")
+        rows.append((f"local Ray, {args.workers} workers × 1 thread", ray_s,
+                     sum(r["forward_passes"] for r in remote)))
+        import ray
+
+        ray.shutdown()
+    same = strip(local) == strip(remote)
+    print(f"same results from both runners: {same}")
+    print(f"local Ray start {init_s:.1f} s, first tasks (worker imports) {warm_s:.1f} s; "
+          "not counted below")
+    print(f"{'runner':<40}{'seconds':>9}{'tasks/hour':>12}{'passes/s':>10}")
+    for name, seconds, passes in rows:
+        print(f"{name:<40}{seconds:>9.1f}{tasks / seconds * 3600:>12.0f}{passes / seconds:>10.1f}")
+    print(f"ratio Ray / LocalRunner (tasks per hour): {local_s / ray_s:.2f}")
+    for name, seconds, passes in rows:
+        proj = projection(local, passes / seconds)
+        print(f"paper grid ({proj['tasks']} tasks, {proj['forward_passes']:.3g} forward passes "
+              f"of {args.model}) with {name}: {proj['hours']:.0f} h")
+    print(f"passes per query per vote measured: {proj['passes_per_query_per_vote']}")
+    print(f"load average at the end {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,172 @@
+"""The paper's claims about Fig. 5, tested on a study's results with paired bootstrap intervals.
+
+Each claim compares two groups of attacks on the same images (e.g. HSJA against f and against
+g_{σ,n}); the statistic is the ratio of mean L2 distortions over the images where both attacks
+succeeded, and its 95 % interval comes from resampling those images. Verdicts: *reproduced* when
+the interval lies on the paper's side, *refuted* when it lies on the other side, *not resolved
+at this size* otherwise. "P_a hardly matters" is reproduced when the interval lies within
+[0.8, 1.25] and refuted when it lies outside. "At least 30× the certified radius" looks at
+every ratio of a distortion to its image's certified radius.
+
+    python -m rsviz.study.claims RESULTS_FOLDER [MORE_FOLDERS ...]
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Sequence
+
+import numpy as np
+
+from rsviz.study.aggregate import BOOTSTRAP_REPS, ratio_rows
+
+SIMILAR = (0.8, 1.25)  # "hardly matters": the ratio of means stays within ±20 %
+
+
+def _distortions(results: Sequence[dict[str, Any]], model: str, attack: str,
+                 **where: Any) -> dict[str, float]:
+    """L2 by image hash of the successful attacks matching `where` (sigma, n, p_a)."""
+    out = {}
+    for r in results:
+        if (r.get("kind") == "attack" and r["model"] == model and r["attack"] == attack
+                and r["start_correct"] and r["success"]
+                and all(r.get(k) == v for k, v in where.items())):
+            out[r["image_hash"]] = float(r["l2"])
+    return out
+
+
+def paired_ratio(a: dict[str, float], b: dict[str, float], seed: int = 0
+                 ) -> tuple[float, float, float, int] | None:
+    """mean(a)/mean(b) over the images in both, with its 95 % paired bootstrap interval."""
+    keys = sorted(set(a) & set(b))
+    if len(keys) < 2:
+        return None
+    x = np.array([a[k] for k in keys])
+    y = np.array([b[k] for k in keys])
+    idx = np.random.default_rng(seed).integers(0, len(keys), size=(BOOTSTRAP_REPS, len(keys)))
+    ratios = x[idx].mean(axis=1) / y[idx].mean(axis=1)
+    low, high = np.percentile(ratios, [2.5, 97.5])
+    return float(x.mean() / y.mean()), float(low), float(high), len(keys)
+
+
+def verdict(ci: tuple[float, float, float, int] | None, above: bool = True) -> str:
+    if ci is None:
+        return "not resolved at this size (fewer than 2 paired images)"
+    _, low, high, _ = ci
+    if (low > 1) if above else (high < 1):
+        return "reproduced"
+    if (high < 1) if above else (low > 1):
+        return "refuted"
+    return "not resolved at this size"
+
+
+def _fmt(ci: tuple[float, float, float, int] | None) -> str:
+    return "—" if ci is None else f"{ci[0]:.2f} [{ci[1]:.2f}, {ci[2]:.2f}] ({ci[3]} images)"
+
+
+def claims(results: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
+    """One row per (claim, model, attack, setting): what was compared, the ratio, the verdict."""
+    rows: list[dict[str, str]] = []
+    attacks = sorted({r["attack"] for r in results if r.get("kind") == "attack"})
+    models = list(dict.fromkeys(r["model"] for r in results if r.get("kind") == "attack"))
+    grid = {(r["sigma"], r["n"], r["p_a"]) for r in results
+            if r.get("kind") == "attack" and r["sigma"] is not None}
+    sigmas = sorted({s for s, _, _ in grid})
+    for model in models:
+        f_by = {a: _distortions(results, model, a, sigma=None) for a in attacks}
+        for sigma in sigmas:
+            ns = sorted({n for s, n, _ in grid if s == sigma})
+            levels = sorted({p for s, _, p in grid if s == sigma and p is not None})
+            p_a = levels[0] if levels else None
+            gain: dict[str, Any] = {}
+            for attack in attacks:
+                for n in ns:
+                    g = _distortions(results, model, attack, sigma=sigma, n=n, p_a=p_a)
+                    ci = paired_ratio(g, f_by[attack])
+                    gain[(attack, n)] = (g, ci)
+                    rows.append(_row("RS forces larger distortions than f", model, attack,
+                                     f"σ={sigma:g}, n={n} vs f", ci, verdict(ci)))
+                if len(ns) > 1:
+                    small, large = ns[0], ns[-1]
+                    ci = paired_ratio(gain[(attack, small)][0], gain[(attack, large)][0])
+                    rows.append(_row("smaller n defends better", model, attack,
+                                     f"σ={sigma:g}: n={small} vs n={large}", ci, verdict(ci)))
+                if len(levels) > 1:
+                    n = ns[-1]
+                    a = _distortions(results, model, attack, sigma=sigma, n=n, p_a=levels[0])
+                    b = _distortions(results, model, attack, sigma=sigma, n=n, p_a=levels[-1])
+                    ci = paired_ratio(a, b)
+                    rows.append(_row("P_a hardly matters", model, attack,
+                                     f"σ={sigma:g}, n={n}: P_a={levels[0]:g} vs "
+                                     f"{levels[-1]:g}", ci, _similar(ci)))
+            if "rays" in attacks:
+                for other in (a for a in attacks if a != "rays"):
+                    n = ns[-1]
+                    ci = _ratio_of_gains(gain[(other, n)][0], f_by[other],
+                                         gain[("rays", n)][0], f_by["rays"])
+                    rows.append(_row("RayS is the least affected by RS", model, other,
+                                     f"σ={sigma:g}, n={n}: gain of {other} vs gain of RayS",
+                                     ci, verdict(ci)))
+    ratios = [r["ratio"] for r in ratio_rows(results)]
+    if ratios:
+        low = min(ratios)
+        rows.append({"claim": "distortion ≥ 30× the certified radius", "model": ", ".join(models),
+                     "attack": "all", "setting": "every successful attack on a certified image",
+                     "ratio [95% CI]": f"min {low:.0f}×, median {np.median(ratios):.0f}× "
+                                       f"({len(ratios)} attacks)",
+                     "verdict": "reproduced" if low >= 30 else "refuted"})
+    return rows
+
+
+def _ratio_of_gains(g1: dict, f1: dict, g2: dict, f2: dict, seed: int = 0
+                    ) -> tuple[float, float, float, int] | None:
+    """(mean g1 / mean f1) / (mean g2 / mean f2) over images in all four, bootstrapped."""
+    keys = sorted(set(g1) & set(f1) & set(g2) & set(f2))
+    if len(keys) < 2:
+        return None
+    arr = np.array([[g1[k], f1[k], g2[k], f2[k]] for k in keys])
+    idx = np.random.default_rng(seed).integers(0, len(keys), size=(BOOTSTRAP_REPS, len(keys)))
+    m = arr[idx].mean(axis=1)
+    stats = (m[:, 0] / m[:, 1]) / (m[:, 2] / m[:, 3])
+    full = arr.mean(axis=0)
+    low, high = np.percentile(stats, [2.5, 97.5])
+    return float(full[0] / full[1] / (full[2] / full[3])), float(low), float(high), len(keys)
+
+
+def _similar(ci: tuple[float, float, float, int] | None) -> str:
+    if ci is None:
+        return "not resolved at this size (fewer than 2 paired images)"
+    if SIMILAR[0] <= ci[1] and ci[2] <= SIMILAR[1]:
+        return "reproduced"
+    if ci[2] < SIMILAR[0] or ci[1] > SIMILAR[1]:
+        return "refuted"
+    return "not resolved at this size"
+
+
+def _row(claim: str, model: str, attack: str, setting: str, ci: Any, result: str) -> dict:
+    return {"claim": claim, "model": model, "attack": attack, "setting": setting,
+            "ratio [95% CI]": _fmt(ci), "verdict": result}
+
+
+def markdown(rows: Sequence[dict[str, str]]) -> str:
+    head = list(rows[0]) if rows else ["claim", "verdict"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(str(r[k]) for k in head) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str]) -> int:
+    from rsviz.errors import RsvizError
+    from rsviz.study.run import open_many
+
+    try:
+        study = open_many(list(argv))
+    except RsvizError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(markdown(claims(study.results)))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,59 @@
+"""The claim checks on hand-made results: each verdict where the numbers put it."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rsviz.study.claims import claims, markdown, paired_ratio
+
+
+def results(gain: float, n_gain: float, spread: float, images: int = 20, seed: int = 0):
+    """f, g_{0.05,1} and g_{0.05,10} (P_a 0.5 and 0.8) attacked by hsja and rays: g's L2 is
+    f's × gain (× n_gain more at n = 1), RayS is not affected; plus certificates."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(images):
+        base = 10 + 5 * rng.random()
+        for attack in ("hsja", "rays"):
+            for sigma, n, p_a in ((None, None, None), (0.05, 1, 0.5), (0.05, 10, 0.5),
+                                  (0.05, 10, 0.8)):
+                factor = 1.0 if sigma is None or attack == "rays" else gain * (
+                    n_gain if n == 1 else 1.0)
+                l2 = base * factor * float(np.exp(spread * rng.standard_normal()))
+                out.append({"kind": "attack", "model": "m", "attack": attack, "sigma": sigma,
+                            "n": n, "p_a": p_a, "criterion": "shortcut", "image": f"im{i}",
+                            "image_hash": f"h{i}", "start_correct": True, "success": True,
+                            "l2": l2, "configuration": f"{sigma}-{n}-{p_a}"})
+        out.append({"kind": "certify", "model": "m", "image_hash": f"h{i}", "sigma": 0.05,
+                    "correct": True, "radius": 0.1})
+    return out
+
+
+def verdicts(rows):
+    return {(r["claim"], r["attack"], r["setting"]): r["verdict"] for r in rows}
+
+
+def test_clear_effects_are_reproduced_and_reversed_ones_refuted():
+    rows = claims(results(gain=2.0, n_gain=1.5, spread=0.05))
+    v = verdicts(rows)
+    assert v[("RS forces larger distortions than f", "hsja", "σ=0.05, n=10 vs f")] == "reproduced"
+    assert v[("smaller n defends better", "hsja", "σ=0.05: n=1 vs n=10")] == "reproduced"
+    assert v[("P_a hardly matters", "hsja", "σ=0.05, n=10: P_a=0.5 vs 0.8")] == "reproduced"
+    assert v[("RayS is the least affected by RS", "hsja",
+              "σ=0.05, n=10: gain of hsja vs gain of RayS")] == "reproduced"
+    assert v[("distortion ≥ 30× the certified radius", "all",
+              "every successful attack on a certified image")] == "reproduced"
+    reversed_ = verdicts(claims(results(gain=0.5, n_gain=0.6, spread=0.05)))
+    assert reversed_[("RS forces larger distortions than f", "hsja",
+                      "σ=0.05, n=10 vs f")] == "refuted"
+    assert reversed_[("smaller n defends better", "hsja", "σ=0.05: n=1 vs n=10")] == "refuted"
+    assert "| claim |" in markdown(rows)
+
+
+def test_noise_and_tiny_samples_are_not_resolved():
+    v = verdicts(claims(results(gain=1.05, n_gain=1.0, spread=0.8, images=6)))
+    assert v[("RS forces larger distortions than f", "hsja",
+              "σ=0.05, n=10 vs f")] == "not resolved at this size"
+    assert paired_ratio({"a": 1.0}, {"a": 2.0}) is None
+    ratio, low, high, k = paired_ratio({"a": 2.0, "b": 4.0}, {"a": 1.0, "b": 2.0})
+    assert (ratio, low, high, k) == (2.0, 2.0, 2.0, 2)
