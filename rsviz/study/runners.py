@@ -16,7 +16,7 @@ import torch
 
 from rsviz.errors import Cancelled, ConfigError, RsvizError
 from rsviz.images import preprocess, tensor_hash
-from rsviz.jobs import NullProgress, Progress
+from rsviz.jobs import NullProgress, Progress, SubProgress
 from rsviz.models import Classifier
 from rsviz.study.store import ResultStore
 from rsviz.study.tasks import AttackFn, ImageRef, Task, describe, execute_task
@@ -97,23 +97,6 @@ def make_runner(kind: str = "local", address: str | None = None,
     raise ConfigError(f"Unknown runner {kind!r}; use {' or '.join(RUNNERS)}.")
 
 
-class _SubProgress:
-    """Maps a task's own progress into the study's (and forwards cancel)."""
-
-    def __init__(self, parent: Progress, offset: float, cost: float, total: float, message: str):
-        self.parent, self.offset, self.cost, self.total, self.message = (
-            parent, offset, cost, total, message)
-
-    def report(self, done: float, total: float | None = None, message: str = "",
-               partial: Any = None) -> None:
-        if total:
-            frac = min(1.0, max(0.0, done / total))
-            self.parent.report(self.offset + frac * self.cost, self.total, self.message)
-
-    def check_cancel(self) -> None:
-        self.parent.check_cancel()
-
-
 class LocalRunner:
     """Runs tasks one by one in this process, skipping those whose result is stored.
 
@@ -164,7 +147,7 @@ class LocalRunner:
         for i, task in enumerate(todo):
             progress.check_cancel()
             message = f"task {i + 1}/{len(todo)}: {describe(task)}"
-            sub = _SubProgress(progress, done, task.cost, total, message)
+            sub = SubProgress(progress, done, task.cost, total, message)
             try:
                 model = self._model(task.model)
                 result = execute_task(task, model, self._image(task.image, model),

@@ -6,36 +6,11 @@ at any moment resumes without redoing a stored task — whichever runner wrote i
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
-
 from rsviz.cache import default_cache, make_key
-
-
-def write_json_atomic(path: Path, payload: Any) -> None:
-    """Write JSON to a temporary file beside `path`, then rename it over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(payload, handle, indent=1, default=_json_default)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, (np.generic,)):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return str(value)
+from rsviz.storage import write_json_atomic, write_text_atomic
 
 
 def write_csv(rows: Sequence[dict[str, Any]], path: Path) -> Path:
@@ -48,11 +23,7 @@ def write_csv(rows: Sequence[dict[str, Any]], path: Path) -> Path:
         writer = csv.DictWriter(buffer, fieldnames=list(rows[0]), extrasaction="ignore")
         writer.writeheader()
         writer.writerows(rows)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
-        handle.write(buffer.getvalue())
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(path, buffer.getvalue(), newline="")
 
 
 class ResultStore:
