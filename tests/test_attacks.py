@@ -257,3 +257,41 @@ def test_cli_attack_json_and_outputs(tmp_path, capsys):
     assert main(["attack", "sample:coffee", "--model", "tiny_cnn", "--n", "0", "--sigma",
                  "0.1"]) == 1
     assert "n must be" in capsys.readouterr().err
+
+
+def test_bisect_keeps_the_accepted_end_within_tolerance():
+    from rsviz.attacks.bisection import bisect
+
+    calls = []
+
+    def accepts(t: float) -> bool:
+        calls.append(t)
+        return t >= 0.3
+
+    good = bisect(accepts, 0.0, 1.0, tol=1e-3)
+    assert 0.3 <= good <= 0.3 + 1e-3 and len(calls) == 10        # ⌈log2(1/10⁻³)⌉ queries
+    calls.clear()
+    assert bisect(accepts, 0.0, 1.0, tol=0.0, max_steps=4) == 0.3125 and len(calls) == 4
+    # the accepted end may be the smaller one (an angle whose larger values are rejected)
+    calls.clear()
+    good = bisect(lambda t: calls.append(t) or t <= 40.0, 60.0, 30.0, tol=0.01,
+                  scale=lambda t: math.cos(math.radians(t)))
+    assert 30.0 <= good <= 40.0 and math.cos(math.radians(good)) - math.cos(math.radians(40.0)) < 0.01
+    assert bisect(lambda t: False, 0.0, 1.0, tol=0.1) == 1.0        # nothing accepted: good stays
+
+
+def test_rays_first_ray_is_the_flip_of_all_plus_ones():
+    """Like the authors' code, the search starts at the level-0 flip of s_0 = +1, i.e. all −1:
+    the first query is clip(x_o − 1), the black image, never the white one."""
+
+    class Recording(Oracle):
+        def is_adversarial(self, xs):
+            self.points = getattr(self, "points", []) + [xs.clone()]
+            return super().is_adversarial(xs)
+
+    model = linear(8)
+    x = torch.full((3, 8, 8), 0.5)
+    y = int(model(x[None]).argmax(1))
+    oracle = Recording(model, x, y, OracleConfig(budget=30, **FP32), distance="linf")
+    list(run_steps(make_attack("rays"), oracle, x, make_generator(0)))
+    assert torch.equal(oracle.points[0], torch.zeros_like(x))

@@ -42,6 +42,7 @@ from typing import Iterator
 import torch
 
 from rsviz.attacks.base import AttackState, make_state
+from rsviz.attacks.bisection import bisect
 from rsviz.attacks.oracle import Oracle
 from rsviz.config import check_count
 from rsviz.errors import ConfigError
@@ -61,14 +62,8 @@ def binary_search(oracle: Oracle, x_o: torch.Tensor, x_adv: torch.Tensor,
     Stops when the bracket is at most θ wide and returns the point at the adversarial end
     (x_adv itself when no smaller blend was accepted). ⌈log2(1/θ)⌉ queries.
     """
-    low, high = 0.0, 1.0
-    while high - low > theta:
-        mid = (low + high) / 2
-        if bool(oracle.is_adversarial(blend(x_o, x_adv, mid))):
-            high = mid
-        else:
-            low = mid
-    return blend(x_o, x_adv, high) if high < 1.0 else x_adv
+    alpha = bisect(lambda a: bool(oracle.is_adversarial(blend(x_o, x_adv, a))), 0.0, 1.0, theta)
+    return blend(x_o, x_adv, alpha) if alpha < 1.0 else x_adv
 
 
 def binary_search_steps(theta: float) -> int:

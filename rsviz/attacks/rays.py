@@ -9,8 +9,11 @@ adversarial there, it cannot beat the best); only then a binary search on the ra
 (Algorithm 2). Levels go 0, 1, 2, ... until blocks are single coordinates.
 
 Defaults, from the paper and the authors' reference code:
-- initial direction: all +1; its radius is found by a linear search r = 1, 2, ..., 10 (in L∞
-  units, r ≥ 1 already saturates every pixel);
+- start: s_0 = all +1, whose level-0 block is the whole vector, so the first ray the search
+  tries is all −1 (the authors' code never queries s_0 itself; the paper's Algorithm 3
+  evaluates g(s_0) first, which costs one more ray, ~20 queries at 224²); until a ray is
+  adversarial its radius is found by a linear search r = 1, 2, ..., 10 (in L∞ units, r ≥ 1
+  already saturates every pixel);
 - binary search tolerance 10⁻³ on the L2 length of the unclipped ray r‖s‖₂ = r√d, i.e.
   10⁻³/√d in L∞ units.
 
@@ -26,6 +29,7 @@ from typing import Iterator
 import torch
 
 from rsviz.attacks.base import AttackState, make_state
+from rsviz.attacks.bisection import bisect
 from rsviz.attacks.oracle import Oracle
 from rsviz.config import check_count
 
@@ -39,14 +43,7 @@ def radius_search(oracle: Oracle, x_o: torch.Tensor, signs: torch.Tensor, high: 
                   tol: float) -> float:
     """Bisection of the radius on [0, high], `high` already adversarial; returns the smallest
     accepted radius (`high` if none below it was accepted)."""
-    low = 0.0
-    while high - low > tol:
-        mid = (low + high) / 2
-        if bool(oracle.is_adversarial(ray_point(x_o, signs, mid))):
-            high = mid
-        else:
-            low = mid
-    return high
+    return bisect(lambda r: bool(oracle.is_adversarial(ray_point(x_o, signs, r))), 0.0, high, tol)
 
 
 def block_bounds(dim: int, level: int, index: int) -> tuple[int, int]:
@@ -89,23 +86,23 @@ class RayS:
         x_o = x_o.to(oracle.device, torch.float32)
         dim = x_o.numel()
         tol = self.tol / math.sqrt(dim)
-        best_signs = torch.ones_like(x_o)
-        best_r = math.inf
+        best_signs = torch.ones_like(x_o)   # s_0 = all +1; the first ray tried is its
+        best_r = math.inf                    # level-0 flip (all −1), as in the authors' code
         level, index, iteration = 0, 0, 0
         max_level = math.ceil(math.log2(dim))
         while True:
-            signs = best_signs
-            if iteration > 0:
-                start, end = block_bounds(dim, level, index)
-                signs = best_signs.clone().view(-1)
-                signs[start:end] *= -1
-                signs = signs.view_as(x_o)
-                index += 1
-                if end >= dim:
-                    level, index = min(level + 1, max_level), 0
+            start, end = block_bounds(dim, level, index)
+            signs = best_signs.clone().view(-1)
+            signs[start:end] *= -1
+            signs = signs.view_as(x_o)
+            phase = f"level {level}, block {index}"
+            index += 1
+            if end >= dim:
+                level, index = min(level + 1, max_level), 0
             if math.isinf(best_r):
                 radius = self._initial(oracle, x_o, signs, tol)
                 improved = radius is not None
+                phase = f"initialisation ({phase})"
             elif bool(oracle.is_adversarial(ray_point(x_o, signs, best_r))):
                 radius = radius_search(oracle, x_o, signs, best_r, tol)
                 improved = radius < best_r
@@ -114,6 +111,5 @@ class RayS:
             if improved:
                 best_r, best_signs = float(radius), signs
             current = ray_point(x_o, best_signs, best_r) if math.isfinite(best_r) else None
-            phase = (f"level {level}, block {index}" if iteration > 0 else "initialisation")
             yield make_state(oracle, iteration, current, phase)
             iteration += 1

@@ -14,63 +14,79 @@ Reimplemented from the paper; the authors' public code was read to check the def
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Callable, Iterator, Literal
 
 import torch
 
 from rsviz.attacks.base import AttackState, make_state
+from rsviz.attacks.bisection import bisect
 from rsviz.attacks.oracle import Oracle
 from rsviz.errors import ConfigError
 
 Basis = Literal["dct", "full"]
 
-INIT_TRIALS = 100          # random-noise draws to find a starting adversarial point
-INIT_SEARCH_STEPS = 12     # binary-search steps towards x_o from that point
+INIT_TRIALS = 100          # Gaussian-noise draws to find a starting adversarial point
+INIT_NOISE = 0.5           # standard deviation of that noise around x_o (pixels in [0,1])
+INIT_BOOST = 0.8           # first blend factor tried towards x_o from the noisy start
 MAX_ANGLE = 89.0           # θ = 90° is x_o itself: the search never goes past this angle
 
 
 # --------------------------------------------------------------------------- directions
 
 
-def dct_matrix(size: int, device: torch.device | str = "cpu") -> torch.Tensor:
+@functools.lru_cache(maxsize=8)
+def dct_matrix(size: int) -> torch.Tensor:
     """Orthonormal DCT-II matrix D [size, size]: coefficients = D @ signal, signal = Dᵀ @ coeffs."""
-    k = torch.arange(size, dtype=torch.float64, device=device)[:, None]
-    i = torch.arange(size, dtype=torch.float64, device=device)[None, :]
+    k = torch.arange(size, dtype=torch.float64)[:, None]
+    i = torch.arange(size, dtype=torch.float64)[None, :]
     matrix = torch.cos(math.pi * (2 * i + 1) * k / (2 * size)) * math.sqrt(2.0 / size)
     matrix[0] /= math.sqrt(2.0)
     return matrix.float()
 
 
-def zigzag_mask(block: int, fraction: float) -> torch.Tensor:
-    """Bool [block, block] mask of the first ⌊fraction·block²⌋ coefficients in JPEG zig-zag order."""
-    order = sorted(((i, j) for i in range(block) for j in range(block)),
+@functools.lru_cache(maxsize=8)
+def zigzag_mask(size: int | tuple[int, int], fraction: float) -> torch.Tensor:
+    """Bool mask [rows, cols] of the first ⌊fraction·rows·cols⌋ DCT coefficients in JPEG
+    zig-zag order (anti-diagonals of increasing frequency, alternating direction)."""
+    rows, cols = (size, size) if isinstance(size, int) else size
+    order = sorted(((i, j) for i in range(rows) for j in range(cols)),
                    key=lambda ij: (ij[0] + ij[1], ij[1] if (ij[0] + ij[1]) % 2 else ij[0]))
-    mask = torch.zeros(block, block, dtype=torch.bool)
-    for i, j in order[:max(1, int(fraction * block * block))]:
+    mask = torch.zeros(rows, cols, dtype=torch.bool)
+    for i, j in order[:max(1, int(fraction * rows * cols))]:
         mask[i, j] = True
     return mask
 
 
-def block_idct(coeffs: torch.Tensor, block: int = 8) -> torch.Tensor:
-    """Inverse 2-D DCT of every block×block tile of coeffs [C,H,W] (H, W multiples of block)."""
+def block_idct(coeffs: torch.Tensor, block: int | tuple[int, int] = 8) -> torch.Tensor:
+    """Inverse 2-D DCT of every tile of coeffs [C,H,W] (H, W multiples of the tile size); a tile
+    of (H, W) is the inverse DCT of the whole image."""
+    rows, cols = (block, block) if isinstance(block, int) else block
     channels, height, width = coeffs.shape
-    matrix = dct_matrix(block, coeffs.device)
-    tiles = coeffs.reshape(channels, height // block, block, width // block, block)
-    pixels = torch.einsum("ki,chkwl,lj->chiwj", matrix, tiles, matrix)
+    left, right = dct_matrix(rows).to(coeffs.device), dct_matrix(cols).to(coeffs.device)
+    tiles = coeffs.reshape(channels, height // rows, rows, width // cols, cols)
+    pixels = torch.einsum("ki,chkwl,lj->chiwj", left, tiles, right)
     return pixels.reshape(channels, height, width)
 
 
-def random_dct_direction(shape: torch.Size, generator: torch.Generator, block: int = 8,
+def random_dct_direction(shape: torch.Size, generator: torch.Generator, block: int | None = None,
                          fraction: float = 0.5) -> torch.Tensor:
     """A random low-frequency direction: coefficients in {−1, 0, 1} on the first `fraction` of
-    each block's zig-zag-ordered DCT coefficients, zero elsewhere, mapped back to pixels."""
+    the zig-zag-ordered DCT coefficients, zero elsewhere, mapped back to pixels. `block=None`
+    takes the DCT of the whole image (the authors' default), an integer b the DCT of every b×b
+    tile (JPEG-like)."""
     channels, height, width = shape
-    padded_h, padded_w = -(-height // block) * block, -(-width // block) * block
+    if block is None:
+        tile, padded_h, padded_w = (height, width), height, width
+    else:
+        tile = (block, block)
+        padded_h, padded_w = -(-height // block) * block, -(-width // block) * block
     signs = torch.randint(-1, 2, (channels, padded_h, padded_w), generator=generator,
                           device=generator.device).float()
-    mask = zigzag_mask(block, fraction).to(signs.device).repeat(padded_h // block, padded_w // block)
-    return block_idct(signs * mask, block)[:, :height, :width]
+    mask = zigzag_mask(tile if tile[0] != tile[1] else tile[0], fraction).to(signs.device)
+    mask = mask.repeat(padded_h // tile[0], padded_w // tile[1])
+    return block_idct(signs * mask, tile)[:, :height, :width]
 
 
 def random_full_direction(shape: torch.Size, generator: torch.Generator) -> torch.Tensor:
@@ -104,6 +120,12 @@ def circle_point(x_o: torch.Tensor, u: torch.Tensor, v: torch.Tensor, dist: floa
     return (x_o + step.view_as(x_o)).clamp(0.0, 1.0)
 
 
+def angle_gap(theta_a: float, theta_b: float) -> float:
+    """|cos θ_a − cos θ_b|: how far apart two angles put their circle points from x_o, relative
+    to ‖x_b − x_o‖ (the binary search's stopping measure, BS_gamma)."""
+    return abs(math.cos(math.radians(theta_a)) - math.cos(math.radians(theta_b)))
+
+
 # --------------------------------------------------------------------------- the attack
 
 
@@ -111,21 +133,26 @@ class SurFree:
     """SurFree (Maho, Furon, Le Merrer, "SurFree: a fast surrogate-free black-box attack",
     CVPR 2021, arXiv 2011.12807). Untargeted or targeted ℓ2, decision-based.
 
-    Arguments (defaults of the authors' published configuration):
+    Arguments (defaults of the authors' published configuration, `config_example.json`):
         steps: outer iterations (the published code's default is 100 with a separate
             max_queries; here the oracle's budget is the binding limit, so the default 1000 only
             guards against endless runs).
         BS_gamma: binary search on θ stops when |cos θ_low − cos θ_high| ≤ BS_gamma (0.01).
-        BS_max_iteration: at most this many binary-search queries per direction (10).
+        BS_max_iteration: at most this many binary-search steps per direction (10); also the
+            steps of the starting point's search towards x_o.
         theta_max: initial largest trial angle, degrees (30).
-        n_ortho: a new direction is orthogonalised against the last n_ortho ones (100).
+        n_ortho: a new direction is orthogonalised against the last n_ortho ones (10).
         rho: θ_max ← θ_max·ρ after a failed direction, θ_max/ρ after a success (0.98).
-        T: trial angles per sign, ±θ_max·(1 − k/T) for k = 0..T−1 (3).
-        basis: "dct" — random signs on the low-frequency half of each 8×8 block-DCT (the paper's
-            DCT variant, `frequency_range=(0, 0.5)`); "full" — i.i.d. Gaussian directions (the
+        T: trial angles per sign, ±θ_max·(1 − k/T) for k = 0..T−1 (1).
+        check_opposite: while the binary search runs on the positive side, also query the
+            mirror angle −θ and switch to it when only the mirror is adversarial (the authors'
+            code does; the paper does not say). Costs one query per such direction.
+        basis: "dct" — random signs on the low-frequency part of the DCT (the paper's DCT
+            variant, `frequency_range=(0, 0.5)`); "full" — i.i.d. Gaussian directions (the
             quick variant: no prior, cheaper to draw).
-        frequency: fraction of each block's zig-zag-ordered DCT coefficients used (0.5).
-        block: DCT block size (8).
+        frequency: fraction of the zig-zag-ordered DCT coefficients used (0.5).
+        block: None — DCT of the whole image (the authors' `dct_type="full"`); an integer b —
+            DCT of every b×b tile (their "8x8" option).
 
     Queries go only through `oracle.is_adversarial`; the oracle counts them (initialisation
     included) and stops the attack at its budget. Every point kept is one the oracle accepted,
@@ -136,8 +163,9 @@ class SurFree:
     name = "surfree"
 
     def __init__(self, steps: int = 1000, BS_gamma: float = 0.01, BS_max_iteration: int = 10,
-                 theta_max: float = 30.0, n_ortho: int = 100, rho: float = 0.98, T: int = 3,
-                 basis: Basis = "dct", frequency: float = 0.5, block: int = 8) -> None:
+                 theta_max: float = 30.0, n_ortho: int = 10, rho: float = 0.98, T: int = 1,
+                 check_opposite: bool = True, basis: Basis = "dct", frequency: float = 0.5,
+                 block: int | None = None) -> None:
         if steps < 1 or BS_max_iteration < 0 or T < 1 or n_ortho < 0:
             raise ConfigError("SurFree needs steps ≥ 1, T ≥ 1, BS_max_iteration ≥ 0, n_ortho ≥ 0.")
         if not 0.0 < rho <= 1.0:
@@ -148,8 +176,8 @@ class SurFree:
             raise ConfigError(f"SurFree's BS_gamma must be in (0, 1), got {BS_gamma}.")
         if basis not in ("dct", "full"):
             raise ConfigError(f"SurFree's basis must be 'dct' or 'full', got {basis!r}.")
-        if not 0.0 < frequency <= 1.0 or block < 1:
-            raise ConfigError("SurFree needs 0 < frequency ≤ 1 and block ≥ 1.")
+        if not 0.0 < frequency <= 1.0 or (block is not None and block < 1):
+            raise ConfigError("SurFree needs 0 < frequency ≤ 1 and block ≥ 1 (or None).")
         self.n_steps = int(steps)   # `steps` is the method
         self.BS_gamma = float(BS_gamma)
         self.BS_max_iteration = int(BS_max_iteration)
@@ -157,9 +185,10 @@ class SurFree:
         self.n_ortho = int(n_ortho)
         self.rho = float(rho)
         self.T = int(T)
+        self.check_opposite = bool(check_opposite)
         self.basis = basis
         self.frequency = float(frequency)
-        self.block = int(block)
+        self.block = None if block is None else int(block)
 
     # ----------------------------------------------------------------------- helpers
 
@@ -170,25 +199,23 @@ class SurFree:
 
     def _initialise(self, oracle: Oracle, x_o: torch.Tensor,
                     generator: torch.Generator) -> torch.Tensor | None:
-        """Uniform noise until one draw is adversarial, then a binary search on the blend
-        (1 − ε)·x_o + ε·noise towards x_o. Returns an accepted point, or None."""
+        """Gaussian noise around x_o (std INIT_NOISE, clipped) until one draw is adversarial,
+        then a search on the blend (1 − ε)·x_o + ε·noise towards x_o: one query at
+        ε = INIT_BOOST, then BS_max_iteration bisection steps. Returns an accepted point, or
+        None."""
         noise = None
         for _ in range(INIT_TRIALS):
-            draw = torch.rand(tuple(x_o.shape), generator=generator, device=generator.device)
-            draw = draw.to(x_o.device)
+            draw = torch.randn(tuple(x_o.shape), generator=generator, device=generator.device)
+            draw = (x_o + INIT_NOISE * draw.to(x_o.device)).clamp(0.0, 1.0)
             if bool(oracle.is_adversarial(draw)):
                 noise = draw
                 break
         if noise is None:
             return None
-        low, high = 0.0, 1.0
-        for _ in range(INIT_SEARCH_STEPS):
-            mid = (low + high) / 2
-            if bool(oracle.is_adversarial((1 - mid) * x_o + mid * noise)):
-                high = mid
-            else:
-                low = mid
-        return (1 - high) * x_o + high * noise
+        accepts = lambda eps: bool(oracle.is_adversarial(x_o + eps * (noise - x_o)))  # noqa: E731
+        bad, good = (0.0, INIT_BOOST) if accepts(INIT_BOOST) else (INIT_BOOST, 1.0)
+        eps = bisect(accepts, bad, good, tol=0.0, max_steps=self.BS_max_iteration)
+        return x_o + eps * (noise - x_o)
 
     def _trial_angles(self, theta_max: float) -> list[float]:
         """±θ_max·(1 − k/T), largest first, positive before negative."""
@@ -198,33 +225,34 @@ class SurFree:
             angles += [angle, -angle]
         return angles
 
-    def _refine_angle(self, oracle: Oracle, point: Callable[[float], torch.Tensor], lower: float,
+    def _refine_angle(self, oracle: Oracle, point: Callable[[float], torch.Tensor], good: float,
                       theta_max: float) -> float:
-        """Binary search on θ between an adversarial angle `lower` and a larger non-adversarial
-        one (found by stepping outward by θ_max/T when the largest trial succeeded)."""
-        sign = 1.0 if lower > 0 else -1.0
-        step = theta_max / self.T
-        if abs(lower) < min(theta_max, MAX_ANGLE) - 1e-9:
-            upper = lower + sign * step
-        else:
-            upper = lower
-            while abs(upper) < MAX_ANGLE:
-                upper = sign * min(abs(upper) + step, MAX_ANGLE)
-                if not bool(oracle.is_adversarial(point(upper))):
-                    break
-                lower = upper
-            else:
-                return lower
-        alpha = lambda theta: 1.0 - math.cos(math.radians(theta))  # noqa: E731
+        """Binary search on θ from the accepted trial angle `good` towards x_o: the bracket's
+        other end is one trial step θ_max/T further (θ_max already updated after the success),
+        taken as rejected without a query. Stops when angle_gap ≤ BS_gamma or after
+        BS_max_iteration steps; with `check_opposite`, each step on the positive side also
+        queries the mirror angle and moves there when only the mirror is accepted. Returns the
+        largest accepted angle (signed)."""
+        sign = 1.0 if good > 0 else -1.0
+        bad = sign * min(abs(good) + theta_max / self.T, MAX_ANGLE)
+        mirror = self.check_opposite and good > 0
+        accepts = lambda theta: bool(oracle.is_adversarial(point(theta)))  # noqa: E731
+        if not mirror:
+            return bisect(accepts, bad, good, self.BS_gamma, self.BS_max_iteration,
+                          scale=lambda t: math.cos(math.radians(t)))
         for _ in range(self.BS_max_iteration):
-            if abs(alpha(upper) - alpha(lower)) <= self.BS_gamma:
+            if angle_gap(good, bad) <= self.BS_gamma:
                 break
-            mid = (lower + upper) / 2
-            if bool(oracle.is_adversarial(point(mid))):
-                lower = mid
+            mid = (good + bad) / 2
+            hit, hit_mirror = accepts(mid), (accepts(-mid) if mirror else False)
+            if hit:
+                good = mid
+            elif hit_mirror:
+                good, bad = -mid, -bad
             else:
-                upper = mid
-        return lower
+                bad = mid
+            mirror = mirror and hit_mirror and good > 0
+        return good
 
     # ----------------------------------------------------------------------- iteration
 
@@ -266,7 +294,7 @@ class SurFree:
                 if found is None:
                     theta_max *= self.rho
             angle, point = found
-            self._refine_angle(oracle, point, angle, theta_max)
             theta_max = min(theta_max / self.rho, MAX_ANGLE)
+            self._refine_angle(oracle, point, angle, theta_max)
             x_b = oracle.best_x if oracle.best_x is not None else x_b
             yield make_state(oracle, iteration, x_b, f"circular search (θ_max={theta_max:.2f}°)")
