@@ -1,31 +1,45 @@
-"""Fidelity of our decision-based attacks on the undefended embedded model.
+"""Fidelity of our decision-based attacks against reference implementations, image by image.
 
-Runs our HSJA and a reference HopSkipJump (ART's `HopSkipJump`, adversarial-robustness-toolbox)
-with the same budget on the same correctly classified images of the ImageNet sample, and prints
-the median ℓ2 distortion at 250/500/1000/2000 queries; our SurFree and RayS are run on the same
-images for the note (docs/attacks_fidelity.md), with the ℓ∞ table for RayS's own norm.
+Pairs compared on the same correctly classified images of the ImageNet sample, through the same
+oracle (undefended embedded model, fp32, one query per point, strict budget):
 
-Every attack, the reference included, reaches the model through the same `Oracle` (one query
-per point, strict budget): the reference sees a two-class black box ("original label" / "other")
-built on that oracle. The distortion at q queries is the distance of the closest point the
-oracle accepted among the first q queries (the same anytime measure for everyone, which is what
-our attacks report as x_adv).
+- HSJA (ours)     vs ART's `HopSkipJump` (adversarial-robustness-toolbox);
+- SurFree (ours)  vs the authors' code (github.com/t-maho/SurFree, `config_example.json`);
+- RayS (ours)     vs the authors' code (github.com/uclaml/RayS, `RayS_Single.py`).
 
-ART is a benchmark-only dependency, not in requirements.txt:
+A second run of each reference with another seed ("art2", "surfree_ref2", "rays_ref2") gives
+the noise floor of the comparison: how far the reference is from itself.
 
-    .venv/bin/pip install adversarial-robustness-toolbox
-    .venv/bin/python bench/attacks_reference.py                      # 5 images, budget 1000
-    .venv/bin/python bench/attacks_reference.py --images 20 --budget 2000 --attacks hsja,art
+Every attack reaches the model only through a `TraceOracle`, which counts every query (the
+official SurFree's own counter skips its initial noise search; here it is counted, as for ours)
+and records after each one the closest accepted point so far in ℓ2 and ℓ∞. The distortion at
+q queries is that record at q: one run to the budget gives every checkpoint.
 
-Lite0 does ~100 forward passes/s on this CPU: the default (5 images × 4 attacks × 1000 queries)
-takes ~5–15 minutes under load.
+The references are never part of rsviz: ART is pip-installed, the two official repositories are
+cloned into a folder given with --ref-dir (or RSVIZ_REF_DIR) and imported from there at run
+time, unmodified (RayS's hard-coded `.cuda()` is made a no-op while it runs):
+
+    .venv/bin/pip install adversarial-robustness-toolbox        # only for "art"
+    git clone https://github.com/t-maho/SurFree REF/SurFree
+    git clone https://github.com/uclaml/RayS REF/RayS
+    .venv/bin/python bench/attacks_reference.py --ref-dir REF --images 20 --budget 2000 \\
+        --attacks surfree,surfree_ref,rays,rays_ref --json-out results/fidelity.json
+    .venv/bin/python bench/attacks_reference.py --tables-from results/fidelity.json
+
+Per-image results are written to --json-out after every run; rerunning with the same file skips
+what is there (use --max-minutes to work in chunks).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
+import importlib
+import importlib.util
+import io
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -43,9 +57,14 @@ from rsviz.models import load_model  # noqa: E402
 from rsviz.smoothing import forward_labels, make_generator  # noqa: E402
 
 CHECKPOINTS = (250, 500, 1000, 2000)
-ATTACKS = ("hsja", "art", "surfree", "rays")
-LABELS = {"hsja": "HSJA (ours)", "art": "HopSkipJump (ART)", "surfree": "SurFree (ours)",
-          "rays": "RayS (ours)"}
+LABELS = {"hsja": "HSJA (ours)", "art": "HopSkipJump (ART)", "art2": "ART, 2nd seed",
+          "surfree": "SurFree (ours)", "surfree_ref": "SurFree (official)",
+          "surfree_ref2": "SurFree off., 2nd seed", "rays": "RayS (ours)",
+          "rays_ref": "RayS (official)", "rays_ref2": "RayS off., 2nd run"}
+ATTACKS = tuple(LABELS)
+PAIRS = (("hsja", "art"), ("surfree", "surfree_ref"), ("rays", "rays_ref"),
+         ("art2", "art"), ("surfree_ref2", "surfree_ref"), ("rays_ref2", "rays_ref"))
+SECOND_SEED = 7919   # added to the seed of the second run of a reference
 
 
 class TraceOracle(Oracle):
@@ -71,22 +90,13 @@ class TraceOracle(Oracle):
         return out
 
 
-def our_attack(name: str):
-    """Our attack with its published defaults, from the registry (imported lazily)."""
-    from rsviz.attacks import make_attack
-
-    return make_attack(name)
-
-
-def attack_distance(name: str) -> str:
-    """The norm the attack minimises: the oracle's `best_x` (its reported x_adv) follows it."""
-    from rsviz.attacks import REGISTRY
-
-    return REGISTRY[name].distance if name in REGISTRY else "l2"
+# --------------------------------------------------------------------------- runners
 
 
 def run_ours(name: str, oracle: TraceOracle, x: torch.Tensor, seed: int) -> None:
-    for _ in run_steps(our_attack(name), oracle, x, make_generator(seed, oracle.device)):
+    from rsviz.attacks import make_attack
+
+    for _ in run_steps(make_attack(name), oracle, x, make_generator(seed, oracle.device)):
         pass
 
 
@@ -103,10 +113,102 @@ def run_art(oracle: TraceOracle, x: torch.Tensor, seed: int) -> None:
     classifier = BlackBoxClassifier(predict, tuple(x.shape), 2, clip_values=(0.0, 1.0))
     attack = HopSkipJump(classifier, targeted=False, norm=2, max_iter=10_000, verbose=False)
     np.random.seed(seed)
-    try:
+    with contextlib.suppress(BudgetExhausted):
         attack.generate(x[None].cpu().numpy(), y=np.array([[1.0, 0.0]], np.float32))
-    except BudgetExhausted:
-        pass
+
+
+class TwoClassModel(torch.nn.Module):
+    """The oracle as a torch model with two logits (class 1 = adversarial), for the official
+    SurFree, which calls `model(batch).argmax(1) != labels`. The all-zero images it sends for
+    finished examples and x_o itself (known to be correctly classified) are answered without a
+    query; every other image is one query."""
+
+    def __init__(self, oracle: TraceOracle) -> None:
+        super().__init__()
+        self.oracle = oracle
+
+    def forward(self, xs: torch.Tensor) -> torch.Tensor:
+        logits = torch.tensor([[1.0, 0.0]]).repeat(len(xs), 1)
+        for i, x in enumerate(xs.detach().float()):
+            if bool((x == 0).all()) or torch.equal(x, self.oracle.x_o):
+                continue
+            if bool(self.oracle.is_adversarial(x)):
+                logits[i] = torch.tensor([0.0, 1.0])
+        return logits
+
+
+@contextlib.contextmanager
+def imported_from(folder: Path):
+    """sys.path[0] = folder while importing and running a reference (its modules are named
+    `surfree`, `utils`, `RayS_Single`)."""
+    if not folder.is_dir():
+        sys.exit(f"{folder} not found: clone the reference there (see --help).")
+    sys.path.insert(0, str(folder))
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):   # both print every iteration
+            yield
+    finally:
+        sys.path.remove(str(folder))
+
+
+def run_surfree_ref(oracle: TraceOracle, x: torch.Tensor, seed: int, ref: Path) -> None:
+    """The authors' SurFree with their `config_example.json`, steps and max_queries lifted so
+    that the oracle's budget stops it."""
+    with imported_from(ref / "SurFree"):
+        surfree = importlib.import_module("surfree")
+        config = json.loads((ref / "SurFree" / "config_example.json").read_text())
+        init = dict(config["init"], steps=10**6, max_queries=10**6)
+        torch.manual_seed(seed)
+        attack = surfree.SurFree(**init)
+        with contextlib.suppress(BudgetExhausted):
+            attack(TwoClassModel(oracle), x[None].clone(), torch.tensor([0]), **config["run"])
+
+
+class LabelModel:
+    """The oracle as the `predict_label` model the official RayS expects (1 = adversarial)."""
+
+    def __init__(self, oracle: TraceOracle) -> None:
+        self.oracle = oracle
+
+    def predict_label(self, xs: torch.Tensor) -> torch.Tensor:
+        return self.oracle.is_adversarial(xs.reshape(self.oracle.x_o.shape)).reshape(1).long()
+
+
+def run_rays_ref(oracle: TraceOracle, x: torch.Tensor, seed: int, ref: Path) -> None:
+    """The authors' RayS (`RayS_Single.RayS`, ℓ∞, early stopping off), on the CPU."""
+    cuda = torch.Tensor.cuda
+    with imported_from(ref / "RayS"):
+        rays = importlib.import_module("RayS_Single")
+        attack = rays.RayS(LabelModel(oracle), order=np.inf, epsilon=0.0, early_stopping=False)
+        torch.Tensor.cuda = lambda self, *args, **kwargs: self   # its one hard-coded .cuda()
+        try:
+            with contextlib.suppress(BudgetExhausted):
+                attack(x[None].clone(), torch.tensor([0]), seed=seed,
+                       query_limit=oracle.budget + 1)
+        finally:
+            torch.Tensor.cuda = cuda
+
+
+def run(name: str, oracle: TraceOracle, x: torch.Tensor, seed: int, ref: Path | None) -> None:
+    base = name.rstrip("2")
+    if name.endswith("2"):
+        seed += SECOND_SEED
+    if base == "art":
+        run_art(oracle, x, seed)
+    elif base == "surfree_ref":
+        run_surfree_ref(oracle, x, seed, ref)
+    elif base == "rays_ref":
+        run_rays_ref(oracle, x, seed, ref)
+    else:
+        run_ours(base, oracle, x, seed)
+
+
+def distance_of(name: str) -> str:
+    """The norm the attack minimises (the oracle's `best_x` follows it)."""
+    return "linf" if name.startswith("rays") else "l2"
+
+
+# --------------------------------------------------------------------------- statistics
 
 
 def at_checkpoints(trace: list[float], budget: int) -> list[float]:
@@ -114,47 +216,101 @@ def at_checkpoints(trace: list[float], budget: int) -> list[float]:
             for q in CHECKPOINTS if q <= budget]
 
 
-def table(title: str, results: dict[str, list[list[float]]], budget: int) -> str:
-    cols = [q for q in CHECKPOINTS if q <= budget]
-    lines = [title, f"{'attack':<20}" + "".join(f"{q:>10}" for q in cols)]
-    for name, rows in results.items():
-        medians = np.median(np.array(rows), axis=0) if rows else [float("nan")] * len(cols)
-        lines.append(f"{LABELS[name]:<20}" + "".join(f"{m:>10.3f}" for m in medians))
-    if results.get("hsja") and results.get("art"):
-        ours, ref = np.array(results["hsja"]), np.array(results["art"])
-        ratio = np.median(ours, 0) / np.median(ref, 0)
-        lines.append(f"{'ours / ART':<20}" + "".join(f"{r:>10.2f}" for r in ratio))
-        lines.extend(paired(ours, ref))
-    return "\n".join(lines)
-
-
-def paired(ours: np.ndarray, ref: np.ndarray) -> list[str]:
-    """Per-image comparison on the same images ([images, checkpoints] distortions): the median
-    of the per-image ratio, how often ours is smaller, and the two-sided Wilcoxon signed-rank
-    p-value of log(ours/ref) (a small p says the two differ; it does not say which way)."""
+def compare(ours: np.ndarray, ref: np.ndarray, rounds: int = 10_000) -> dict[str, np.ndarray]:
+    """Paired comparison of [images, checkpoints] distortions: ratio of the medians, median
+    per-image ratio with its 95 % bootstrap interval (resampling images), how often ours is
+    smaller, and Wilcoxon signed-rank p-values of log(ours/ref): one-sided against "ours is
+    larger" (a small p says ours is worse) and two-sided."""
     from scipy.stats import wilcoxon
 
     log_ratio = np.log(ours / ref)
-    lines = [f"{'median per-image':<20}" + "".join(f"{r:>10.2f}"
-                                                   for r in np.exp(np.median(log_ratio, 0))),
-             f"{'ours smaller':<20}" + "".join(f"{int(w):>7d}/{len(ours):<2d}"
-                                                for w in (log_ratio < 0).sum(0))]
-    if len(ours) >= 6:
-        p = [wilcoxon(col).pvalue if np.any(col != 0) else 1.0 for col in log_ratio.T]
-        lines.append(f"{'Wilcoxon p':<20}" + "".join(f"{v:>10.2f}" for v in p))
-        low, high = bootstrap_ratio_of_medians(ours, ref)
-        lines.append(f"{'ours/ART 95% CI':<20}" + "".join(f"{f'{a:.2f}–{b:.2f}':>10}"
-                                                          for a, b in zip(low, high)))
-    return lines
-
-
-def bootstrap_ratio_of_medians(ours: np.ndarray, ref: np.ndarray, rounds: int = 10_000,
-                               seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Percentile 95 % interval of median(ours)/median(ref), resampling images (paired)."""
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(0)
     idx = rng.integers(0, len(ours), size=(rounds, len(ours)))
-    ratios = np.median(ours[idx], axis=1) / np.median(ref[idx], axis=1)
-    return np.percentile(ratios, 2.5, axis=0), np.percentile(ratios, 97.5, axis=0)
+    boot = np.exp(np.median(log_ratio[idx], axis=1))
+
+    def p_value(col: np.ndarray, alternative: str) -> float:
+        return float(wilcoxon(col, alternative=alternative).pvalue) if np.any(col != 0) else 1.0
+
+    return {"ratio_of_medians": np.median(ours, 0) / np.median(ref, 0),
+            "median_ratio": np.exp(np.median(log_ratio, 0)),
+            "ci_low": np.percentile(boot, 2.5, axis=0), "ci_high": np.percentile(boot, 97.5, axis=0),
+            "ours_smaller": (log_ratio < 0).sum(0),
+            "p_worse": np.array([p_value(c, "greater") for c in log_ratio.T]),
+            "p_two_sided": np.array([p_value(c, "two-sided") for c in log_ratio.T])}
+
+
+def tables(results: dict, norm: str) -> str:
+    budget = results["budget"]
+    cols = [q for q in CHECKPOINTS if q <= budget]
+    images = results["images"]
+    lines = [f"median {norm} at queries",
+             f"{'attack':<24}{'images':>7}" + "".join(f"{q:>11}" for q in cols)]
+    for name in ATTACKS:
+        rows = [entry[name][norm] for entry in images.values() if name in entry]
+        if rows:
+            lines.append(f"{LABELS[name]:<24}{len(rows):>7}"
+                         + "".join(f"{m:>11.4g}" for m in np.median(np.array(rows), 0)))
+    for ours_name, ref_name in PAIRS:
+        both = [e for e in images.values() if ours_name in e and ref_name in e]
+        if len(both) < 2:
+            continue
+        ours = np.array([e[ours_name][norm] for e in both])
+        ref = np.array([e[ref_name][norm] for e in both])
+        stats = compare(ours, ref)
+        lines.append(f"\n{LABELS[ours_name]} / {LABELS[ref_name]}, {norm}, {len(both)} images")
+        rows = [("ratio of medians", stats["ratio_of_medians"], "{:.3f}"),
+                ("median per-image ratio", stats["median_ratio"], "{:.3f}"),
+                ("  95% bootstrap CI", None, None),
+                ("ours smaller", stats["ours_smaller"], "{:.0f}/" + str(len(both))),
+                ("Wilcoxon p (ours worse)", stats["p_worse"], "{:.3f}"),
+                ("Wilcoxon p (two-sided)", stats["p_two_sided"], "{:.3f}")]
+        for label, values, fmt in rows:
+            if values is None:
+                cells = [f"{a:.2f}–{b:.2f}" for a, b in zip(stats["ci_low"], stats["ci_high"])]
+            else:
+                cells = [fmt.format(v) for v in values]
+            lines.append(f"{label:<31}" + "".join(f"{c:>11}" for c in cells))
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- driver
+
+
+def correctly_classified(model, folder: Path, count: int):
+    """(filename, x, label) of the first `count` correctly classified images, in file order."""
+    info = model.info
+    for row in csv.DictReader((folder / "labels.csv").open()):
+        if count <= 0:
+            return
+        x = preprocess(load_image_file(str(folder / row["filename"])).original,
+                       info.input_size, info.resize, info.interpolation)
+        y = int(row["class_index"])
+        if int(forward_labels(model, x[None], precision="fp32")[0]) != y:
+            print(f"skip {row['filename']}: misclassified", file=sys.stderr)
+            continue
+        count -= 1
+        yield row["filename"], x, y
+
+
+def check_available(attacks: list[str], ref: Path | None) -> None:
+    unknown = set(attacks) - set(ATTACKS)
+    if unknown:
+        sys.exit(f"unknown attacks {sorted(unknown)}; choose among {', '.join(ATTACKS)}")
+    if any(a.startswith("art") for a in attacks) and importlib.util.find_spec("art") is None:
+        sys.exit("The HSJA reference needs ART, a benchmark-only dependency: "
+                 ".venv/bin/pip install adversarial-robustness-toolbox (or drop art).")
+    needs = {a.rstrip("2").replace("_ref", "") for a in attacks if "_ref" in a}
+    for name, folder in (("surfree", "SurFree"), ("rays", "RayS")):
+        if name in needs and (ref is None or not (ref / folder).is_dir()):
+            sys.exit(f"{name}_ref needs the authors' code: git clone the official {folder} "
+                     f"repository into REF/{folder} and pass --ref-dir REF (or RSVIZ_REF_DIR).")
+    for name in attacks:
+        if "_ref" not in name and not name.startswith("art"):
+            try:
+                from rsviz.attacks import make_attack
+                make_attack(name.rstrip("2"))
+            except (ImportError, RsvizError) as exc:
+                sys.exit(f"{LABELS[name]} is not available ({exc}).")
 
 
 def main() -> None:
@@ -163,115 +319,84 @@ def main() -> None:
     default = Path(__file__).resolve().parent.parent.parent / "shared" / "imagenet-sample"
     parser.add_argument("--folder", default=str(default), help="folder with labels.csv")
     parser.add_argument("--images", type=int, default=5, help="correctly classified images")
-    parser.add_argument("--budget", type=int, default=1000, help="queries per attack (≤ 2000 "
-                        "for the table; 2000 doubles the time)")
-    parser.add_argument("--attacks", default=",".join(ATTACKS))
+    parser.add_argument("--budget", type=int, default=1000, help="queries per attack")
+    parser.add_argument("--attacks", default="surfree,surfree_ref,rays,rays_ref",
+                        help=f"comma-separated, among {', '.join(ATTACKS)}")
+    parser.add_argument("--ref-dir", default=os.environ.get("RSVIZ_REF_DIR"),
+                        help="folder holding the SurFree/ and RayS/ clones")
     parser.add_argument("--model", default="efficientnet_lite0")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--json-out", default=None, help="write the per-image results here")
+    parser.add_argument("--json-out", default=None, help="per-image results (resumed if present)")
+    parser.add_argument("--max-minutes", type=float, default=None,
+                        help="start no new run after this long (resume later)")
     parser.add_argument("--tables-from", nargs="+", default=None, metavar="JSON",
-                        help="only print the tables from earlier --json-out files (runs of "
-                        "different attacks on the same images are merged)")
+                        help="only print the tables of earlier --json-out files (merged)")
     args = parser.parse_args()
     if args.tables_from:
-        print_merged(args.tables_from)
+        merged = merge([json.loads(Path(p).read_text()) for p in args.tables_from])
+        print_tables(merged)
         return
     attacks = [a.strip() for a in args.attacks.split(",") if a.strip()]
-    unknown = set(attacks) - set(ATTACKS)
-    if unknown:
-        sys.exit(f"unknown attacks {sorted(unknown)}; choose among {', '.join(ATTACKS)}")
-    if "art" in attacks:
-        try:
-            import art  # noqa: F401
-        except ImportError:
-            sys.exit("The reference needs ART, a benchmark-only dependency: "
-                     ".venv/bin/pip install adversarial-robustness-toolbox "
-                     "(or run with --attacks hsja,surfree,rays).")
-    for name in attacks:
-        if name != "art":
-            try:
-                our_attack(name)
-            except (ImportError, RsvizError) as exc:
-                sys.exit(f"{LABELS[name]} is not available yet ({exc}); drop it from --attacks.")
+    ref = Path(args.ref_dir) if args.ref_dir else None
+    check_available(attacks, ref)
     folder = Path(args.folder)
     if not (folder / "labels.csv").exists():
         sys.exit(f"{folder / 'labels.csv'} not found: give --folder the ImageNet sample.")
+    out = Path(args.json_out) if args.json_out else None
+    results = {"model": args.model, "budget": args.budget, "seed": args.seed, "images": {}}
+    if out is not None and out.exists():
+        results = json.loads(out.read_text())
+        if (results["model"], results["budget"], results["seed"]) != (args.model, args.budget,
+                                                                        args.seed):
+            sys.exit(f"{out} holds another model/budget/seed; choose another --json-out.")
 
+    torch.set_num_threads(1)
     model = load_model(args.model, "cpu")
-    info = model.info
-    rows = list(csv.DictReader((folder / "labels.csv").open()))
-    l2 = {name: [] for name in attacks}
-    linf = {name: [] for name in attacks}
-    seconds = {name: 0.0 for name in attacks}
-    log = []
-    used = 0
-    for row in rows:
-        if used >= args.images:
-            break
-        x = preprocess(load_image_file(str(folder / row["filename"])).original, info.input_size,
-                       info.resize, info.interpolation)
-        y = int(row["class_index"])
-        if int(forward_labels(model, x[None])[0]) != y:
-            print(f"skip {row['filename']}: misclassified", file=sys.stderr)
-            continue
-        used += 1
-        entry = {"image": row["filename"], "label": y}
+    started = time.perf_counter()
+    for i, (filename, x, y) in enumerate(correctly_classified(model, folder, args.images), 1):
+        entry = results["images"].setdefault(filename, {"label": y, "index": i})
         for name in attacks:
-            seed = args.seed + 1000 * used
-            distance = "l2" if name == "art" else attack_distance(name)
-            oracle = TraceOracle(model, x, y, OracleConfig(budget=args.budget, seed=seed),
-                                 distance=distance)
-            started = time.perf_counter()
-            if name == "art":
-                run_art(oracle, x, seed)
-            else:
-                run_ours(name, oracle, x, seed)
-            seconds[name] += time.perf_counter() - started
-            l2[name].append(at_checkpoints(oracle.trace_l2, args.budget))
-            linf[name].append(at_checkpoints(oracle.trace_linf, args.budget))
-            entry[name] = {"queries": oracle.queries, "l2": l2[name][-1], "linf": linf[name][-1]}
-            print(f"[{used}/{args.images}] {row['filename']:<36} {LABELS[name]:<20} "
-                  f"queries {oracle.queries:>5}  ℓ2 " + " ".join(f"{d:.3f}" for d in l2[name][-1])
-                  + f"  ({time.perf_counter() - started:.0f} s)", file=sys.stderr, flush=True)
-        log.append(entry)
-
-    cols = [q for q in CHECKPOINTS if q <= args.budget]
-    print(f"\n{args.model}, {used} correctly classified images of {folder.name}, budget "
-          f"{args.budget}, seed {args.seed}; distortion = closest accepted query so far, "
-          f"[0,1] pixels, d = {x.numel()}")
-    print(table("median ℓ2 at queries", l2, args.budget))
-    print()
-    print(table("median ℓ∞ at queries", linf, args.budget))
-    print("\nwall time (s, parallel load: noisy): "
-          + ", ".join(f"{LABELS[n]} {seconds[n]:.0f}" for n in attacks))
-    if args.json_out:
-        Path(args.json_out).write_text(json.dumps(
-            {"model": args.model, "budget": args.budget, "seed": args.seed, "images": log},
-            indent=1))
-
-
-def print_merged(paths: list[str]) -> None:
-    """Tables from several --json-out files; only images present in every file are kept."""
-    runs = [json.loads(Path(p).read_text()) for p in paths]
-    budget = min(run["budget"] for run in runs)
-    common = set.intersection(*({e["image"] for e in run["images"]} for run in runs))
-    l2: dict[str, list[list[float]]] = {}
-    linf: dict[str, list[list[float]]] = {}
-    for run in runs:
-        for entry in run["images"]:
-            if entry["image"] not in common:
+            if name in entry:
                 continue
-            for name in ATTACKS:
-                if name in entry:
-                    n = len([q for q in CHECKPOINTS if q <= budget])
-                    l2.setdefault(name, []).append(entry[name]["l2"][:n])
-                    linf.setdefault(name, []).append(entry[name]["linf"][:n])
-    l2 = {n: l2[n] for n in ATTACKS if n in l2}
-    linf = {n: linf[n] for n in ATTACKS if n in linf}
-    print(f"{runs[0]['model']}, {len(common)} images common to {len(paths)} runs, budget {budget}")
-    print(table("median ℓ2 at queries", l2, budget))
-    print()
-    print(table("median ℓ∞ at queries", linf, budget))
+            if args.max_minutes and time.perf_counter() - started > 60 * args.max_minutes:
+                print("time is up: rerun with the same --json-out to resume", file=sys.stderr)
+                print_tables(results)
+                return
+            seed = args.seed + 1000 * i
+            oracle = TraceOracle(model, x, y, OracleConfig(budget=args.budget, seed=seed,
+                                                           precision="fp32"),
+                                 distance=distance_of(name))
+            t0 = time.perf_counter()
+            run(name, oracle, x, seed, ref)
+            entry[name] = {"queries": oracle.queries,
+                           "l2": at_checkpoints(oracle.trace_l2, args.budget),
+                           "linf": at_checkpoints(oracle.trace_linf, args.budget),
+                           "seconds": round(time.perf_counter() - t0, 1)}
+            print(f"[{i}/{args.images}] {filename:<34} {LABELS[name]:<24} q {oracle.queries:>5}"
+                  f"  ℓ2 " + " ".join(f"{d:.2f}" for d in entry[name]["l2"])
+                  + f"  ({entry[name]['seconds']:.0f} s)", file=sys.stderr, flush=True)
+            if out is not None:
+                out.parent.mkdir(parents=True, exist_ok=True)
+                out.write_text(json.dumps(results, indent=1))
+    print_tables(results)
+
+
+def merge(runs: list[dict]) -> dict:
+    """One result set from several files of the same model, seed and budget."""
+    merged = {"model": runs[0]["model"], "budget": min(r["budget"] for r in runs),
+              "seed": runs[0]["seed"], "images": {}}
+    for run_ in runs:
+        for filename, entry in run_["images"].items():
+            merged["images"].setdefault(filename, {}).update(entry)
+    return merged
+
+
+def print_tables(results: dict) -> None:
+    print(f"\n{results['model']}, {len(results['images'])} images, budget {results['budget']}, "
+          f"seed {results['seed']}; distortion = closest accepted query so far, [0,1] pixels")
+    for norm in ("l2", "linf"):
+        print()
+        print(tables(results, norm))
 
 
 if __name__ == "__main__":
