@@ -5,7 +5,7 @@ bisection: k times, query the midpoint; an adversarial answer moves B there, els
 f the output is one point; against g_{σ,n} each answer is a fresh random vote, so the output is
 a random variable that spreads around the ideal boundary ∂g_σ as n shrinks.
 
-Two ways to draw it (DESIGN.md §3):
+Two ways to draw it (docs/dichotomy.md, "How it is computed"):
 - live: every query of every trial is a fresh lazy exact vote of g_{σ,n} on the model
   (`rsviz.smoothing.lazy_votes`), counting forward passes;
 - simulated: measure the class frequencies p̂(t) along the segment once (`sample_votes` on a

@@ -1,6 +1,6 @@
 """Background jobs: progress with ETA, cancel, errors captured, results in the disk cache.
 
-Plain Python, no Streamlit (DESIGN.md §6). One manager per process owns ONE daemon worker
+Plain Python: the engine never imports Streamlit. One manager per process owns ONE daemon worker
 thread, which is also what keeps two jobs off the device at once. Engine functions take a
 `Progress` (a `Job`, a `StderrProgress` in the CLI, or `NullProgress`) and call
 `report(...)` and `check_cancel()` at each step.

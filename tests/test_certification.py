@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import math
+from statistics import NormalDist
 
 import numpy as np
 import pytest
@@ -12,6 +12,7 @@ from rsviz.certification import (CertificationConfig, CertRow, accuracy_drop_tab
                                  certified_accuracy, curve, radius_cap, read_tsv,
                                  run_certification, tsv_path_for, write_tsv)
 from rsviz.errors import ConfigError, RsvizError
+from rsviz.smoothing import radius_from_votes
 from rsviz.imagesets import ImageEntry, ImageSet
 
 # A hand-made run of 6 images: 2 abstain, 1 wrong, 3 right with radii 0.1, 0.3, 0.3.
@@ -122,5 +123,17 @@ def _tensor_set(images: ImageSet, xs: list[torch.Tensor]) -> ImageSet:
     return out
 
 
-def test_radius_formula_consistency():
-    assert math.isfinite(radius_cap(0.25, 100_000, 0.001))
+@pytest.mark.parametrize("n, cap_in_sigmas", [(512, 2.2), (100_000, 3.8)])
+def test_radius_cap_matches_the_readme_and_certify(n, cap_in_sigmas):
+    """σΦ⁻¹(α^{1/n}) at α = 0.001: 2.2σ at n = 512, 3.8σ at n = 100 000 (README), against the
+    standard library's normal quantile; CERTIFY's radius with all n votes for ĉ_A is the cap,
+    with one vote fewer it is smaller."""
+    sigma, alpha = 0.25, 0.001
+    independent = sigma * NormalDist().inv_cdf(alpha ** (1.0 / n))
+    cap = radius_cap(sigma, n, alpha)
+    assert cap == pytest.approx(independent, rel=1e-9)
+    assert round(cap / sigma, 1) == cap_in_sigmas
+    p_lower, radius = radius_from_votes(n, n, alpha, sigma)
+    assert p_lower == pytest.approx(alpha ** (1.0 / n), rel=1e-9)
+    assert radius == pytest.approx(cap, rel=1e-6)
+    assert radius_from_votes(n - 1, n, alpha, sigma)[1] < cap

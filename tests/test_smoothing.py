@@ -17,8 +17,8 @@ from torch import nn
 from rsviz.errors import Cancelled, ConfigError
 from rsviz.models import Classifier, ModelInfo
 from rsviz.smoothing import (BatchTuner, VoteRecord, certify, clopper_pearson, forward_labels,
-                             lazy_votes, lower_confidence_bound, make_generator,
-                             precision_agreement, predict, prob_wrong_binomial,
+                             lazy_threshold_votes, lazy_votes, lower_confidence_bound,
+                             make_generator, precision_agreement, predict, prob_wrong_binomial,
                              radius_from_votes, sample_votes)
 
 SHAPE = (3, 32, 32)
@@ -239,6 +239,21 @@ def test_lazy_vote_has_the_distribution_of_the_full_vote(case, linear_model):
     assert lazy.forward_passes < n * T
 
 
+def test_lazy_threshold_vote_matches_the_binomial_law(linear_model):
+    """P["at least k of n votes are class 0"] from lazy votes vs the exact binomial, 4 s.e.;
+    each point stops once k hits are drawn or k became unreachable."""
+    sigma, n, k, T = 0.25, 15, 6, 2000
+    point = along_normal(linear_model, [0.02])
+    q = float(linear_model.net.exact_p(point, sigma)[0, 0])  # a vote for class 0 is a hit
+    exact = float(stats.binom.sf(k - 1, n, q))
+    decision, drawn, passes = lazy_threshold_votes(
+        linear_model, point.expand(T, *SHAPE), sigma, n, np.array([True, False]), k,
+        make_generator(5))
+    assert abs(float(decision.mean()) - exact) <= 4 * np.sqrt(exact * (1 - exact) / T)
+    assert (drawn <= n).all() and int(drawn.sum()) == passes < n * T
+    assert (drawn >= np.minimum(k, n - k + 1)).all()  # never decided before it could be
+
+
 def test_lazy_vote_saves_passes_far_from_the_boundary(linear_model):
     points = along_normal(linear_model, [1.0] * 20)  # p ≈ 1: 51 votes decide n = 100
     result = lazy_votes(linear_model, points, 0.25, 100, make_generator(0))
@@ -258,8 +273,12 @@ def test_forward_labels_and_precision_agreement(tiny_model):
                                   expected)
     fraction, reference, labels = precision_agreement(tiny_model, x, "fp32")
     assert fraction == 1.0 and (reference == labels).all()
-    fraction, _, _ = precision_agreement(tiny_model, x, "bf16")
-    assert 0.0 <= fraction <= 1.0
+    fraction, reference, labels = precision_agreement(tiny_model, x, "bf16")
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        bf16 = tiny_model(x.contiguous(memory_format=torch.channels_last)).float().argmax(1)
+    np.testing.assert_array_equal(reference, expected)
+    np.testing.assert_array_equal(labels, bf16.numpy())
+    assert fraction == float((expected == bf16.numpy()).mean())
 
 
 def test_batch_tuner_picks_the_fastest_measured_size(linear_model):
