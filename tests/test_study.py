@@ -322,3 +322,11 @@ def test_bootstrap_intervals_bracket_the_statistic():
     half = 1.96 * values.std(ddof=1) / np.sqrt(values.size)
     assert (high - low) / 2 == pytest.approx(half, rel=0.25)
     assert bootstrap_ci([1.0], "mean") is None
+
+
+def test_metadata_names_every_model_id(tiny_model, image_folder, tmp_path):
+    plan = tiny_plan(image_folder, models=("tiny_cnn", "linear_toy"), certify=None)
+    study = run_study(plan, tmp_path / "out", model=tiny_model, attack_fn=StandIn())
+    meta = study.metadata()
+    assert meta["model_ids"] == ["tiny_cnn", "linear_toy"] and meta["tasks"] == 16
+    assert meta["plans"][0]["models"] == ["tiny_cnn", "linear_toy"]

@@ -161,6 +161,12 @@ class StudyResults:
     def summary(self) -> list[dict[str, Any]]:
         return summarize(self.results)
 
+    def metadata(self) -> dict[str, Any]:
+        """What exported figures carry: the plan(s), the model ids, the folder(s)."""
+        plans = self.plans or [self.plan]
+        return {"plans": [p.to_dict() for p in plans], "model_ids": self.models,
+                "folder": self.folder, "tasks": len(self.results)}
+
     def certification(self) -> dict[float, list[CertRow]]:
         return certification_runs(self.results)
 
