@@ -27,7 +27,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 
-from rsviz.config import Precision, check_alpha, check_count, check_sigma
+from rsviz.config import Precision, check_alpha, check_count, check_forward, check_sigma
 from rsviz.errors import ConfigError, RsvizError
 from rsviz.imagesets import ImageSet
 from rsviz.jobs import NullProgress, Progress
@@ -74,8 +74,7 @@ class CertificationConfig:
         check_count("n0", self.n0)
         check_count("n", self.n)
         check_alpha(self.alpha)
-        if self.batch_size is not None:
-            check_count("batch size", self.batch_size)
+        check_forward(self.batch_size, self.precision)
 
     @classmethod
     def defaults_for(cls, device: torch.device | str, **changes: object) -> "CertificationConfig":

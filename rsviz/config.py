@@ -35,6 +35,15 @@ def check_votes_within(n: int, n_samples: int) -> None:
         raise ConfigError(f"n = {n} exceeds N = {n_samples} samples per point: take N ≥ {n}.")
 
 
+def check_forward(batch_size: int | None, precision: str) -> None:
+    """Raise unless the forward settings are valid: batch size None (tuned) or ≥ 1, and a
+    known precision ("auto", "fp32", "bf16", "fp16")."""
+    if batch_size is not None:
+        check_count("batch size", batch_size)
+    if precision not in ("auto", "fp32", "bf16", "fp16"):
+        raise ConfigError(f"Unknown precision {precision!r} (auto, fp32, bf16 or fp16).")
+
+
 def check_alpha(alpha: float) -> None:
     """Raise unless 0 < alpha < 1."""
     if not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
@@ -74,10 +83,7 @@ class SmoothingConfig:
         check_count("N (samples)", self.n_samples)
         check_votes_within(self.n, self.n_samples)
         check_alpha(self.alpha)
-        if self.batch_size is not None:
-            check_count("batch size", self.batch_size)
-        if self.precision not in ("auto", "fp32", "bf16", "fp16"):
-            raise ConfigError(f"Unknown precision {self.precision!r}.")
+        check_forward(self.batch_size, self.precision)
 
 
 def to_dict(config: Any) -> dict[str, Any]:

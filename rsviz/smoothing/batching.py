@@ -31,6 +31,14 @@ def uses_channels_last(model: Classifier) -> bool:
     return flag
 
 
+def prepare(model: Classifier, points: torch.Tensor,
+            precision: str) -> tuple[torch.Tensor, str, bool]:
+    """(points as float32 on the model's device, the concrete precision, whether the model
+    runs channels_last): the common start of every vote sampler."""
+    points = points.to(device=model.device, dtype=torch.float32)
+    return points, resolve_precision(precision, model.device), uses_channels_last(model)
+
+
 def forward(model: Classifier, x: torch.Tensor, precision: str) -> torch.Tensor:
     """Logits (float32) of f on a batch, without gradients, in a concrete precision."""
     with torch.inference_mode(), autocast(x.device, precision):

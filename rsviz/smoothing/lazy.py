@@ -17,9 +17,8 @@ import numpy as np
 import torch
 
 from rsviz.config import check_count, check_sigma
-from rsviz.device import resolve_precision
 from rsviz.models import Classifier
-from rsviz.smoothing.batching import BatchTuner, forward, uses_channels_last
+from rsviz.smoothing.batching import BatchTuner, forward, prepare
 from rsviz.smoothing.noise import noisy_batch
 
 VotesNeeded = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -49,9 +48,7 @@ def lazy_sample(model: Classifier, points: torch.Tensor, sigma: float, n: int,
     check_sigma(float(sigma))
     check_count("n", int(n))
     device = model.device
-    precision = resolve_precision(precision, device)
-    channels_last = uses_channels_last(model)
-    points = points.to(device=device, dtype=torch.float32)
+    points, precision, channels_last = prepare(model, points, precision)
     m, C = int(points.shape[0]), model.info.num_classes
     cap = batch_size or BatchTuner(model, precision, tuple(points.shape[1:])).best()
     round_size = round_size or cap

@@ -19,11 +19,10 @@ import torch
 from scipy import stats
 
 from rsviz.config import check_count, check_sigma, check_votes_within
-from rsviz.device import resolve_precision
 from rsviz.errors import ConfigError
 from rsviz.jobs import NullProgress, Progress
 from rsviz.models import Classifier
-from rsviz.smoothing.batching import BatchTuner, forward, timed_forward, uses_channels_last
+from rsviz.smoothing.batching import BatchTuner, forward, prepare, timed_forward
 from rsviz.smoothing.noise import NoiseStream, noisy_batch
 from rsviz.theory import prob_wrong_binomial
 
@@ -154,9 +153,7 @@ def sample_votes(model: Classifier, points: torch.Tensor, sigma: float, n_sample
     check_sigma(float(sigma))
     check_count("N (samples)", int(n_samples))
     device = model.device
-    precision = resolve_precision(precision, device)
-    channels_last = uses_channels_last(model)
-    points = points.to(device=device, dtype=torch.float32)
+    points, precision, channels_last = prepare(model, points, precision)
     m, shape = int(points.shape[0]), tuple(points.shape[1:])
     tuner = BatchTuner(model, precision, shape, batch_size)
     noise_stream = NoiseStream(shape, generator, device)
