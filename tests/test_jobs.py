@@ -6,9 +6,11 @@ import io
 import threading
 import time
 
+import pytest
+
 from rsviz.cache import DiskCache
-from rsviz.errors import ConfigError
-from rsviz.jobs import JobManager, StderrProgress, format_eta
+from rsviz.errors import Cancelled, ConfigError
+from rsviz.jobs import JobManager, StderrProgress, SubProgress, format_eta
 
 
 def _steps(n, delay=0.01, gate: threading.Event | None = None):
@@ -123,3 +125,32 @@ def test_find_active_reattaches(tmp_path):
     gate.set()
     manager.wait(job_id)
     assert manager.find_active("key-a") is None
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.reports: list[tuple] = []
+        self.cancelled = False
+
+    def report(self, done, total=None, message="", partial=None):
+        self.reports.append((done, total, message))
+
+    def check_cancel(self):
+        if self.cancelled:
+            raise Cancelled()
+
+
+def test_sub_progress_maps_a_part_onto_its_share():
+    parent = _Recorder()
+    part = SubProgress(parent, offset=2.0, share=3.0, parent_total=10.0,
+                       message=lambda m: f"part: {m}")
+    part.report(1, 4, "a")
+    part.report(8, 4, "b")  # past the end: clamped to the part's share
+    part.report(5, None, "no total")  # dropped
+    assert parent.reports == [(2.75, 10.0, "part: a"), (5.0, 10.0, "part: b")]
+    fixed = SubProgress(parent, 0.0, 1.0, 2.0, "segment")
+    fixed.report(1, 2, "ignored")
+    assert parent.reports[-1] == (0.5, 2.0, "segment")
+    parent.cancelled = True
+    with pytest.raises(Cancelled):
+        part.check_cancel()
