@@ -3,6 +3,13 @@
 `REGISTRY` maps an attack name to its factory, label, paper, distance and published defaults;
 `run_attack` drives one attack to the end of its budget and returns a picklable
 `AttackTrace` (what the page, the CLI and the study cache and plot).
+
+Every attack has two variants (`VARIANTS`): "plain", the published attack, and "rs-aware", the
+same attack told that the classifier is g_{σ,n} (sequential tests instead of single answers,
+probes wider than g's noise, a level-P_a check of the reported point; `rsviz.attacks.rs_aware`).
+Every run, plain or RS-aware, ends with a measurement that is not part of the budget: the share
+of `measure_queries` (100) fresh queries of the attacked classifier that call the final point
+adversarial, its empirical P_a.
 """
 
 from __future__ import annotations
@@ -14,14 +21,20 @@ from typing import Any, Callable
 import torch
 
 from rsviz.attacks.base import Attack, AttackState, run_steps
-from rsviz.attacks.oracle import CRITERIA, Oracle, OracleConfig
+from rsviz.attacks.oracle import CRITERIA, Oracle, OracleConfig, empirical_p_a
 from rsviz.errors import ConfigError
 from rsviz.jobs import NullProgress, Progress
 from rsviz.models import Classifier
 from rsviz.smoothing import make_generator
 
-__all__ = ["REGISTRY", "AttackSpec", "AttackTrace", "CRITERIA", "Oracle", "OracleConfig",
-           "TracePoint", "make_attack", "run_attack"]
+__all__ = ["REGISTRY", "VARIANTS", "AttackSpec", "AttackTrace", "CRITERIA", "Oracle",
+           "OracleConfig", "TracePoint", "empirical_p_a", "make_attack", "run_attack"]
+
+VARIANTS: dict[str, str] = {
+    "plain": "the published attack (trusts every answer)",
+    "rs-aware": "knows it faces g_{σ,n}: sequential tests, σ-wide probes, level-P_a check",
+}
+MEASURE_QUERIES = 100  # fresh queries measuring the final point's empirical P_a (not budgeted)
 
 TracePoint = tuple[int, int, float, float, str]  # (queries, forward_passes, l2, linf, phase)
 
@@ -41,6 +54,13 @@ def _rays(**params: Any) -> Attack:
     return RayS(**params)
 
 
+def _rs_aware(name: str) -> Callable[..., Attack]:
+    def build(**params: Any) -> Attack:
+        from rsviz.attacks.rs_aware import attacks
+        return getattr(attacks, f"rs_aware_{name}")(**params)
+    return build
+
+
 @dataclass(frozen=True)
 class AttackSpec:
     """One registry entry.
@@ -52,6 +72,8 @@ class AttackSpec:
         distance: the norm the attack minimises ("l2" or "linf").
         factory: builds the attack from keyword hyper-parameters.
         defaults: the published default hyper-parameters (documented in the module).
+        rs_aware: builds the RS-aware variant (plain and RS-aware keyword hyper-parameters).
+        rs_aware_defaults: the RS-aware variant's own hyper-parameters (added to `defaults`).
     """
 
     name: str
@@ -60,7 +82,17 @@ class AttackSpec:
     distance: str
     factory: Callable[..., Attack]
     defaults: dict[str, Any] = field(default_factory=dict)
+    rs_aware: Callable[..., Attack] | None = None
+    rs_aware_defaults: dict[str, Any] = field(default_factory=dict)
 
+    def defaults_for(self, variant: str = "plain") -> dict[str, Any]:
+        """The hyper-parameters a run of `variant` starts from."""
+        return {**self.defaults, **self.rs_aware_defaults} if variant == "rs-aware" \
+            else dict(self.defaults)
+
+
+_TEST_DEFAULTS = {"test_level": 0.5, "test_margin": 0.3, "test_error": 0.1, "max_repeats": 7,
+                  "check_repeats": 10}
 
 REGISTRY: dict[str, AttackSpec] = {
     "hsja": AttackSpec(
@@ -70,29 +102,45 @@ REGISTRY: dict[str, AttackSpec] = {
         defaults={"gamma": 1.0, "min_theta": 1.7e-6, "init_num_evals": 100,
                   "max_num_evals": 10_000, "first_delta": 0.1, "max_init_tries": 100,
                   "max_step_halvings": 25},
+        rs_aware=_rs_aware("hsja"),
+        rs_aware_defaults={**_TEST_DEFAULTS, "probe_scale": 1.0, "bisection_tol": 0.5},
     ),
     "surfree": AttackSpec(
         name="surfree", label="SurFree (L2)",
         paper="Maho, Furon, Le Merrer, SurFree: a fast surrogate-free black-box attack, CVPR 2021",
         distance="l2", factory=_surfree, defaults={},
+        rs_aware=_rs_aware("surfree"), rs_aware_defaults=dict(_TEST_DEFAULTS),
     ),
     "rays": AttackSpec(
         name="rays", label="RayS (L∞, L2 reported)",
         paper="Chen & Gu, RayS: a ray searching method for hard-label adversarial attack, KDD 2020",
         distance="linf", factory=_rays, defaults={"lin_search_steps": 10, "tol": 1e-3},
+        rs_aware=_rs_aware("rays"), rs_aware_defaults={**_TEST_DEFAULTS, "tol_sigma": 0.5},
     ),
 }
 
 
-def make_attack(name: str, params: dict[str, Any] | None = None) -> Attack:
-    """Build a registry attack with its defaults overridden by `params`."""
+def check_variant(variant: str) -> str:
+    """`variant` if it is one of `VARIANTS`, else a ConfigError naming them."""
+    if variant not in VARIANTS:
+        raise ConfigError(f"Unknown variant {variant!r}; use one of {', '.join(VARIANTS)}.")
+    return variant
+
+
+def make_attack(name: str, params: dict[str, Any] | None = None,
+                variant: str = "plain") -> Attack:
+    """Build a registry attack (`variant` "plain" or "rs-aware") with its defaults overridden
+    by `params`."""
     if name not in REGISTRY:
         raise ConfigError(f"Unknown attack {name!r}; available: {', '.join(REGISTRY)}.")
     spec = REGISTRY[name]
+    factory = spec.rs_aware if check_variant(variant) == "rs-aware" else spec.factory
+    if factory is None:
+        raise ConfigError(f"{spec.label} has no {variant} variant.")
     try:
-        return spec.factory(**{**spec.defaults, **(params or {})})
+        return factory(**{**spec.defaults_for(variant), **(params or {})})
     except TypeError as exc:
-        raise ConfigError(f"Bad parameters for {spec.label}: {exc}") from exc
+        raise ConfigError(f"Bad parameters for {spec.label} ({variant}): {exc}") from exc
 
 
 @dataclass
@@ -113,6 +161,13 @@ class AttackTrace:
         success: an accepted point was found.
         finished: False for the partial trace of a run still going or stopped.
         seconds: wall time of the run.
+        variant: "plain" or "rs-aware".
+        p_a_empirical: share of `p_a_queries` fresh queries of the attacked classifier that
+            call x_adv adversarial (measured after the run, outside the budget; None without
+            x_adv or when the measurement is off).
+        p_a_queries: fresh queries of that measurement (on f, one forward pass stands for
+            them all: f is deterministic).
+        p_a_forward_passes: forward passes of the measurement (not in `forward_passes`).
     """
 
     attack: str
@@ -127,6 +182,10 @@ class AttackTrace:
     success: bool = False
     finished: bool = False
     seconds: float = 0.0
+    variant: str = "plain"
+    p_a_empirical: float | None = None
+    p_a_queries: int = 0
+    p_a_forward_passes: int = 0
 
     def _last(self, i: int, default: Any) -> Any:
         return self.points[-1][i] if self.points else default
@@ -158,6 +217,8 @@ class AttackTrace:
         if cfg.sigma is not None and cfg.criterion != "single_draw":
             target += f" {cfg.criterion} P_a={cfg.p_a:g}"
         name = REGISTRY[self.attack].label.split(" (")[0] if self.attack in REGISTRY else self.attack
+        if self.variant != "plain":
+            name += f" {self.variant}"
         return f"{name} · {target} · seed {self.seed}" + ("" if self.finished else " (stopped)")
 
     def as_dict(self) -> dict[str, Any]:
@@ -167,13 +228,16 @@ class AttackTrace:
                 "forward_passes": self.forward_passes, "l2": self.l2, "linf": self.linf,
                 "success": self.success, "label": self.label, "adv_label": self.adv_label,
                 "adv_label_f": self.adv_label_f, "finished": self.finished,
-                "seconds": self.seconds, "params": self.params}
+                "seconds": self.seconds, "params": self.params, "variant": self.variant,
+                "p_a_empirical": self.p_a_empirical, "p_a_queries": self.p_a_queries,
+                "p_a_forward_passes": self.p_a_forward_passes}
 
 
 def run_attack(model: Classifier, x_o: torch.Tensor, y: int, attack_name: str,
                oracle_config: OracleConfig, generator_seed: int,
                progress: Progress | None = None,
-               params: dict[str, Any] | None = None) -> AttackTrace:
+               params: dict[str, Any] | None = None, variant: str = "plain",
+               measure_queries: int = MEASURE_QUERIES) -> AttackTrace:
     """Run one attack until its budget (or its own end) and return its trace.
 
     Reports (queries, budget) and a copy of the partial trace (`partial=`, an `AttackTrace`
@@ -189,15 +253,18 @@ def run_attack(model: Classifier, x_o: torch.Tensor, y: int, attack_name: str,
         generator_seed: seed of the attack's own random directions.
         progress: receives progress and partial traces.
         params: hyper-parameters overriding the attack's defaults.
+        variant: "plain" or "rs-aware" (`VARIANTS`).
+        measure_queries: fresh queries measuring x_adv's empirical P_a after the run (outside
+            the budget; 0 skips the measurement).
     """
     progress = progress or NullProgress()
-    attack = make_attack(attack_name, params)
+    attack = make_attack(attack_name, params, variant)
     spec = REGISTRY[attack_name]
     oracle = Oracle(model, x_o, y, oracle_config, distance=spec.distance)  # type: ignore[arg-type]
     generator = make_generator(generator_seed, model.device)
     trace = AttackTrace(attack=attack_name, config=oracle_config,
-                        params={**spec.defaults, **(params or {})}, seed=int(generator_seed),
-                        label=int(y))
+                        params={**spec.defaults_for(variant), **(params or {})},
+                        seed=int(generator_seed), label=int(y), variant=variant)
     started = time.perf_counter()
     state: AttackState | None = None
     progress.report(0, oracle_config.budget, "starting")
@@ -212,12 +279,17 @@ def run_attack(model: Classifier, x_o: torch.Tensor, y: int, attack_name: str,
                    f"L2 {state.l2:.4g}, L∞ {state.linf:.4g} — {state.phase}")
         progress.report(state.queries, oracle_config.budget, message, partial=partial)
         progress.check_cancel()
-    best = oracle.best_x
+    best = state.x_adv if state is not None else None  # the variant's reported point
     trace.x_adv = None if best is None else best.detach().cpu()
     trace.success = best is not None
     if best is not None:
         trace.adv_label = oracle.label(best)
         trace.adv_label_f = oracle.base_label(best)
+        if measure_queries > 0:
+            progress.report(oracle_config.budget, oracle_config.budget,
+                            f"measuring P_a at x_adv ({measure_queries} fresh queries)")
+            trace.p_a_empirical, trace.p_a_queries, trace.p_a_forward_passes = empirical_p_a(
+                model, best, y, oracle_config, measure_queries)
     trace.finished = True
     trace.seconds = time.perf_counter() - started
     return trace

@@ -21,6 +21,7 @@ forward passes and has exactly the distribution of the full n-vote decision.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Callable, Literal
 
@@ -275,3 +276,27 @@ class Oracle:
         """Label of x by the base classifier f (not counted)."""
         x = x.to(self.device, torch.float32)[None]
         return int(forward_labels(self.model, x, self.batch_size, self.precision)[0])
+
+
+MEASURE_SEED_OFFSET = 104_729  # the measurement's noise never replays the attack's
+
+
+def empirical_p_a(model: Classifier, x: torch.Tensor, y: int, config: OracleConfig,
+                  queries: int = 100) -> tuple[float, int, int]:
+    """Empirical P_a of x (eq. 4): the share of `queries` fresh queries of the attacked
+    classifier, by `config`'s criterion, that call x adversarial.
+
+    A measurement, not part of any attack's budget: its own oracle and noise seed. Against the
+    deterministic f one forward pass answers for all the queries.
+
+    Returns:
+        (share of adversarial answers, queries it stands for, forward passes spent).
+    """
+    check_count("measurement queries", queries)
+    measure = dataclasses.replace(config, budget=queries,
+                                  seed=config.seed + MEASURE_SEED_OFFSET)
+    oracle = Oracle(model, x, y, measure)
+    x = x.to(oracle.device, torch.float32)
+    copies = 1 if config.sigma is None else queries
+    hits = oracle.is_adversarial(x[None].expand(copies, *x.shape).contiguous())
+    return float(hits.float().mean()), queries, oracle.forward_passes
