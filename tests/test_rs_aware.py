@@ -275,3 +275,30 @@ def test_variant_selection_and_errors():
         make_attack("hsja", {"check_repeats": 0}, variant="rs-aware")
     with pytest.raises(ConfigError):  # an RS-aware parameter is not a plain one
         make_attack("hsja", {"probe_scale": 1.0})
+
+
+# ------------------------------------------------------------------------------- the figure
+
+
+def test_distances_figure_and_bundle(tmp_path):
+    from rsviz.figures.export import load_bundle, save_bundle
+    from rsviz.figures.rs_aware import distances_figure, distances_rows
+
+    geometry = {"a.JPEG": {"radius": 0.1, "boundary": 3.0}, "b.JPEG": {"radius": 0.0,
+                                                                       "boundary": None}}
+    runs = {("a.JPEG", "plain"): {"l2": 60.0, "p_a_empirical": 0.2},
+            ("a.JPEG", "rs-aware"): {"l2": 20.0, "p_a_empirical": 0.7},
+            ("b.JPEG", "plain"): {"l2": float("inf"), "p_a_empirical": None},
+            ("b.JPEG", "rs-aware"): {"l2": 30.0, "p_a_empirical": 0.6}}
+    rows = distances_rows(["a.JPEG", "b.JPEG"], geometry, runs)
+    assert rows[0] == {"image": "a.JPEG", "radius": 0.1, "boundary": 3.0, "plain": 60.0,
+                       "rs_aware": 20.0, "p_a_plain": 0.2, "p_a_rs_aware": 0.7}
+    fig = distances_figure(rows, title="t")
+    assert fig.layout.xaxis.type == "log"
+    markers = {t.name: list(t.x) for t in fig.data if t.name}
+    # abstained radius (0), unknown boundary and an infinite distortion are left out
+    assert markers == {"certified radius R(x_o)": [0.1], "∂g_σ along the attack direction": [3.0],
+                       "plain attack": [60.0], "RS-aware attack": [20.0, 30.0]}
+    path = save_bundle(fig, rows, {"sigma": 0.05}, tmp_path / "fig.json")
+    back = load_bundle(path)
+    assert back.data == rows and back.params == {"sigma": 0.05}

@@ -1,0 +1,236 @@
+"""Plain vs RS-aware attacks against g_{σ,n} on the embedded model, same images, same budget.
+
+For each of the first `--images` correctly classified images of the ImageNet sample (f's label
+is the true one) and each σ, runs the plain and the RS-aware variant of `--attack` (HSJA by
+default) once with budget 2 000 queries of g_{σ,n}, reads the reported point's L2 at the
+checkpoints 250/500/1 000/2 000 (the last state at or below each), and measures the final
+point's empirical P_a on 100 fresh queries (outside the budget). Then, for the figure, per
+image and σ: the certified radius R(x_o) (CERTIFY with `--cert-n` votes) and the distance to
+∂g_σ along the RS-aware point's direction (bisection on p̂_y = ½ with `--boundary-votes` votes).
+
+Results are written per run as JSON under `--out` as soon as a run ends: a rerun skips what is
+done, so the bench runs in chunks (`--max-minutes`), e.g.
+
+    flock /tmp/rsviz-heavy.lock .venv/bin/python bench/rs_aware.py --sigmas 0.05 --max-minutes 14
+    .venv/bin/python bench/rs_aware.py --report            # tables + figure from what is saved
+
+A query of g_{σ,10} costs up to 10 forward passes of Lite0 (the lazy vote stops early).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy import stats
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from rsviz.attacks import OracleConfig, run_attack  # noqa: E402
+from rsviz.images import load_image_file, preprocess  # noqa: E402
+from rsviz.models import load_model  # noqa: E402
+from rsviz.smoothing import certify, forward_labels, make_generator, sample_votes  # noqa: E402
+
+CHECKPOINTS = (250, 500, 1000, 2000)
+VARIANTS = ("plain", "rs-aware")
+DEFAULT_FOLDER = "/work/shared/imagenet-sample"
+
+
+def images(folder: Path, count: int, model) -> list[tuple[str, torch.Tensor, int]]:
+    """The first `count` images of labels.csv that f classifies correctly."""
+    info = model.info
+    out = []
+    for row in csv.DictReader((folder / "labels.csv").open()):
+        if len(out) >= count:
+            break
+        x = preprocess(load_image_file(str(folder / row["filename"])).original,
+                       info.input_size, info.resize, info.interpolation)
+        y = int(row["class_index"])
+        if int(forward_labels(model, x[None])[0]) == y:
+            out.append((row["filename"], x, y))
+    return out
+
+
+def at_checkpoints(points: list, checkpoints=CHECKPOINTS) -> dict[str, dict]:
+    """L2 and forward passes of the reported point at the last state with ≤ q queries."""
+    out = {}
+    for q in checkpoints:
+        before = [p for p in points if p[0] <= q]
+        last = before[-1] if before else (0, 0, float("inf"), float("inf"), "")
+        out[str(q)] = {"l2": float(last[2]), "forward_passes": int(last[1]),
+                       "queries": int(last[0])}
+    return out
+
+
+def run_one(model, x, y, attack, variant, sigma, n, budget, seed) -> dict:
+    config = OracleConfig(sigma=sigma, n=n, budget=budget, seed=seed)
+    started = time.perf_counter()
+    trace = run_attack(model, x, y, attack, config, seed, variant=variant)
+    return {"attack": attack, "variant": variant, "sigma": sigma, "n": n, "budget": budget,
+            "seed": seed, "checkpoints": at_checkpoints(trace.points),
+            "l2": trace.l2, "queries": trace.queries, "forward_passes": trace.forward_passes,
+            "p_a_empirical": trace.p_a_empirical, "p_a_queries": trace.p_a_queries,
+            "p_a_forward_passes": trace.p_a_forward_passes, "success": trace.success,
+            "seconds": time.perf_counter() - started, "phase": trace.points[-1][4],
+            "x_adv": None if trace.x_adv is None else trace.x_adv.flatten().tolist()}
+
+
+def boundary_distance(model, x, y, direction, sigma, votes, high, seed, steps=8) -> float:
+    """Distance t along `direction` (unit) where p̂_y(x + t·direction) crosses ½ (bisection
+    on [0, high], `votes` votes per point); inf if p̂_y ≥ ½ up to 4·high."""
+    generator = make_generator(seed, model.device)
+
+    def p_y(t: float) -> float:
+        point = (x + t * direction)[None]
+        return float(sample_votes(model, point, sigma, votes, generator).p_hat(y)[0])
+
+    while p_y(high) >= 0.5:
+        high *= 2
+        if high > 400:
+            return float("inf")
+    low = 0.0
+    for _ in range(steps):
+        mid = (low + high) / 2
+        low, high = (mid, high) if p_y(mid) >= 0.5 else (low, mid)
+    return (low + high) / 2
+
+
+def geometry(model, x, y, sigma, x_adv, cert_n, votes, seed) -> dict:
+    result = certify(model, x, sigma, 100, cert_n, 0.001, make_generator(seed))
+    out = {"radius": float(result.radius) if result.label == y else 0.0,
+           "cert_n": cert_n, "boundary": None}
+    if x_adv is not None:
+        delta = x_adv.view_as(x) - x
+        length = float(delta.norm())
+        out["boundary"] = boundary_distance(model, x, y, delta / length, sigma, votes,
+                                            length, seed + 1)
+    return out
+
+
+def load_results(out: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(out.glob("*.json"))
+            if not p.name.startswith("geometry")]
+
+
+def report(out: Path, attack: str) -> None:
+    from rsviz.figures.export import save_bundle
+    from rsviz.figures.rs_aware import distances_figure, distances_rows
+
+    runs = [r for r in load_results(out) if r["attack"] == attack]
+    for sigma in sorted({r["sigma"] for r in runs}):
+        by = {(r["image"], r["variant"]): r for r in runs if r["sigma"] == sigma}
+        names = sorted({i for i, v in by if (i, "plain") in by and (i, "rs-aware") in by})
+        print(f"\n{attack} vs g(σ={sigma:g}, n={runs[0]['n']}) — {len(names)} images with both")
+        if not names:
+            continue
+        print("| queries | median L2 plain | median L2 RS-aware | ratio of medians | "
+              "RS-aware closer | Wilcoxon p |")
+        print("|---:|---:|---:|---:|---:|---:|")
+        for q in map(str, CHECKPOINTS):
+            a = np.array([by[(i, "plain")]["checkpoints"][q]["l2"] for i in names])
+            b = np.array([by[(i, "rs-aware")]["checkpoints"][q]["l2"] for i in names])
+            finite = np.isfinite(a) & np.isfinite(b)
+            p = (stats.wilcoxon(a[finite], b[finite]).pvalue
+                 if finite.sum() >= 2 and np.any(a[finite] != b[finite]) else float("nan"))
+            print(f"| {q} | {np.median(a):.3g} | {np.median(b):.3g} | "
+                  f"{np.median(b) / np.median(a):.2f} | {int(np.sum(b < a))}/{len(names)} | "
+                  f"{p:.3g} |")
+        for v in VARIANTS:
+            pa = np.array([by[(i, v)]["p_a_empirical"] or 0.0 for i in names])
+            fp = np.array([by[(i, v)]["forward_passes"] for i in names])
+            secs = np.array([by[(i, v)]["seconds"] for i in names])
+            print(f"{v}: final empirical P_a (100 fresh queries) median {np.median(pa):.2f}, "
+                  f"≥ 0.5 on {int(np.sum(pa >= 0.5))}/{len(names)}; per-image "
+                  f"{' '.join(f'{p:.2f}' for p in pa)}; forward passes median {np.median(fp):.0f}"
+                  f", {np.median(secs):.0f} s per run")
+        geo_path = out / f"geometry_{attack}_{sigma:g}.json"
+        if geo_path.exists():
+            geo = json.loads(geo_path.read_text())
+            rows = distances_rows(names, geo, by)
+            fig = distances_figure(rows, title=f"{attack}: g(σ={sigma:g}, n=10), 2 000 queries")
+            path = save_bundle(fig, rows, {"attack": attack, "sigma": sigma},
+                               out / f"figure_{attack}_{sigma:g}.fig.json")
+            print(f"figure bundle: {path}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--folder", default=DEFAULT_FOLDER)
+    parser.add_argument("--images", type=int, default=10)
+    parser.add_argument("--sigmas", default="0.05,0.25")
+    parser.add_argument("--n", type=int, default=10)
+    parser.add_argument("--attack", default="hsja")
+    parser.add_argument("--budget", type=int, default=2000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--model", default="efficientnet_lite0")
+    parser.add_argument("--out", default="bench/results/rs_aware")
+    parser.add_argument("--max-minutes", type=float, default=14.0,
+                        help="start no run after this (runs in progress finish)")
+    parser.add_argument("--run-minutes", type=float, default=6.0,
+                        help="expected minutes of one run (no run starts unless it fits)")
+    parser.add_argument("--geometry", action="store_true",
+                        help="compute R(x_o) and the ∂g_σ distance for finished images")
+    parser.add_argument("--cert-n", type=int, default=1000)
+    parser.add_argument("--boundary-votes", type=int, default=200)
+    parser.add_argument("--report", action="store_true", help="only print the tables")
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.report:
+        report(out, args.attack)
+        return
+    torch.set_num_threads(args.threads)
+    started = time.perf_counter()
+    model = load_model(args.model, "cpu")
+    sigmas = [float(s) for s in args.sigmas.split(",")]
+    chosen = images(Path(args.folder), args.images, model)
+    print(f"{len(chosen)} correctly classified images", file=sys.stderr)
+
+    def time_left() -> bool:
+        return (time.perf_counter() - started) / 60 + args.run_minutes <= args.max_minutes
+
+    for sigma in sigmas:
+        for name, x, y in chosen:
+            for variant in VARIANTS:
+                path = out / f"{args.attack}_{sigma:g}_{variant}_{Path(name).stem}.json"
+                if path.exists():
+                    continue
+                if not time_left():
+                    print("time is up for this chunk", file=sys.stderr)
+                    return
+                result = run_one(model, x, y, args.attack, variant, sigma, args.n, args.budget,
+                                 args.seed)
+                result.update(image=name, label=y)
+                path.write_text(json.dumps(result))
+                print(f"σ={sigma:g} {variant:8s} {name}: L2 {result['l2']:.3g}, "
+                      f"P_a {result['p_a_empirical']}, {result['forward_passes']} passes, "
+                      f"{result['seconds']:.0f} s", file=sys.stderr)
+        if args.geometry:
+            geo_path = out / f"geometry_{args.attack}_{sigma:g}.json"
+            geo = json.loads(geo_path.read_text()) if geo_path.exists() else {}
+            runs = {(r["image"], r["variant"]): r for r in load_results(out)
+                    if r["attack"] == args.attack and r["sigma"] == sigma}
+            for name, x, y in chosen:
+                if name in geo or (name, "rs-aware") not in runs:
+                    continue
+                if not time_left():
+                    return
+                aware = runs[(name, "rs-aware")]
+                plain = runs.get((name, "plain"), {})
+                x_adv = aware["x_adv"] or plain.get("x_adv")
+                geo[name] = geometry(model, x, y, sigma,
+                                     None if x_adv is None else torch.tensor(x_adv),
+                                     args.cert_n, args.boundary_votes, args.seed)
+                geo_path.write_text(json.dumps(geo))
+                print(f"geometry σ={sigma:g} {name}: {geo[name]}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
