@@ -149,7 +149,7 @@ def test_acceptance_rate_matches_binomial_law(criterion, n, p_a):
     oracle = Oracle(model, GREY, 0, cfg)
     rate = float(oracle.is_adversarial(torch.stack([x] * queries)).float().mean())
     if criterion == "single_draw":
-        expected = float(theory.prob_adversarial_random_tie(pi0, n))
+        expected = float(theory.prob_wrong_binomial(pi0, n))
     else:
         expected = float(stats.binom.sf(cfg.wrong_votes_needed() - 1, n, 1 - pi0))
     tol = 4 * np.sqrt(expected * (1 - expected) / queries)

