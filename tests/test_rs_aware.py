@@ -303,3 +303,37 @@ def test_distances_figure_and_bundle(tmp_path):
     back = load_bundle(path)
     assert back.data[0] == rows[0] and back.params["sigma"] == 0.05
     assert back.data[1]["rs_aware"] == 30.0  # (JSON writes the infinite distortion as text)
+
+
+# ------------------------------------------------------------------------- study plans
+
+
+def test_study_plan_variant_reaches_the_attack(tiny_model):
+    from types import SimpleNamespace
+
+    from rsviz.images import preprocess, synthetic_image
+    from rsviz.study.plan import StudyPlan
+    from rsviz.study.tasks import ImageRef, build_tasks, execute_task
+
+    x = preprocess(synthetic_image(32, 0), 32, 32)
+    with torch.inference_mode():
+        y = int(tiny_model(x[None]).argmax(1))
+    refs = [ImageRef(0, "synthetic", "synthetic", y, "h0", "tiny_cnn")]
+    base = dict(models=["tiny_cnn"], sigmas=[0.25], ns=[5], criteria=["single_draw"],
+                certify=None, include_undefended=True)
+    plain = build_tasks(StudyPlan.from_dict(base), refs, "tiny_cnn")
+    aware = build_tasks(StudyPlan.from_dict({**base, "variant": "rs-aware"}), refs, "tiny_cnn")
+    assert [t.variant for t in plain] == ["plain", "plain"]
+    assert [t.variant for t in aware] == ["rs-aware", "rs-aware"]
+    assert not {t.task_id for t in plain} & {t.task_id for t in aware}
+    with pytest.raises(ConfigError, match="variant"):
+        StudyPlan.from_dict({**base, "variant": "smart"})
+    seen = {}
+
+    def attack_fn(*args, **kwargs):
+        seen.update(kwargs)
+        return SimpleNamespace(success=False, l2=float("inf"), linf=float("inf"), queries=3,
+                               forward_passes=3, x_adv=None, p_a_empirical=None)
+
+    row = execute_task(aware[0], tiny_model, x, attack_fn=attack_fn)  # f: always starts right
+    assert seen["variant"] == "rs-aware" and row["variant"] == "rs-aware"

@@ -62,6 +62,8 @@ class StudyPlan:
         include_undefended: also attack the base classifier f.
         certify: CERTIFY settings (n0, n, α; its σ values and seed are the plan's), or None.
         attack_params: per-attack hyper-parameters {attack: {name: value}}.
+        variant: "plain" (the published attacks) or "rs-aware" (the attacks that know they
+            face g_{σ,n}; rsviz.attacks.VARIANTS).
     """
 
     name: str = "study"
@@ -77,8 +79,11 @@ class StudyPlan:
     include_undefended: bool = True
     certify: CertificationConfig | None = CertificationConfig()
     attack_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    variant: str = "plain"
 
     def __post_init__(self) -> None:
+        from rsviz.attacks import check_variant
+        check_variant(self.variant)
         if isinstance(self.models, str):
             object.__setattr__(self, "models", (self.models,))
         if not self.models:

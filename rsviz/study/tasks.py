@@ -74,6 +74,7 @@ class AttackTask:
     seed: int
     start_seed: int
     params: tuple[tuple[str, Any], ...] = ()
+    variant: str = "plain"
 
     kind = "attack"
 
@@ -83,8 +84,10 @@ class AttackTask:
 
     @property
     def task_id(self) -> str:
+        variant = [] if self.variant == "plain" else [self.variant]  # plain ids unchanged
         return make_key("attack", self.model, self.image.hash, self.image.label, self.config,
-                        self.attack, self.budget, self.seed, self.start_seed, list(self.params))
+                        self.attack, self.budget, self.seed, self.start_seed, list(self.params),
+                        *variant)
 
 
 Task = CertifyTask | AttackTask
@@ -112,7 +115,7 @@ def build_tasks(plan: StudyPlan, refs: Sequence[ImageRef], model_id: str) -> lis
                 tasks.append(AttackTask(model_id, image, config, attack, plan.budget,
                                         derive_seed(plan.seed, image.hash, config.label(), attack),
                                         derive_seed(plan.seed, image.hash, config.label(), "start"),
-                                        params))
+                                        params, plan.variant))
     return tasks
 
 
@@ -161,8 +164,10 @@ def execute_task(task: Task, model: Classifier, x: torch.Tensor,
     if correct:  # a misclassified image needs no attack (distortion 0, as foolbox counts it)
         if attack_fn is None:
             from rsviz.attacks import run_attack as attack_fn  # noqa: N813
+        variant = {} if task.variant == "plain" else {"variant": task.variant}
         trace = attack_fn(model, x, y, task.attack, config.oracle_config(task.budget, task.seed),
-                          task.seed, progress=progress, params=dict(task.params) or None)
+                          task.seed, progress=progress, params=dict(task.params) or None,
+                          **variant)
         success = bool(getattr(trace, "success"))
         l2, linf = (float(trace.l2), float(trace.linf)) if success else (None, None)
         x_adv = getattr(trace, "x_adv", None)
@@ -170,7 +175,8 @@ def execute_task(task: Task, model: Classifier, x: torch.Tensor,
             delta = (x_adv.detach().cpu().float() - x.detach().cpu().float()).flatten()
             l2, linf = float(delta.norm()), float(delta.abs().max())
         out.update(l2=l2, linf=linf,
-                   queries=int(trace.queries), success=success,
+                   queries=int(trace.queries), success=success, variant=task.variant,
+                   p_a_empirical=getattr(trace, "p_a_empirical", None),
                    forward_passes=passes + int(getattr(trace, "forward_passes", 0) or 0))
     out["seconds"] = time.perf_counter() - started
     return out
