@@ -233,7 +233,8 @@ def compare(ours: np.ndarray, ref: np.ndarray, rounds: int = 10_000) -> dict[str
 
     return {"ratio_of_medians": np.median(ours, 0) / np.median(ref, 0),
             "median_ratio": np.exp(np.median(log_ratio, 0)),
-            "ci_low": np.percentile(boot, 2.5, axis=0), "ci_high": np.percentile(boot, 97.5, axis=0),
+            "ci_low": np.percentile(boot, 2.5, axis=0),
+            "ci_high": np.percentile(boot, 97.5, axis=0),
             "ours_smaller": (log_ratio < 0).sum(0),
             "p_worse": np.array([p_value(c, "greater") for c in log_ratio.T]),
             "p_two_sided": np.array([p_value(c, "two-sided") for c in log_ratio.T])}
@@ -354,7 +355,7 @@ def main() -> None:
     model = load_model(args.model, "cpu")
     started = time.perf_counter()
     for i, (filename, x, y) in enumerate(correctly_classified(model, folder, args.images), 1):
-        entry = results["images"].setdefault(filename, {"label": y, "index": i})
+        entry = results["images"].get(filename, {"label": y, "index": i})
         for name in attacks:
             if name in entry:
                 continue
@@ -372,6 +373,7 @@ def main() -> None:
                            "l2": at_checkpoints(oracle.trace_l2, args.budget),
                            "linf": at_checkpoints(oracle.trace_linf, args.budget),
                            "seconds": round(time.perf_counter() - t0, 1)}
+            results["images"][filename] = entry
             print(f"[{i}/{args.images}] {filename:<34} {LABELS[name]:<24} q {oracle.queries:>5}"
                   f"  ℓ2 " + " ".join(f"{d:.2f}" for d in entry[name]["l2"])
                   + f"  ({entry[name]['seconds']:.0f} s)", file=sys.stderr, flush=True)

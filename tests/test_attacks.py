@@ -276,7 +276,8 @@ def test_bisect_keeps_the_accepted_end_within_tolerance():
     calls.clear()
     good = bisect(lambda t: calls.append(t) or t <= 40.0, 60.0, 30.0, tol=0.01,
                   scale=lambda t: math.cos(math.radians(t)))
-    assert 30.0 <= good <= 40.0 and math.cos(math.radians(good)) - math.cos(math.radians(40.0)) < 0.01
+    gap = math.cos(math.radians(good)) - math.cos(math.radians(40.0))
+    assert 30.0 <= good <= 40.0 and gap < 0.01
     assert bisect(lambda t: False, 0.0, 1.0, tol=0.1) == 1.0        # nothing accepted: good stays
 
 

@@ -5,11 +5,14 @@ circle of diameter [x_o, x_b] (Thales' circle) in a 2-D plane spanned by u = (x_
 fresh random direction v ⊥ u: every point of that circle is closer to x_o than x_b, at distance
 ‖x_b − x_o‖·cos θ. A few trial angles ±θ_max(1 − k/T) tell whether the plane leads to a better
 adversarial; a binary search on θ then lands close to the boundary along the circle. θ_max adapts
-(× ρ after a failed direction, ÷ ρ after a success), and v is drawn in the low-frequency 8×8
-block-DCT subspace (the paper's "DCT" variant) and orthogonalised against u and the last
-`n_ortho` directions so that the attack keeps exploring new planes.
+(× ρ after a failed direction, ÷ ρ after a success), and v is drawn in the low-frequency half of
+the image's DCT (the paper's "DCT" variant) and orthogonalised against u and the last `n_ortho`
+directions so that the attack keeps exploring new planes.
 
-Reimplemented from the paper; the authors' public code was read to check the defaults only.
+Reimplemented from the paper. The defaults and the search schedule follow the authors' public
+code (github.com/t-maho/SurFree, `config_example.json`), which was run outside this repository
+against the same oracle and compared query by query, never copied; docs/attacks_fidelity.md
+lists what was aligned and the deviations that stay (v ⊥ u exactly, orthonormal DCT, θ ≤ 89°).
 """
 
 from __future__ import annotations
