@@ -45,6 +45,22 @@ def forward(model: Classifier, x: torch.Tensor, precision: str) -> torch.Tensor:
         return model(x).float()
 
 
+def vote_engine(model: Classifier, precision: str):
+    """The engine attached by `rsviz.engines.attach` when it serves this precision, else None."""
+    engine = model.__dict__.get("rsviz_engine")
+    if engine is not None and precision == model.__dict__.get("rsviz_engine_precision"):
+        return engine
+    return None
+
+
+def vote_forward(model: Classifier, x: torch.Tensor, precision: str) -> torch.Tensor:
+    """Logits of f for the vote sampler: through the attached engine (`rsviz.engines`, chosen
+    for its fidelity to eager fp32) when there is one, else `forward`. Gradients, attacks
+    against f and clean labels never come here."""
+    engine = vote_engine(model, precision)
+    return forward(model, x, precision) if engine is None else engine.logits(x)
+
+
 def timed_forward(model: Classifier, x: torch.Tensor, precision: str) -> tuple[torch.Tensor, float]:
     """(labels, seconds) of one forward batch, synchronised on CUDA."""
     started = time.perf_counter()
@@ -83,9 +99,10 @@ class BatchTuner:
                  batch_size: int | None = None) -> None:
         self.device = model.device
         numel = int(np.prod(input_shape))
-        self.fixed = batch_size
+        engine = vote_engine(model, precision)
+        self.fixed = batch_size or (engine.batch_size if engine is not None else None)
         self.key = (model.info.model_id, str(self.device), precision, tuple(input_shape),
-                    torch.get_num_threads(), tcmalloc_loaded())
+                    torch.get_num_threads(), tcmalloc_loaded(), getattr(engine, "name", "eager"))
         self.candidates = _candidates(self.device, numel)
         self.rates = _RATES.setdefault(self.key, {})
         self._runs: dict[int, int] = {}

@@ -18,7 +18,7 @@ import torch
 
 from rsviz.config import check_count, check_sigma
 from rsviz.models import Classifier
-from rsviz.smoothing.batching import BatchTuner, forward, prepare
+from rsviz.smoothing.batching import BatchTuner, prepare, vote_forward
 from rsviz.smoothing.noise import noisy_batch
 
 VotesNeeded = Callable[[np.ndarray, np.ndarray], np.ndarray]
@@ -69,7 +69,7 @@ def lazy_sample(model: Classifier, points: torch.Tensor, sigma: float, n: int,
         votes = []
         for s in range(0, len(index), cap):
             x = noisy_batch(points, index[s:s + cap], noise[s:s + cap], sigma, channels_last)
-            votes.append(forward(model, x, precision).argmax(1).cpu())
+            votes.append(vote_forward(model, x, precision).argmax(1).cpu())
         np.add.at(counts, (index.cpu().numpy(), torch.cat(votes).numpy()), 1)
         drawn[todo] += need
         passes += len(index)

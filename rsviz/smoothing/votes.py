@@ -22,7 +22,7 @@ from rsviz.config import check_count, check_sigma, check_votes_within
 from rsviz.errors import ConfigError
 from rsviz.jobs import NullProgress, Progress
 from rsviz.models import Classifier
-from rsviz.smoothing.batching import BatchTuner, forward, prepare, timed_forward
+from rsviz.smoothing.batching import BatchTuner, prepare, timed_forward, vote_forward
 from rsviz.smoothing.noise import NoiseStream, noisy_batch
 from rsviz.theory import prob_wrong_binomial
 
@@ -173,7 +173,7 @@ def sample_votes(model: Classifier, points: torch.Tensor, sigma: float, n_sample
             out, seconds = timed_forward(model, x, precision)
             tuner.record(size, seconds)
         else:
-            out = forward(model, x, precision).argmax(1)
+            out = vote_forward(model, x, precision).argmax(1)
         labels[done:done + size] = out.to(dtype)
         done += size
         progress.report(done, total, f"{done:,} / {total:,} forward passes")

@@ -1,0 +1,191 @@
+"""Forward engines for the no-grad forward passes of the vote sampler.
+
+An engine computes float32 logits of f on a batch of pixel-space images, exactly like
+`Classifier.__call__` would, but possibly faster: torch eager in a chosen memory layout and
+precision, `torch.compile`, or OpenVINO. Gradients and attacks against f never use an engine;
+they keep the fp32 torch module. `rsviz.engines.select` decides which engine to use by
+measuring speed and label agreement with eager fp32.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import re
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from rsviz.device import autocast, cpu_supports_bf16
+from rsviz.models import Classifier
+
+
+class EngineUnavailable(RuntimeError):
+    """The engine cannot run here (package missing, wrong device, conversion failed)."""
+
+
+class Engine:
+    """Eager torch fp32 as rsviz has always run it (channels_last for convnets).
+
+    Subclasses override `prepare` and `logits`. `precision` names the arithmetic ("fp32",
+    "bf16", "fp16"); `batch_size` is set by the selection once measured.
+    """
+
+    name = "eager"
+    precision = "fp32"
+    layout = "channels_last"
+    in_auto = True  # False: only used when forced (e.g. torch.compile's minute-long compile)
+
+    def __init__(self, model: Classifier, input_shape: tuple[int, ...]) -> None:
+        self.model = model
+        self.input_shape = tuple(input_shape)
+        self.batch_size: int | None = None
+        self.net: torch.nn.Module = model
+
+    @classmethod
+    def unavailable(cls, device: torch.device) -> str | None:
+        """Why this engine cannot run on `device` (None when it can)."""
+        return None
+
+    def _is_conv(self) -> bool:
+        return any(isinstance(m, torch.nn.Conv2d) for m in self.model.modules())
+
+    def prepare(self) -> None:
+        """One-time setup (copies, conversion, compilation)."""
+        if self.layout == "channels_last" and self._is_conv():
+            self.net = copy.deepcopy(self.model).to(memory_format=torch.channels_last)
+        elif self.layout == "nchw":
+            self.net = copy.deepcopy(self.model).to(memory_format=torch.contiguous_format)
+
+    def _input(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(device=self.model.device, dtype=torch.float32)
+        if x.dim() == 4 and self.layout == "channels_last" and self._is_conv():
+            return x.contiguous(memory_format=torch.channels_last)
+        return x.contiguous()
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Float32 logits of f on the batch x (no gradients)."""
+        with torch.inference_mode(), autocast(self.model.device, self.precision):
+            return self.net(self._input(x)).float()
+
+
+class EagerNCHW(Engine):
+    """Eager torch fp32 in the default NCHW layout (the baseline of the benchmarks)."""
+
+    name = "eager_nchw"
+    layout = "nchw"
+    in_auto = False
+
+
+class EagerLowPrecision(Engine):
+    """Eager channels_last under autocast bf16 (CPU/GPU) or fp16 (GPU), only where native."""
+
+    def __init__(self, model: Classifier, input_shape: tuple[int, ...], precision: str) -> None:
+        super().__init__(model, input_shape)
+        self.precision = precision
+        self.name = f"eager_{precision}"
+
+    @classmethod
+    def unavailable_for(cls, device: torch.device, precision: str) -> str | None:
+        if device.type == "cuda":
+            if precision == "bf16" and not torch.cuda.is_bf16_supported():
+                return "this GPU has no native bf16"
+            return None
+        if precision == "bf16" and cpu_supports_bf16():
+            return None
+        return f"no native {precision} matrix instructions on this CPU"
+
+
+class Compiled(Engine):
+    """`torch.compile` of the channels_last model: about a minute of compilation per batch
+    shape on a 2-core CPU, so it is only used when forced."""
+
+    name = "compile"
+    in_auto = False
+
+    def prepare(self) -> None:
+        super().prepare()
+        self.net = torch.compile(self.net, dynamic=False)
+
+
+def _ir_path(model: Classifier, input_shape: tuple[int, ...], folder: Path) -> Path:
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", model.info.model_id)[:80]
+    digest = hashlib.sha1(model.info.model_id.encode()).hexdigest()[:8]
+    shape = "x".join(str(s) for s in input_shape)
+    return folder / f"{safe}-{digest}-{shape}.xml"
+
+
+class OpenVINO(Engine):
+    """OpenVINO CPU inference, fp32 (THROUGHPUT hint, one async request per stream).
+
+    The torch model is converted once (seconds) and the OpenVINO IR is kept in
+    `cache/engines/` so later processes only compile it (under a second).
+    """
+
+    name = "openvino"
+    layout = "nchw"
+    ir_folder: Path | None = None  # set by the selection (cache/engines/openvino)
+
+    @classmethod
+    def unavailable(cls, device: torch.device) -> str | None:
+        if device.type != "cpu":
+            return "OpenVINO is used on CPU only"
+        try:
+            import openvino  # noqa: F401
+        except ImportError:
+            return "the openvino package is not installed"
+        return None
+
+    def prepare(self) -> None:
+        import openvino as ov
+
+        core = ov.Core()
+        path = _ir_path(self.model, self.input_shape, self.ir_folder) if self.ir_folder else None
+        try:
+            if path is not None and path.exists():
+                ir = core.read_model(str(path))
+            else:
+                example = torch.rand((1, *self.input_shape))
+                with warnings.catch_warnings():  # torch.jit.trace deprecation notices
+                    warnings.simplefilter("ignore")
+                    ir = ov.convert_model(self.model, example_input=example,
+                                          input=[(-1, *self.input_shape)])
+                if path is not None:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    ov.save_model(ir, str(path), compress_to_fp16=False)
+            self.compiled = core.compile_model(ir, "CPU", {"PERFORMANCE_HINT": "THROUGHPUT",
+                                                           "INFERENCE_PRECISION_HINT": "f32"})
+        except Exception as error:  # conversion of an unusual model: say why, fall back
+            raise EngineUnavailable(f"OpenVINO could not convert the model: {error}") from error
+        self.requests = int(self.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
+        self.queue = ov.AsyncInferQueue(self.compiled, self.requests)
+        self.queue.set_callback(self._collect)
+        self._out: dict[int, np.ndarray] = {}
+
+    def _collect(self, request, index: int) -> None:
+        self._out[index] = request.get_output_tensor(0).data.copy()
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        array = np.ascontiguousarray(x.detach().to("cpu", torch.float32).numpy())
+        chunks = np.array_split(array, min(self.requests, len(array)))
+        self._out = {}
+        for index, chunk in enumerate(chunks):
+            self.queue.start_async({0: chunk}, userdata=index)
+        self.queue.wait_all()
+        return torch.from_numpy(np.concatenate([self._out[i] for i in range(len(chunks))]))
+
+
+def candidates(model: Classifier, input_shape: tuple[int, ...]) -> list[Engine]:
+    """Every engine worth trying for this model and device, eager fp32 first."""
+    device = model.device
+    found: list[Engine] = [Engine(model, input_shape), EagerNCHW(model, input_shape)]
+    for precision in ("bf16", "fp16"):
+        if EagerLowPrecision.unavailable_for(device, precision) is None:
+            found.append(EagerLowPrecision(model, input_shape, precision))
+    found += [Compiled(model, input_shape), OpenVINO(model, input_shape)]
+    return found
+
+
+

@@ -1,0 +1,317 @@
+"""Choosing the forward engine of the vote sampler by measurement, fidelity first.
+
+At first use per (model id, device, input size, threads, allocator, CPU flags), every candidate
+engine runs the same `CHECK_INPUTS` noisy inputs (σ = `CHECK_SIGMA`) as eager fp32. A candidate
+whose labels agree with eager fp32 on fewer than `MIN_AGREEMENT` of them is rejected, with the
+reason kept for the page. Among the others the fastest (passes/s on those inputs) wins; its
+batch size is then measured on noisy inputs of the real size. The choice, every candidate's
+report and the reference labels are cached in `cache/engines/choices.json`, so later processes
+only build the chosen engine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+
+from rsviz.device import tcmalloc_loaded
+from rsviz.engines.candidates import Engine, EngineUnavailable, OpenVINO, candidates
+from rsviz.models import Classifier
+
+CHECK_INPUTS = 512
+CHECK_SIGMA = 0.25
+MIN_AGREEMENT = 0.999
+CHECK_BATCH = 32
+SWEEP = (4, 8, 16, 32, 64)  # images of ImageNet size; small inputs sweep SMALL_SWEEP
+SMALL_SWEEP = (16, 64, 256, 1024)
+STATUS_CHOSEN, STATUS_OK, STATUS_REJECTED = "chosen", "ok", "rejected"
+STATUS_UNAVAILABLE, STATUS_FORCED_ONLY = "unavailable", "forced only"
+Report = Callable[[str], None]
+
+
+@dataclass
+class CandidateReport:
+    """What the selection learnt about one engine."""
+
+    name: str
+    status: str
+    rate: float | None = None  # passes/s on the check inputs
+    agreement: float | None = None  # fraction of labels equal to eager fp32
+    reason: str = ""
+
+
+@dataclass
+class EngineChoice:
+    """The engine the vote sampler uses, its measured batch size and rate."""
+
+    name: str
+    batch_size: int | None
+    rate: float
+    forced: bool = False
+    cached: bool = False
+    seconds: float = 0.0  # time the selection took (0 when read from the cache)
+    reports: list[CandidateReport] = field(default_factory=list)
+    machine: dict = field(default_factory=dict)
+
+    def summary(self) -> str:
+        batch = f" at batch {self.batch_size}" if self.batch_size else ""
+        how = "forced" if self.forced else "measured"
+        return f"{self.name}: {self.rate:.1f} passes/s{batch} ({how})"
+
+    def rejected(self) -> list[CandidateReport]:
+        return [r for r in self.reports if r.status == STATUS_REJECTED]
+
+
+def cpu_flags() -> str:
+    """The CPU's instruction-set flags (empty where /proc/cpuinfo is absent)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith(("flags", "Features")):
+                    return " ".join(sorted(line.split(":", 1)[1].split()))
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def machine_key(model: Classifier, input_shape: tuple[int, ...]) -> dict:
+    """Everything a measured choice depends on."""
+    try:
+        import openvino
+        ov_version = openvino.__version__
+    except ImportError:
+        ov_version = None
+    device = model.device
+    flags = cpu_flags()
+    return {"model_id": model.info.model_id, "device": str(device),
+            "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+            "input_shape": list(input_shape), "threads": torch.get_num_threads(),
+            "tcmalloc": tcmalloc_loaded(), "avx2": "avx2" in flags.split(),
+            "avx512": "avx512f" in flags.split(),
+            "cpu_flags_sha1": hashlib.sha1(flags.encode()).hexdigest()[:12],
+            "torch": torch.__version__, "openvino": ov_version}
+
+
+def engines_dir() -> Path:
+    from rsviz.cache import cache_dir
+    return cache_dir() / "engines"
+
+
+def _digest(key: dict) -> str:
+    return hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _load_all(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def _store(path: Path, digest: str, record: dict) -> None:
+    from rsviz.storage import write_json_atomic
+    records = _load_all(path)
+    records[digest] = record
+    try:
+        write_json_atomic(path, records)
+    except OSError:  # a read-only or full disk only costs a re-measurement next time
+        pass
+
+
+def check_inputs(input_shape: tuple[int, ...], count: int = CHECK_INPUTS,
+                 sigma: float = CHECK_SIGMA, chunk: int = CHECK_BATCH) -> Iterator[torch.Tensor]:
+    """The fixed noisy inputs of the fidelity check, in chunks: four smooth random images
+    (low-frequency colour fields in [0, 1]) plus Gaussian noise of std σ, seeded."""
+    generator = torch.Generator().manual_seed(20190208)
+    c = input_shape[0]
+    bases = torch.rand((4, c, 6, 6), generator=generator)
+    if len(input_shape) == 3:
+        bases = torch.nn.functional.interpolate(bases, size=input_shape[1:], mode="bilinear",
+                                                align_corners=False)
+    else:
+        bases = bases.reshape(4, -1)[:, :int(np.prod(input_shape))].reshape(4, *input_shape)
+    for start in range(0, count, chunk):
+        size = min(chunk, count - start)
+        index = torch.arange(start, start + size) % 4
+        noise = torch.randn((size, *input_shape), generator=generator)
+        yield bases[index] + sigma * noise
+
+
+def _run_check(engine: Engine, input_shape: tuple[int, ...], count: int,
+               reference: np.ndarray | None) -> tuple[np.ndarray, float]:
+    """(labels, passes/s) of the engine on the check inputs; the first chunk is a warm-up.
+
+    With a reference, stops as soon as too many labels disagree to reach MIN_AGREEMENT.
+    """
+    allowed = int(np.floor((1 - MIN_AGREEMENT) * count + 1e-9))
+    labels, seconds, timed, wrong = [], 0.0, 0, 0
+    for i, x in enumerate(check_inputs(input_shape, count)):
+        started = time.perf_counter()
+        out = engine.logits(x).argmax(1).cpu().numpy()
+        if engine.model.device.type == "cuda":
+            torch.cuda.synchronize()
+        if i > 0 or count <= CHECK_BATCH:
+            seconds += time.perf_counter() - started
+            timed += len(x)
+        if reference is not None:
+            done = sum(len(b) for b in labels)
+            wrong += int((out != reference[done:done + len(out)]).sum())
+            if wrong > allowed:
+                labels.append(out)
+                break
+        labels.append(out)
+    return np.concatenate(labels), timed / max(seconds, 1e-9)
+
+
+def measure_batch(engine: Engine, input_shape: tuple[int, ...], sizes=SWEEP) -> tuple[int, float]:
+    """(fastest batch size, its passes/s) on noisy inputs of the real size; each size is timed
+    on its second run. Stops once the rate falls below 85 % of the best."""
+    generator = torch.Generator().manual_seed(1)
+    rates: dict[int, float] = {}
+    for size in sizes:
+        x = (torch.rand((size, *input_shape), generator=generator)
+             + CHECK_SIGMA * torch.randn((size, *input_shape), generator=generator))
+        engine.logits(x)
+        started = time.perf_counter()
+        engine.logits(x)
+        if engine.model.device.type == "cuda":
+            torch.cuda.synchronize()
+        rates[size] = size / max(time.perf_counter() - started, 1e-9)
+        if rates[size] < 0.85 * max(rates.values()):
+            break
+    best = max(rates, key=rates.__getitem__)
+    return best, rates[best]
+
+
+def _build(engine: Engine) -> str | None:
+    """Prepare the engine; the reason it cannot run, or None."""
+    reason = engine.unavailable(engine.model.device)
+    if reason:
+        return reason
+    if isinstance(engine, OpenVINO):
+        engine.ir_folder = engines_dir() / "openvino"
+    try:
+        engine.prepare()
+    except EngineUnavailable as error:
+        return str(error)
+    except Exception as error:  # noqa: BLE001 - any failure of an optional engine = unavailable
+        return f"{type(error).__name__}: {error}"
+    return None
+
+
+def choose_engine(model: Classifier, input_shape: tuple[int, ...] | None = None,
+                  force: str | None = None, use_cache: bool = True,
+                  count: int = CHECK_INPUTS, pool: list[Engine] | None = None,
+                  report: Report | None = None) -> tuple[Engine | None, EngineChoice]:
+    """Pick (and prepare) the forward engine for the vote sampler of `model`.
+
+    Returns (engine, choice); engine is None when eager fp32 (the sampler's own torch path)
+    is chosen. `force` names an engine to use if it passes the fidelity check ("auto" or None:
+    the fastest). `pool` replaces the default candidates (tests).
+    """
+    shape = tuple(input_shape or model.info.input_shape)
+    force = None if force in (None, "", "auto") else force
+    report = report or (lambda message: None)
+    key = machine_key(model, shape)
+    digest, path = _digest({**key, "count": count}), engines_dir() / "choices.json"
+    pool = pool if pool is not None else candidates(model, shape)
+    by_name = {engine.name: engine for engine in pool}
+    if force is not None and force not in by_name:
+        raise ValueError(f"unknown engine {force!r}; choose from {', '.join(by_name)} or auto")
+    cached = _load_all(path).get(digest) if use_cache else None
+    if cached is not None:
+        choice = _from_record(cached, force)
+        if choice is not None:
+            engine = by_name.get(choice.name)
+            if choice.name == "eager" or (engine is not None and _build(engine) is None):
+                if engine is not None:
+                    engine.batch_size = choice.batch_size
+                return (None if choice.name == "eager" else engine), choice
+    started = time.perf_counter()
+    reports = {r["name"]: CandidateReport(**r) for r in (cached or {}).get("reports", [])}
+    reference = np.asarray(cached["reference"]) if cached and "reference" in cached else None
+    eager, built = by_name["eager"], set()
+    if reference is None or "eager" not in reports:
+        report("measuring eager fp32 (the reference of the fidelity check)")
+        _build(eager)
+        reference, rate = _run_check(eager, shape, count, None)
+        reports["eager"] = CandidateReport("eager", STATUS_OK, rate, 1.0, "reference")
+    for engine in pool:
+        name = engine.name
+        if name in reports or name == "eager":
+            continue
+        if not engine.in_auto and name != force:
+            reports[name] = CandidateReport(name, STATUS_FORCED_ONLY, reason=_forced_only(engine))
+            continue
+        report(f"trying engine {name}")
+        reason = _build(engine)
+        if reason:
+            reports[name] = CandidateReport(name, STATUS_UNAVAILABLE, reason=reason)
+            continue
+        built.add(name)
+        labels, rate = _run_check(engine, shape, count, reference)
+        agreement = float((labels == reference[:len(labels)]).sum() / count)
+        if agreement < MIN_AGREEMENT:
+            reports[name] = CandidateReport(
+                name, STATUS_REJECTED, rate, agreement,
+                f"labels agree with eager fp32 on {agreement:.1%} of {count} noisy inputs "
+                f"(σ = {CHECK_SIGMA}); {MIN_AGREEMENT:.1%} needed")
+        else:
+            reports[name] = CandidateReport(name, STATUS_OK, rate, agreement)
+    ok = [r for r in reports.values() if r.status in (STATUS_OK, STATUS_CHOSEN)]
+    forced_ok = force is not None and reports.get(force) and reports[force].status in (
+        STATUS_OK, STATUS_CHOSEN)
+    winner = reports[force] if forced_ok else max(ok, key=lambda r: r.rate or 0.0)
+    for r in reports.values():
+        if r.status == STATUS_CHOSEN:
+            r.status = STATUS_OK
+    winner.status = STATUS_CHOSEN
+    engine = by_name[winner.name]
+    batch, rate = None, winner.rate or 0.0
+    if winner.name != "eager":
+        if winner.name not in built:
+            _build(engine)
+        report(f"measuring the batch size of {winner.name}")
+        large = int(np.prod(shape)) >= 3 * 160 * 160 or model.device.type == "cuda"
+        batch, rate = measure_batch(engine, shape, SWEEP if large else SMALL_SWEEP)
+        engine.batch_size = batch
+    choice = EngineChoice(winner.name, batch, rate, forced=bool(forced_ok), cached=False,
+                          seconds=time.perf_counter() - started,
+                          reports=list(reports.values()), machine=key)
+    if use_cache:
+        _store(path, digest, {"choice": {"name": choice.name, "batch_size": batch, "rate": rate},
+                              "reports": [asdict(r) for r in choice.reports],
+                              "reference": reference.tolist(), "machine": key})
+    return (None if winner.name == "eager" else engine), choice
+
+
+def _forced_only(engine: Engine) -> str:
+    if engine.name == "compile":
+        return "torch.compile takes about a minute per batch shape here; force it to try it"
+    return "baseline for the benchmarks; force it to use it"
+
+
+def _from_record(record: dict, force: str | None) -> EngineChoice | None:
+    """The cached choice, or None when a forced engine was never measured."""
+    reports = [CandidateReport(**r) for r in record.get("reports", [])]
+    stored = record.get("choice", {})
+    if force is None or force == stored.get("name"):
+        return EngineChoice(stored["name"], stored.get("batch_size"), stored.get("rate", 0.0),
+                            forced=force is not None, cached=True, reports=reports,
+                            machine=record.get("machine", {}))
+    return None
+
+
+def environment_force() -> str | None:
+    """The engine forced by $RSVIZ_ENGINE (None or "auto": measured)."""
+    value = os.environ.get("RSVIZ_ENGINE", "").strip()
+    return value or None

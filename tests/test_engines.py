@@ -1,0 +1,155 @@
+"""Forward engines: fidelity-first selection, the cached choice, agreement with eager fp32."""
+
+import numpy as np
+import pytest
+import torch
+
+from rsviz import engines
+from rsviz.engines import select
+from rsviz.engines.candidates import Engine, EagerNCHW, OpenVINO
+from rsviz.smoothing import make_generator, sample_votes
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+COUNT = 64  # check inputs in these tests (the real check uses 512)
+
+
+class Permuted(Engine):
+    """A deliberately wrong engine: fast, but its logits are a permutation of the classes."""
+
+    name = "permuted"
+
+    def logits(self, x):
+        return super().logits(x).roll(1, dims=1)
+
+
+class Slightly(Engine):
+    """Wrong on exactly one check input: below 99.9 % agreement on 64 inputs."""
+
+    name = "slightly"
+
+    def __init__(self, model, shape):
+        super().__init__(model, shape)
+        self.calls = 0
+
+    def logits(self, x):
+        out = super().logits(x).clone()
+        if self.calls == 1:
+            out[0] = out[0].roll(1)
+        self.calls += 1
+        return out
+
+
+def pool(model, *extra):
+    shape = model.info.input_shape
+    return [Engine(model, shape), EagerNCHW(model, shape), *(cls(model, shape) for cls in extra)]
+
+
+def test_wrong_engines_are_rejected_with_a_reason(tiny_model):
+    engine, choice = engines.choose_engine(tiny_model, count=COUNT,
+                                           pool=pool(tiny_model, Permuted, Slightly))
+    reports = {r.name: r for r in choice.reports}
+    assert reports["permuted"].status == "rejected"
+    assert reports["permuted"].agreement < 0.5
+    assert "agree with eager fp32" in reports["permuted"].reason
+    assert reports["slightly"].status == "rejected"
+    assert reports["slightly"].agreement == pytest.approx(63 / 64)
+    assert choice.name not in ("permuted", "slightly")
+    assert reports["eager_nchw"].status == "forced only"
+
+
+def test_forcing_a_rejected_engine_falls_back_and_says_so(tiny_model):
+    _, choice = engines.choose_engine(tiny_model, count=COUNT, force="permuted",
+                                      pool=pool(tiny_model, Permuted))
+    assert choice.name == "eager" and not choice.forced
+    assert [r.name for r in choice.rejected()] == ["permuted"]
+
+
+def test_forced_engine_is_used_and_unknown_names_refused(tiny_model):
+    engine, choice = engines.choose_engine(tiny_model, count=COUNT, force="eager_nchw",
+                                           pool=pool(tiny_model))
+    assert choice.name == "eager_nchw" and choice.forced and isinstance(engine, EagerNCHW)
+    assert choice.batch_size in select.SMALL_SWEEP and choice.rate > 0
+    with pytest.raises(ValueError, match="unknown engine"):
+        engines.choose_engine(tiny_model, count=COUNT, force="nope", pool=pool(tiny_model))
+
+
+def test_choice_is_cached_on_disk_with_the_cpu_flags(tiny_model):
+    _, first = engines.choose_engine(tiny_model, count=COUNT, force="eager_nchw",
+                                     pool=pool(tiny_model))
+    assert not first.cached
+    stored = (select.engines_dir() / "choices.json").read_text()
+    assert "cpu_flags_sha1" in stored and tiny_model.info.model_id in stored
+
+    class Exploding(Engine):
+        name = "exploding"
+
+        def logits(self, x):  # a cache hit must not measure anything
+            raise AssertionError("measured again")
+
+    _, second = engines.choose_engine(tiny_model, count=COUNT, force="eager_nchw",
+                                      pool=pool(tiny_model) + [Exploding(tiny_model, (3, 32, 32))])
+    assert second.cached and second.name == "eager_nchw"
+    assert second.batch_size == first.batch_size and second.rate == first.rate
+
+
+def test_check_inputs_are_fixed_and_noisy():
+    a = torch.cat(list(select.check_inputs((3, 8, 8), 40, 0.25, chunk=16)))
+    b = torch.cat(list(select.check_inputs((3, 8, 8), 40, 0.25, chunk=16)))
+    assert a.shape == (40, 3, 8, 8) and torch.equal(a, b)
+    assert 0.2 < float((a - a.mean(0)).std()) < 0.4
+
+
+def test_attached_engine_runs_the_vote_sampler_only(tiny_model):
+    class Counting(Engine):
+        name = "counting"
+        calls = 0
+
+        def logits(self, x):
+            Counting.calls += 1
+            return super().logits(x)
+
+    points = torch.rand(2, *tiny_model.info.input_shape, generator=torch.Generator().manual_seed(0))
+    plain = sample_votes(tiny_model, points, 0.25, 50, make_generator(3), batch_size=16)
+    engine = Counting(tiny_model, tiny_model.info.input_shape)
+    engine.prepare()
+    engine.batch_size = 16
+    engines.attach(tiny_model, engine)
+    try:
+        routed = sample_votes(tiny_model, points, 0.25, 50, make_generator(3))
+        assert Counting.calls == 7  # 100 passes at the engine's batch of 16
+        assert np.array_equal(plain.labels, routed.labels)
+        with torch.enable_grad():  # gradients keep the torch module
+            x = points[:1].clone().requires_grad_(True)
+            tiny_model(x).sum().backward()
+        assert Counting.calls == 7 and x.grad is not None
+    finally:
+        engines.attach(tiny_model, None)
+
+
+@pytest.mark.skipif(OpenVINO.unavailable(torch.device("cpu")) is not None,
+                    reason="openvino not installed")
+def test_openvino_agrees_with_eager_on_the_tiny_model(tiny_model):
+    shape = tiny_model.info.input_shape
+    engine = OpenVINO(tiny_model, shape)
+    assert select._build(engine) is None
+    x = torch.cat(list(select.check_inputs(shape, 128)))
+    with torch.inference_mode():
+        reference = tiny_model(x)
+    out = engine.logits(x)
+    assert out.shape == reference.shape and out.dtype == torch.float32
+    assert float((out - reference).abs().max()) < 1e-4
+    assert torch.equal(out.argmax(1), reference.argmax(1))
+
+
+def test_tcmalloc_restart_plan(monkeypatch):
+    from rsviz.engines import allocator
+    monkeypatch.setattr(allocator, "find_tcmalloc", lambda: "/lib/libtcmalloc_minimal.so.4")
+    monkeypatch.setattr(allocator, "tcmalloc_in_process", lambda: False)
+    command, env = allocator.reexec_plan(["/x/rsviz/__main__.py", "smooth", "-n", "5"],
+                                         {"LD_PRELOAD": "/lib/other.so"})
+    assert command[1:] == ["-m", "rsviz", "smooth", "-n", "5"]
+    assert env["LD_PRELOAD"] == "/lib/libtcmalloc_minimal.so.4 /lib/other.so"
+    assert allocator.reexec_plan(["rsviz"], env) is None  # restarted once, never twice
+    assert allocator.reexec_plan(["rsviz"], {"RSVIZ_TCMALLOC": "0"}) is None
+    monkeypatch.setattr(allocator, "find_tcmalloc", lambda: None)
+    assert allocator.reexec_plan(["rsviz"], {}) is None
