@@ -103,7 +103,7 @@ def main() -> None:
     tasks = plan.tasks_per_image() * args.images
     print(f"{tasks} attack tasks: {args.model}, {args.images} images, f + σ={args.sigma} "
           f"n∈{args.ns}, {', '.join(args.attacks)}, {args.budget} queries; "
-          f"load average {os.getloadavg()[0]:.1f}")
+          f"load average {os.getloadavg()[0]:.1f}", flush=True)
     rows = []
     warm = replace(plan_for(args, seed=1, images=1), ns=(1,), attacks=("hsja",), budget=20)
     with tempfile.TemporaryDirectory() as tmp:
@@ -112,15 +112,20 @@ def main() -> None:
         local_s, local = timed_run(plan, model, LocalRunner(), Path(tmp) / "local")
         passes = sum(r["forward_passes"] for r in local)
         rows.append((f"LocalRunner, 1 process × {args.threads} threads", local_s, passes))
+        print(f"{rows[-1][0]}: {local_s:.1f} s, {passes} forward passes; load average "
+              f"{os.getloadavg()[0]:.1f}", flush=True)
 
         torch.set_num_threads(1)
         started = time.perf_counter()
         start_ray(None, workers=args.workers, threads=1)
         init_s = time.perf_counter() - started
+        print(f"local Ray started in {init_s:.1f} s", flush=True)
         warm_s, _ = timed_run(warm, model, RayRunner(), Path(tmp) / "warm")  # worker imports
         ray_s, remote = timed_run(plan, model, RayRunner(), Path(tmp) / "ray")
         rows.append((f"local Ray, {args.workers} workers × 1 thread", ray_s,
                      sum(r["forward_passes"] for r in remote)))
+        print(f"{rows[-1][0]}: {ray_s:.1f} s (after {warm_s:.1f} s of worker warm-up); load "
+              f"average {os.getloadavg()[0]:.1f}", flush=True)
         import ray
 
         ray.shutdown()
