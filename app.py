@@ -12,7 +12,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from ui.common import sidebar
+from ui.common import show_error, sidebar
 from ui.export import page_pack_button
 
 PAGES_DIR = Path(__file__).resolve().parent / "pages"
@@ -42,7 +42,11 @@ def main() -> None:
     st.sidebar.title("rsviz")
     st.sidebar.caption("Randomized smoothing under attack: theory vs practice")
     sidebar()
-    nav.run()
+    try:
+        nav.run()
+    except Exception as exc:  # noqa: BLE001 - the app shows one message, never a traceback
+        logging.getLogger("rsviz.app").exception("page %s failed", nav.title)
+        show_error(exc)
     page_pack_button(re.sub(r"\W+", "_", nav.title).strip("_").lower() or "figures")
 
 

@@ -1,16 +1,20 @@
-"""Profile & SORM: probability of being adversarial along x_a − x_o (paper Fig. 1, eq. 3–6)."""
+"""Profile & SORM: probability of being adversarial along x_a − x_o (paper Fig. 1, eq. 3–6).
+
+Recipe: widgets -> ProfileConfig -> ProfileRequest (rsviz.views.profile, disk cache shared
+with `rsviz profile`) -> profile and curvature figures.
+"""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from rsviz.cache import make_key
-from rsviz.errors import RsvizError
 from rsviz.figures.profile import profile_figure, spectrum_figure
-from rsviz.profile import ProfileConfig, ProfileResult, compute_profile, summary
-from ui.common import current, persist, remember, require_ready, widget
+from rsviz.profile import ProfileConfig, summary
+from rsviz.views.base import inputs
+from rsviz.views.profile import ProfileRequest
+from ui.common import current, request_or_stop, require_ready, several, widget
 from ui.export import export_panel
-from ui.jobs import job_panel
+from ui.jobs import view_panel
 
 N_CHOICES = [1, 3, 5, 10, 20, 50, 100, 200, 500, 1000]
 
@@ -27,9 +31,8 @@ if require_ready(state):
     model, x, sigma = state.model, state.x, state.sigma
     gpu = model.device.type != "cpu"
     cols = st.columns(4)
-    n_values = cols[0].multiselect("n (votes of g_{σ,n})", N_CHOICES, key="prof_n_w",
-                                   default=persist("prof_n", [5, 10, 50]),
-                                   on_change=remember, args=("prof_n",))
+    n_values = several(cols[0].multiselect, "n (votes of g_{σ,n})", "prof_n", N_CHOICES,
+                       [5, 10, 50])
     n_samples = int(widget(cols[1].number_input, "N samples per point", "prof_N",
                            2000 if gpu else 256, min_value=16, max_value=1_000_000, step=64))
     points = int(widget(cols[2].number_input, "Profile points", "prof_points",
@@ -54,26 +57,18 @@ if require_ready(state):
     if not n_values:
         st.info("Pick at least one value of n.")
         st.stop()
-    try:
-        config = ProfileConfig(sigma=sigma, n_values=tuple(sorted(n_values)), n_samples=n_samples,
-                               points=points, beyond=beyond,
-                               p_levels=tuple(sorted({0.5, 0.8, round(user_pa, 4)})),
-                               curvature=curvature, lanczos_steps=steps, probes=probes,
-                               slq_steps=10 if gpu else 6, seed=seed,
-                               attack_iters=attack_iters)
-    except RsvizError as exc:
-        st.error(str(exc))
-        st.stop()
-    key = make_key("profile", state.model_id, state.image_hash, config)
-
-    def compute(job) -> ProfileResult:
-        return compute_profile(model, x, config, progress=job)
+    config = request_or_stop(lambda: ProfileConfig(
+        sigma=sigma, n_values=tuple(sorted(n_values)), n_samples=n_samples, points=points,
+        beyond=beyond, p_levels=tuple(sorted({0.5, 0.8, round(user_pa, 4)})),
+        curvature=curvature, lanczos_steps=steps, probes=probes, slq_steps=10 if gpu else 6,
+        seed=seed, attack_iters=attack_iters))
+    request = ProfileRequest(**inputs(model, x), config=config)
 
     def render_partial(partial: dict) -> None:
         st.line_chart({"1 − p̂_y": list(1 - partial["p_y"])})
 
-    def render(result: ProfileResult, fresh: bool) -> None:
-        info = model.info
+    def render(out: dict, fresh: bool) -> None:
+        result, info = out["profile"], model.info
         st.caption(f"x_a: class {info.class_name(result.y)} -> {info.class_name(result.label_adv)}"
                    f" at ‖x_a − x_o‖ = {result.distance:.4f} (bisection bracket "
                    f"{result.attack['bracket']:.1e}, cos(normal, x_a − x_o) = "
@@ -109,9 +104,8 @@ if require_ready(state):
                           "ritz_error": result.curvature.ritz_error.tolist()},
                          {"config": config}, key="profile_spec")
 
-    job_panel("profile", "Profile & SORM", compute, key, render, start_label="Compute profile",
-              cost_note=f"≈ {config.estimated_passes():,} forward passes "
-                        f"({config.points} points × N = {config.n_samples}, attack, "
-                        f"{2 * config.curvature_config().hvps if curvature else 0} gradients "
-                        "for curvature).",
-              render_partial=render_partial)
+    view_panel("profile", request, model, x, render, "Profile & SORM",
+               start_label="Compute profile", render_partial=render_partial,
+               note=f"{config.points} points × N = {config.n_samples}, the white-box attack, "
+                    f"{2 * config.curvature_config().hvps if curvature else 0} gradients for "
+                    "curvature.")

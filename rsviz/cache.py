@@ -1,7 +1,7 @@
 """Disk cache of expensive results (diskcache under cache/, RSVIZ_CACHE_DIR overrides).
 
-Keys are stable hashes of (kind, model id, image hash, config dataclass, engine version). A
-corrupt or unreadable entry counts as a miss and is recomputed; a full disk degrades to "not
+Keys are stable hashes of (kind, version, model id, image hash, config dataclass): each view
+passes its own VERSION (rsviz/views/, docs/architecture.md). A corrupt or unreadable entry counts as a miss and is recomputed; a full disk degrades to "not
 cached" with a warning, never to a lost result.
 """
 
@@ -17,8 +17,6 @@ from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 import diskcache
-
-from rsviz import ENGINE_VERSION
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -48,8 +46,9 @@ def _canonical(value: Any) -> Any:
 
 
 def make_key(kind: str, *parts: Any) -> str:
-    """Stable hash of a kind and any JSON-able parts (dataclasses included) + engine version."""
-    payload = json.dumps([kind, ENGINE_VERSION, _canonical(list(parts))], sort_keys=True)
+    """Stable hash of a kind and any JSON-able parts (dataclasses included). Callers put the
+    version of what they compute among the parts (a view's VERSION)."""
+    payload = json.dumps([kind, _canonical(list(parts))], sort_keys=True)
     return f"{kind}-{hashlib.sha256(payload.encode()).hexdigest()[:32]}"
 
 

@@ -4,6 +4,10 @@ Each module in `rsviz/commands/` is one command with `NAME`, `HELP`,
 `add_arguments(parser)` and `run(args) -> dict`, plus optionally `render(result) -> str` for
 the human-readable output. With `--json` exactly one JSON object goes to stdout; progress and
 logs go to stderr. Errors exit non-zero with a one-line message on stderr, never a traceback.
+
+Fast start: command modules import nothing heavy at module level, and only the chosen
+command's arguments are built (they may import torch for their help texts), so `--help` and
+`theory` never load torch (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -17,8 +21,6 @@ import pkgutil
 import sys
 from types import ModuleType
 from typing import Any
-
-import numpy as np
 
 import rsviz.commands
 from rsviz import __version__
@@ -37,13 +39,14 @@ def discover() -> dict[str, ModuleType]:
 
 
 def _jsonable(value: Any) -> Any:
+    np = sys.modules.get("numpy")
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
+    if np is not None and isinstance(value, np.ndarray):
         return _jsonable(value.tolist())
-    if isinstance(value, np.generic):
+    if np is not None and isinstance(value, np.generic):
         return _jsonable(value.item())
     if isinstance(value, float) and not math.isfinite(value):
         return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
@@ -56,13 +59,23 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _chosen(argv: list[str], names: Any) -> str | None:
+    """The command named in argv (the first word that is not an option)."""
+    return next((a for a in argv if not a.startswith("-")), None) if argv else None
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; only the command named in `argv` gets its arguments (None: every one)."""
+    commands = discover()
+    chosen = None if argv is None else _chosen(argv, commands)
     parser = _Parser(prog="python -m rsviz",
                      description="rsviz: randomized smoothing under attack, headless.")
     parser.add_argument("--version", action="version", version=f"rsviz {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    for name, module in discover().items():
+    for name, module in commands.items():
         cmd = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        if argv is not None and name != chosen:
+            continue
         module.add_arguments(cmd)
         cmd.add_argument("--json", action="store_true",
                          help="print exactly one JSON object on stdout")
@@ -71,7 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not args.command:
         parser.print_help(sys.stderr)

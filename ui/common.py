@@ -88,6 +88,21 @@ def widget(kind: Any, label: str, key: str, default: Any, **kwargs: Any) -> Any:
                 args=(key,), **kwargs)
 
 
+def choice(kind: Any, label: str, key: str, options: list, default: Any, **kwargs: Any) -> Any:
+    """A select box or radio (`kind`, e.g. `cols[0].selectbox`) whose choice survives page
+    switches; an option that disappeared falls back to the first one."""
+    value = persist(key, default)
+    return kind(label, options, index=options.index(value) if value in options else 0,
+                key=key + "_w", on_change=remember, args=(key,), **kwargs)
+
+
+def several(kind: Any, label: str, key: str, options: list, default: list, **kwargs: Any) -> list:
+    """A multiselect whose choice survives page switches (unknown options are dropped)."""
+    kept = [v for v in persist(key, default) if v in options]
+    return kind(label, options, default=kept, key=key + "_w", on_change=remember, args=(key,),
+                **kwargs)
+
+
 def _model_choices() -> list[str]:
     show_tests = os.environ.get("RSVIZ_SHOW_TEST_MODELS", "1") == "1"
     return [k for k, spec in REGISTRY.items() if show_tests or not spec.test_only]
@@ -150,8 +165,7 @@ def sidebar() -> AppState:
                             value=10, step=1, key="sb_n"))
     x = None
     if model is not None and image is not None:
-        info = model.info
-        x = preprocess(image.original, info.input_size, info.resize, info.interpolation)
+        x = model_input(image, model)
     state = AppState(model=model, model_error=model_error, image=image, image_error=image_error,
                      x=x, sigma=float(sigma), n=n, device=device)
     st.session_state[STATE_KEY] = state
@@ -190,9 +204,27 @@ def require_ready(state: AppState) -> bool:
     return True
 
 
-def show_error(exc: BaseException) -> None:
-    """An error for the user, never a traceback."""
-    if isinstance(exc, RsvizError):
+def show_error(exc: BaseException | str) -> None:
+    """The one way a page shows an error: one message, never a traceback."""
+    if isinstance(exc, str):
+        st.error(exc)
+    elif isinstance(exc, RsvizError):
         st.error(str(exc))
     else:
-        st.error(f"{type(exc).__name__}: {exc}")
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        st.error(f"{type(exc).__name__}: {first}")
+
+
+def request_or_stop(build: Any) -> Any:
+    """`build()` (a request or config constructor), or the error shown and the page stopped."""
+    try:
+        return build()
+    except RsvizError as exc:
+        show_error(exc)
+        st.stop()
+
+
+def model_input(loaded: LoadedImage, model: Classifier) -> torch.Tensor:
+    """A loaded image as the model's input tensor."""
+    info = model.info
+    return preprocess(loaded.original, info.input_size, info.resize, info.interpolation)

@@ -1,7 +1,7 @@
 """Job panels: start a background job, follow it live, cancel it, reload finished results.
 
 The manager is one object for the whole server (`st.cache_resource`); only job ids live in
-`st.session_state`, so a page finds its job again after navigation (DESIGN.md §6).
+`st.session_state`, so a page finds its job again after navigation (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -111,3 +111,22 @@ def job_panel(slot: str, name: str, fn: Callable[[Job], Any], cache_key: str,
 
     st.fragment(run_every=1.0)(live)(True)
     return None
+
+
+def view_panel(slot: str, request: Any, model: Any, x: Any, render: Callable[[Any, bool], None],
+               name: str, start_label: str = "Compute", note: str = "",
+               auto_below_s: float = 0.0,
+               render_partial: Callable[[Any], None] | None = None) -> Any:
+    """`job_panel` for a view request: its disk-cache key, its run, and a cost note made of
+    the request's cost in forward passes and the measured rate of this model
+    (docs/architecture.md). Starts by itself when the estimate is under `auto_below_s`."""
+    from rsviz.views.base import measured_rate, seconds
+
+    cost = request.cost()
+    rate = measured_rate(model)
+    eta = seconds(cost, rate)
+    cost_note = (f"{cost.describe()[0].upper()}{cost.describe()[1:]} ≈ {format_eta(eta)} at "
+                 f"the measured {rate:,.0f} passes/s on {model.device.type.upper()}. {note}")
+    return job_panel(slot, name, lambda job: request.run(model, x, job), request.key(), render,
+                     start_label=start_label, cost_note=cost_note.strip(),
+                     auto=eta < auto_below_s, render_partial=render_partial)

@@ -8,20 +8,19 @@ import json
 import math
 from pathlib import Path
 
-from rsviz.attacks import CRITERIA, REGISTRY, AttackTrace, OracleConfig, run_attack
-from rsviz.commands._common import (Timer, add_image_argument, add_model_arguments, context,
-                                    load_cli_image, load_cli_model)
-from rsviz.config import to_dict
+from typing import Any
+
+from rsviz.commands._common import (add_image_argument, add_model_arguments, context, inputs,
+                                    run_view)
 from rsviz.errors import ConfigError
-from rsviz.images import to_pil
-from rsviz.jobs import StderrProgress
-from rsviz.smoothing import forward_labels
 
 NAME = "attack"
 HELP = "run HSJA, SurFree or RayS against f (no --sigma) or g_{σ,n} and record its trace"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from rsviz.attacks import CRITERIA, REGISTRY
+
     add_image_argument(parser)
     add_model_arguments(parser)
     parser.add_argument("--attack", choices=list(REGISTRY), default="hsja",
@@ -59,11 +58,12 @@ def parse_params(items: list[str]) -> dict:
     return params
 
 
-def write_outputs(out: Path, trace: AttackTrace, x_o, summary: dict) -> list[str]:
+def write_outputs(out: Path, trace: Any, x_o: Any, summary: dict) -> list[str]:
     """trace.csv (one row per state), trace.json (summary + rows), final images."""
     from PIL import Image
 
     from rsviz.figures.attacks import amplified_perturbation
+    from rsviz.images import to_pil
 
     out.mkdir(parents=True, exist_ok=True)
     fields = ["queries", "forward_passes", "l2", "linf", "phase"]
@@ -91,29 +91,21 @@ def write_outputs(out: Path, trace: AttackTrace, x_o, summary: dict) -> list[str
 
 
 def run(args: argparse.Namespace) -> dict:
+    from rsviz.attacks import OracleConfig
+    from rsviz.views.attack import AttackRequest
+    from rsviz.views.base import inputs as view_inputs
+
     config = OracleConfig(sigma=args.sigma, n=args.n, criterion=args.criterion, p_a=args.pa,
                           target=args.target, budget=args.budget, seed=args.seed,
                           precision=args.precision)
     params = parse_params(args.param)
-    model = load_cli_model(args)
-    x, name = load_cli_image(args.image, model)
-    y = int(forward_labels(model, x[None], batch_size=1)[0])
-    with Timer() as timer:
-        trace = run_attack(model, x, y, args.attack, config, args.seed,
-                           progress=StderrProgress(f"{NAME} {args.attack}"), params=params)
-    info = model.info
-    summary = {**context(model, x, name), "attack": args.attack,
-               "paper": REGISTRY[args.attack].paper, "oracle": config.describe(),
-               "config": to_dict(config), "params": trace.params,
-               "queries": trace.queries, "forward_passes": trace.forward_passes,
-               "l2": trace.l2, "linf": trace.linf, "success": trace.success,
-               "label": y, "label_name": info.class_name(y),
-               "adv_label": trace.adv_label,
-               "adv_label_name": None if trace.adv_label is None else info.class_name(trace.adv_label),
-               "adv_label_f": trace.adv_label_f, "states": len(trace.points),
-               "seconds": timer.seconds}
+    model, x, name = inputs(args)
+    request = AttackRequest(**view_inputs(model, x), attack=args.attack, config=config,
+                            params=tuple(params.items()))
+    result = run_view(request, model, x, f"{NAME} {args.attack}")
+    summary = {**context(model, x, name), **request.summary(result, model.info.class_name)}
     if args.out:
-        summary["files"] = write_outputs(Path(args.out), trace, x, summary)
+        summary["files"] = write_outputs(Path(args.out), result["trace"], x, summary)
     return summary
 
 

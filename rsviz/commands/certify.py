@@ -13,18 +13,17 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from rsviz.certification import CertificationConfig, certify_image, curve, run_certification
-from rsviz.commands._common import add_model_arguments, context, load_cli_image, load_cli_model
+from rsviz.commands._common import (add_model_arguments, context, load_cli_image, load_cli_model,
+                                    run_view)
 from rsviz.errors import ConfigError
-from rsviz.imagesets import from_folder
-from rsviz.images import SAMPLES
-from rsviz.jobs import StderrProgress
 
 NAME = "certify"
 HELP = "Cohen et al.'s CERTIFY on one image, or over an image folder (Cohen's TSV)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from rsviz.images import SAMPLES
+
     parser.add_argument("image", nargs="?",
                         help="one image file or sample:NAME (" + ", ".join(SAMPLES) + ")")
     parser.add_argument("--images", help="folder of labelled images (instead of IMAGE)")
@@ -42,6 +41,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    from rsviz.certification import CertificationConfig, curve, run_certification
+    from rsviz.imagesets import from_folder
+    from rsviz.jobs import StderrProgress
+
     if bool(args.image) == bool(args.images):
         raise ConfigError("Give either one IMAGE or --images DIR.")
     model = load_cli_model(args)
@@ -67,25 +70,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "skipped": list(images.notes), "sigmas": per_sigma}
 
 
-def _one_image(args: argparse.Namespace, model: Any, config: CertificationConfig) -> dict[str, Any]:
-    x, name = load_cli_image(args.image, model)
-    from rsviz.certification import derive_seed
-    from rsviz.smoothing import forward_labels
+def _one_image(args: argparse.Namespace, model: Any, config: Any) -> dict[str, Any]:
+    from rsviz.views.base import inputs as view_inputs
+    from rsviz.views.certification import CertifyRequest
 
-    label = int(forward_labels(model, x[None])[0])  # no ground truth: report against f's label
-    out = []
-    for sigma in config.sigmas:
-        row = certify_image(model, x, label, sigma, config.n0, config.n, config.alpha,
-                            derive_seed(config.seed, f"{sigma:g}", 0), 0, name,
-                            config.batch_size, config.precision,
-                            StderrProgress(f"certify σ={sigma:g}"))
-        out.append({"sigma": sigma, "predict": row.predict,
-                    "predict_name": model.info.class_name(row.predict), "radius": row.radius,
-                    "p_lower": row.p_lower, "forward_passes": row.forward_passes,
-                    "time": row.time, "f_predict": row.f_predict})
-    first = out[0]
-    return {**context(model, x, name), "n0": config.n0, "n": config.n, "alpha": config.alpha,
-            "seed": config.seed, **first, "runs": out}
+    x, name = load_cli_image(args.image, model)
+    request = CertifyRequest(**view_inputs(model, x), sigmas=config.sigmas, n0=config.n0,
+                             n=config.n, alpha=config.alpha, seed=config.seed,
+                             batch_size=config.batch_size, precision=config.precision, name=name)
+    rows = run_view(request, model, x, NAME)
+    return {**context(model, x, name), **request.summary(rows, model.info.class_name)}
 
 
 def render(result: dict[str, Any]) -> str:

@@ -1,21 +1,14 @@
-"""`rsviz dichotomy IMAGE`: binary searches against g_{σ,n}, per n (paper Fig. 3)."""
+"""`rsviz dichotomy IMAGE`: binary searches against g_{σ,n}, per n (paper Fig. 3).
+
+The view (and the choice of the segment) is rsviz.views.dichotomy, shared with the page.
+"""
 
 from __future__ import annotations
 
 import argparse
 
-import torch
-
-from rsviz.commands._common import (Timer, add_image_argument, add_model_arguments, context,
-                                    load_cli_image, load_cli_model)
-from rsviz.config import to_dict
-from rsviz.dichotomy import (DichotomyConfig, Segment, run_dichotomy, segment_past_whitebox,
-                             segment_random, segment_towards, whitebox_available)
-from rsviz.errors import RsvizError
-from rsviz.images import SAMPLES
-from rsviz.jobs import StderrProgress
-from rsviz.models import Classifier
-from rsviz.smoothing import forward_labels
+from rsviz.commands._common import (add_image_argument, add_model_arguments, context, inputs,
+                                    load_cli_image, run_view)
 
 NAME = "dichotomy"
 HELP = "distribution of binary-search outputs against g_{σ,n} on a segment (paper Fig. 3)"
@@ -41,7 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also run every trial against the model (costly; for validation)")
     parser.add_argument("--segment", choices=["auto", "whitebox", "towards", "random"],
                         default="auto", help="how B is chosen (auto: past the white-box boundary "
-                                             "point when available, else towards another sample)")
+                                             "point when available; whitebox and random fall "
+                                             "back to towards another image when they fail)")
     parser.add_argument("--towards", help="image or sample:name for --segment towards "
                                           "(default: the first sample f labels differently)")
     parser.add_argument("--extension", type=float, default=3.0,
@@ -49,45 +43,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0)
 
 
-def choose_segment(args: argparse.Namespace, model: Classifier, x: torch.Tensor,
-                   y: int) -> Segment:
-    """The segment asked for on the command line (see --segment)."""
-    kind = args.segment
-    if kind == "auto":
-        kind = "whitebox" if whitebox_available() else "towards"
-    if kind == "whitebox":
-        if not whitebox_available():
-            raise RsvizError("--segment whitebox needs rsviz.whitebox, which is not installed.")
-        return segment_past_whitebox(model, x, y, args.sigma, args.extension)
-    if kind == "random":
-        return segment_random(model, x, y, args.sigma, args.extension, args.seed)
-    if args.towards:
-        other, name = load_cli_image(args.towards, model)
-        return segment_towards(model, x, y, other, args.sigma, args.extension, name)
-    for name in SAMPLES:
-        other, _ = load_cli_image(f"sample:{name}", model)
-        if int(forward_labels(model, other[None])[0]) != y:
-            return segment_towards(model, x, y, other, args.sigma, args.extension,
-                                   f"sample:{name}")
-    raise RsvizError("No sample image is classified differently from IMAGE: use --towards or "
-                     "--segment random.")
-
-
 def run(args: argparse.Namespace) -> dict:
+    from rsviz.dichotomy import DichotomyConfig
+    from rsviz.views.base import inputs as view_inputs
+    from rsviz.views.dichotomy import DichotomyRequest
+
     config = DichotomyConfig(sigma=args.sigma, n_values=tuple(args.n), trials=args.trials,
                              steps=args.steps, tolerance=args.tolerance, grid=args.grid,
                              n_samples=args.samples, method=args.method, fit=args.fit,
-                             live=args.live,
-                             seed=args.seed)
-    model = load_cli_model(args)
-    x, name = load_cli_image(args.image, model)
-    y = int(forward_labels(model, x[None])[0])
-    with Timer() as timer:
-        segment = choose_segment(args, model, x, y)
-        result = run_dichotomy(model, segment.a, segment.b, y, config, StderrProgress(NAME))
-    return {**context(model, x, name), "config": to_dict(config), "class": y,
-            "class_name": model.info.class_name(y), "segment": segment.kind,
-            "segment_caption": segment.caption, **result.summary(), "seconds": timer.seconds}
+                             live=args.live, seed=args.seed)
+    model, x, name = inputs(args)
+    other, other_name = None, ""
+    if args.towards and args.segment == "towards":
+        other, other_name = load_cli_image(args.towards, model)
+    request = DichotomyRequest(**view_inputs(model, x), config=config, kind=args.segment,
+                               extension=args.extension, other=other, other_name=other_name)
+    out = run_view(request, model, x, NAME)
+    return {**context(model, x, name), **request.summary(out, model.info.class_name)}
 
 
 def render(result: dict) -> str:

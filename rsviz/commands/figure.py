@@ -12,15 +12,15 @@ import argparse
 from pathlib import Path
 
 from rsviz.errors import ConfigError
-from rsviz.figures.export import (FORMATS, data_to_csv, export_figure, figure_pack, find_bundles,
-                                  load_bundle, safe_name, static_export_available)
-from rsviz.figures.theme import BACKGROUNDS, PRESET_ALIASES, PRESETS, resolve_preset
 
 NAME = "figure"
 HELP = "rebuild figures (PNG/SVG/PDF/HTML/CSV) from saved figure bundles"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from rsviz.figures.export import FORMATS
+    from rsviz.figures.theme import BACKGROUNDS, PRESET_ALIASES, PRESETS
+
     parser.add_argument("results", help="a figure bundle (.json) or a folder of bundles")
     parser.add_argument("--preset", default="slide 16:9",
                         help="size preset: " + ", ".join(repr(p) for p in PRESETS)
@@ -39,6 +39,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _formats(text: str) -> list[str]:
+    from rsviz.figures.export import FORMATS
+
     formats = [f.strip().lower().lstrip(".") for f in text.split(",") if f.strip()]
     unknown = [f for f in formats if f not in FORMATS]
     if unknown or not formats:
@@ -48,6 +50,10 @@ def _formats(text: str) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> dict:
+    from rsviz.figures.export import (export_figure, figure_pack, find_bundles, load_bundle,
+                                      safe_name, static_export_available)
+    from rsviz.figures.theme import resolve_preset
+
     formats = _formats(args.format)
     preset = None if args.preset.lower() == "none" else resolve_preset(args.preset)
     dpi = args.dpi
@@ -93,6 +99,8 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def _is_table(data: object) -> bool:
+    from rsviz.figures.export import data_to_csv
+
     return data_to_csv(data) is not None
 
 

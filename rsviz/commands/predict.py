@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-import torch
-
-from rsviz.commands._common import (Timer, add_image_argument, add_model_arguments, context,
-                                    load_cli_image, load_cli_model)
-from rsviz.models import top_k
+from rsviz.commands._common import Timer, add_image_argument, add_model_arguments, context, inputs
 
 NAME = "predict"
 HELP = "top-5 classes of the base classifier f on one image"
@@ -20,13 +16,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> dict:
-    model = load_cli_model(args)
-    x, name = load_cli_image(args.image, model)
-    with Timer() as timer, torch.inference_mode():
-        logits = model(x[None].to(model.device))[0]
-    top5 = [{"class_index": c, "name": model.info.class_name(c), "prob": p}
-            for c, p in top_k(logits, 5)]
-    return {**context(model, x, name), "top5": top5, "seconds": timer.seconds}
+    from rsviz.views.image import top5
+
+    model, x, name = inputs(args)
+    with Timer() as timer:
+        rows = top5(model, x)
+    return {**context(model, x, name), "top5": rows, "seconds": timer.seconds}
 
 
 def render(result: dict) -> str:

@@ -6,12 +6,9 @@ import argparse
 import json
 from pathlib import Path
 
-from rsviz.commands._common import (Timer, add_image_argument, add_model_arguments, context,
-                                    load_cli_image, load_cli_model)
-from rsviz.config import to_dict
+from rsviz.commands._common import (add_image_argument, add_model_arguments, context, inputs,
+                                    run_view)
 from rsviz.errors import RsvizError
-from rsviz.jobs import StderrProgress
-from rsviz.profile import ProfileConfig, compute_profile, summary
 
 NAME = "profile"
 HELP = "probability of being adversarial along the direction of a white-box x_a, with SORM (Fig. 1)"
@@ -43,20 +40,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> dict:
+    from rsviz.profile import ProfileConfig
+    from rsviz.views.base import inputs as view_inputs
+    from rsviz.views.profile import ProfileRequest
+
     config = ProfileConfig(sigma=args.sigma, n_values=tuple(sorted(set(args.n))),
                            n_samples=args.samples, points=args.points, start=args.start,
                            stop=args.stop, beyond=args.beyond, p_levels=tuple(args.pa),
                            alpha=args.alpha, seed=args.seed, attack_iters=args.attack_iters,
                            curvature=not args.no_curvature, lanczos_steps=args.lanczos_steps,
                            probes=args.probes, slq_steps=args.slq_steps)
-    model = load_cli_model(args)
-    x, name = load_cli_image(args.image, model)
-    with Timer() as timer:
-        result = compute_profile(model, x, config, progress=StderrProgress("profile"))
-    out = {**context(model, x, name), "config": to_dict(config), **summary(result),
-           "seconds": timer.seconds}
+    model, x, name = inputs(args)
+    request = ProfileRequest(**view_inputs(model, x), config=config)
+    result = run_view(request, model, x, NAME)
+    out = {**context(model, x, name), **request.summary(result)}
     if args.out:
-        out["files"] = write_outputs(result, out, Path(args.out))
+        out["files"] = write_outputs(result["profile"], out, Path(args.out))
     return out
 
 

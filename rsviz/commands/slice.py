@@ -6,17 +6,17 @@ import argparse
 import os
 from pathlib import Path
 
-from rsviz.commands._common import (add_image_argument, add_model_arguments, context,
-                                    load_cli_image, load_cli_model)
+from rsviz.commands._common import (add_image_argument, add_model_arguments, context, inputs,
+                                    load_cli_image, run_view)
 from rsviz.errors import RsvizError
-from rsviz.jobs import StderrProgress
-from rsviz.slices import DIRECTIONS, SliceConfig, compute_slice, estimate_passes
 
 NAME = "slice"
 HELP = "2D slice of image space around an image: f and g_σ,n labels, P[adversarial] (Fig. 2)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from rsviz.slices import DIRECTIONS
+
     add_image_argument(parser)
     add_model_arguments(parser)
     parser.add_argument("--sigma", type=float, default=0.05, help="noise σ (default 0.05, Fig. 2)")
@@ -47,20 +47,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> dict:
-    model = load_cli_model(args)
-    x, name = load_cli_image(args.image, model)
+    from rsviz.images import tensor_hash
+    from rsviz.slices import SliceConfig
+    from rsviz.views.base import inputs as view_inputs
+    from rsviz.views.slice import SliceRequest
+
+    model, x, name = inputs(args)
     target, target_name = None, ""
     if args.direction == "image":
         if not args.target:
             raise RsvizError("--direction image needs --target (a file or sample:NAME).")
         target, target_name = load_cli_image(args.target, model)
+        target_name = f"{target_name} ({tensor_hash(target)[:8]})"
     config = SliceConfig(sigma=args.sigma, ns=tuple(args.n), grid=args.grid, extent=args.extent,
                          n_samples=args.samples or max(args.n), direction=args.direction,
                          target=target_name, clip=args.clip, mode=args.mode, n0=args.n0,
                          alpha=args.alpha, exact_realisations=args.exact_realisations,
                          seed=args.seed)
-    progress = StderrProgress(f"slice ~{estimate_passes(config):,} passes")
-    result = compute_slice(model, x, config, target, progress)
+    request = SliceRequest(**view_inputs(model, x), config=config, target=target)
+    result = run_view(request, model, x, f"slice, {request.cost().describe()}")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     result.save_npz(str(out / "slice.npz"))
@@ -80,9 +85,8 @@ def run(args: argparse.Namespace) -> dict:
             files.append(str(out / f"{stem}.png"))
         except Exception as exc:  # noqa: BLE001 - kaleido/Chromium missing: HTML is enough
             notes.append(f"PNG skipped for {stem} ({type(exc).__name__}: {str(exc)[:80]})")
-    summary = result.summary()
-    return {**context(model, x, name), "config": {**config.__dict__, "ns": list(config.ns)},
-            **summary, "files": files, "notes": notes, "out": os.fspath(out)}
+    return {**context(model, x, name), **request.summary(result), "files": files,
+            "notes": notes, "out": os.fspath(out)}
 
 
 def render(result: dict) -> str:

@@ -12,16 +12,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from rsviz.device import resolve_device
-from rsviz.jobs import StderrProgress
-from rsviz.study import load_plan, run_study
-
 NAME = "study"
 HELP = "run or resume a study plan (YAML/JSON) into a results folder"
-
-COLUMNS = ("model", "sigma", "n", "criterion", "p_a", "attack", "images", "accuracy",
-           "success_rate", "mean_l2", "median_l2", "mean_linf", "mean_queries",
-           "mean_forward_passes", "median_ratio")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,14 +23,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    from rsviz.device import resolve_device
+    from rsviz.jobs import StderrProgress
+    from rsviz.study import load_plan
+    from rsviz.views.study import request_for
+
     plan = load_plan(args.plan)
-    progress = StderrProgress(f"study {plan.name}")
-    study = run_study(plan, args.out, device=resolve_device(args.device), progress=progress,
-                      base=Path(args.plan).resolve().parent)
-    rows = [{k: r[k] for k in COLUMNS} for r in study.summary()]
-    return {"plan": plan.name, "out": str(Path(args.out)), "images": len(study.images),
-            "tasks": len(study.results), "executed": study.executed, "reused": study.reused,
-            "rows": rows, "certification": study.accuracy_drop()}
+    device = resolve_device(args.device)
+    request = request_for(plan, args.out, base=str(Path(args.plan).resolve().parent),
+                          device=device.type)
+    study = request.run(None, None, StderrProgress(f"study {plan.name}"))
+    return request.summary(study)
 
 
 def render(result: dict[str, Any]) -> str:

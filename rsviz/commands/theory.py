@@ -4,9 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from rsviz.config import check_sigma
-from rsviz.theory import theory_summary
-
 NAME = "theory"
 HELP = "eq. (5) π0 threshold for a level-P_a adversarial example and eq. (6) extra distance"
 
@@ -20,6 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> dict:
+    from rsviz.config import check_sigma
+    from rsviz.theory import theory_summary
+
     if args.sigma is not None:
         check_sigma(args.sigma)
     out = theory_summary(args.n, args.pa, args.sigma,

@@ -1,0 +1,139 @@
+"""What every view request shares: identity of the inputs, cache key, cost, cached run.
+
+A request names its model by `model_id`, its image by `image_hash` and the device type
+(noise drawn on a GPU differs from noise drawn on the CPU), plus the view's own parameters.
+`key()` hashes them with the view's NAME and VERSION: bump a view's VERSION when a change of
+the engine changes what that view computes. See docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar, Literal
+
+from rsviz.cache import DiskCache, default_cache, make_key
+from rsviz.errors import Cancelled, ConfigError
+
+CostKind = Literal["exact", "at most", "about"]
+
+
+@dataclass(frozen=True)
+class Cost:
+    """Forward passes of the base classifier a request will spend.
+
+    kind says how far to trust `passes`: "exact", "at most" (an upper bound) or "about"
+    (an estimate; adaptive sampling depends on the image).
+    """
+
+    passes: int
+    kind: CostKind = "exact"
+
+    def describe(self) -> str:
+        prefix = {"exact": "", "at most": "at most ", "about": "about "}[self.kind]
+        return f"{prefix}{self.passes:,} forward passes"
+
+
+class CancelProgress:
+    """A Progress that also stops when `cancel()` returns true (a callable or an Event)."""
+
+    def __init__(self, progress: Any, cancel: Callable[[], bool] | threading.Event | None):
+        from rsviz.jobs import NullProgress
+
+        self.progress = progress or NullProgress()
+        self.cancel = cancel.is_set if isinstance(cancel, threading.Event) else cancel
+
+    def report(self, done: float, total: float | None = None, message: str = "",
+               partial: Any = None) -> None:
+        self.progress.report(done, total, message, partial)
+
+    def check_cancel(self) -> None:
+        if self.cancel is not None and self.cancel():
+            raise Cancelled("cancelled")
+        self.progress.check_cancel()
+
+
+def progress_of(progress: Any, cancel: Any) -> Any:
+    """The Progress engine functions receive: `progress` itself when there is no extra cancel."""
+    from rsviz.jobs import NullProgress
+
+    if cancel is None:
+        return progress or NullProgress()
+    return CancelProgress(progress, cancel)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Request:
+    """Base of every view request. Subclasses set NAME and VERSION and add their fields.
+
+    Fields listed in NOT_IN_KEY (summary-only parameters, batch sizes) do not change the
+    cached result: `key()` leaves them out, so changing them reuses it. Fields declared with
+    `field(compare=False)` (input tensors) are left out too; their hash is a key field.
+    """
+
+    NAME: ClassVar[str] = "view"
+    VERSION: ClassVar[str] = "1"
+    NOT_IN_KEY: ClassVar[tuple[str, ...]] = ()
+
+    model_id: str
+    image_hash: str
+    device: str = "cpu"
+
+    def key(self) -> str:
+        parts = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                 if f.compare and f.name not in self.NOT_IN_KEY}
+        return make_key(self.NAME, self.VERSION, parts)
+
+    def cost(self) -> Cost:
+        raise NotImplementedError
+
+    def run(self, model: Any, x: Any, progress: Any = None, cancel: Any = None) -> Any:
+        raise NotImplementedError
+
+    def summary(self, result: Any) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def check_inputs(self, model: Any, x: Any) -> None:
+        """The model and image are the ones this request names (else its key would lie)."""
+        from rsviz.images import tensor_hash
+
+        if model.info.model_id != self.model_id:
+            raise ConfigError(f"This {self.NAME} request is for model {self.model_id}, "
+                              f"not {model.info.model_id}.")
+        if x is not None and self.image_hash and tensor_hash(x) != self.image_hash:
+            raise ConfigError(f"This {self.NAME} request is for another image.")
+
+
+def inputs(model: Any, x: Any) -> dict[str, str]:
+    """The identity fields of a request on `model` and image `x`: model_id, image_hash, device."""
+    from rsviz.images import tensor_hash
+
+    return {"model_id": model.info.model_id, "image_hash": tensor_hash(x) if x is not None else "",
+            "device": model.device.type}
+
+
+def run_cached(request: Request, model: Any, x: Any, progress: Any = None, cancel: Any = None,
+               cache: DiskCache | None = None) -> tuple[Any, bool]:
+    """The request's result from the disk cache, else computed and stored: (result, cached)."""
+    disk = cache or default_cache()
+    key = request.key()
+    hit = disk.get(key)
+    if hit is not None:
+        return hit, True
+    request.check_inputs(model, x)
+    result = request.run(model, x, progress, cancel)
+    disk.set(key, result)
+    return result, False
+
+
+def seconds(cost: Cost, rate: float) -> float:
+    """Estimated wall time of a cost at a measured rate (forward passes per second)."""
+    return cost.passes / max(rate, 1e-9)
+
+
+def measured_rate(model: Any, precision: str = "auto") -> float:
+    """Forward passes per second of `model`, measured (a short probe the first time)."""
+    from rsviz.smoothing import estimate_rate
+
+    return estimate_rate(model, precision)

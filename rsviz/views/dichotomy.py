@@ -1,0 +1,125 @@
+"""Dichotomy view: where binary searches against g_{σ,n} land, per n (paper Fig. 3).
+
+The segment [A, B] is chosen here and only here (`choose_segment`), for the page and the CLI.
+See docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from rsviz.errors import ConfigError, RsvizError
+from rsviz.views.base import Cost, Request, progress_of
+
+SEGMENTS = {"auto": "Past the white-box boundary point when available, else towards another image",
+            "whitebox": "Past the white-box boundary point x_a of f",
+            "towards": "Towards another image",
+            "random": "Along a random direction"}
+LINE_SEARCH_POINTS = 16  # coarse line search of the "towards" and "random" segments
+
+
+@dataclass(frozen=True, kw_only=True)
+class DichotomyRequest(Request):
+    """Dichotomies on one segment. `kind` picks B (SEGMENTS); `other` is the image of
+    "towards" (None: the first sample photo f labels differently), keyed by its hash.
+
+    The result is {"result": DichotomyResult, "kind", "caption", "seconds"}.
+    """
+
+    NAME = "dichotomy"
+    VERSION = "1"
+    NOT_IN_KEY = ("other_name",)  # the image is keyed by its hash
+
+    config: Any
+    kind: str = "auto"
+    extension: float = 3.0
+    other_hash: str = ""
+    other_name: str = ""
+    other: Any = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        from rsviz.dichotomy import whitebox_available
+
+        if self.kind not in SEGMENTS:
+            raise ConfigError(f"Unknown segment {self.kind!r}; use {', '.join(SEGMENTS)}.")
+        if self.kind == "auto":
+            object.__setattr__(self, "kind", "whitebox" if whitebox_available() else "towards")
+        if self.extension < 0:
+            raise ConfigError(f"The extension past ∂f must be ≥ 0 (got {self.extension}).")
+        if self.other is not None and not self.other_hash:
+            from rsviz.images import tensor_hash
+
+            object.__setattr__(self, "other_hash", tensor_hash(self.other))
+
+    def cost(self) -> Cost:
+        """An estimate: the segment pass (grid × N votes) and the line search are exact; the
+        white-box attack of "whitebox" adds gradients; live trials add at most
+        trials × k × Σn (lazy votes stop early)."""
+        c = self.config
+        live = c.trials * c.steps * sum(c.n_values) if c.live else 0
+        return Cost(c.grid * c.n_samples + LINE_SEARCH_POINTS + 1 + live, "about")
+
+    def run(self, model: Any, x: Any, progress: Any = None, cancel: Any = None) -> dict:
+        from rsviz.dichotomy import run_dichotomy
+        from rsviz.smoothing import forward_labels
+
+        progress = progress_of(progress, cancel)
+        started = time.perf_counter()
+        y = int(forward_labels(model, x[None])[0])
+        segment, note = choose_segment(model, x, y, self, progress)
+        result = run_dichotomy(model, segment.a, segment.b, y, self.config, progress)
+        return {"result": result, "kind": segment.kind, "caption": note + segment.caption,
+                "seconds": time.perf_counter() - started}
+
+    def summary(self, out: dict, class_name: Any = str) -> dict[str, Any]:
+        from rsviz.config import to_dict
+
+        result = out["result"]
+        return {"config": to_dict(self.config), "class": result.y,
+                "class_name": class_name(result.y), "segment": out["kind"],
+                "segment_caption": out["caption"], **result.summary(),
+                "seconds": out["seconds"]}
+
+
+def choose_segment(model: Any, x: Any, y: int, request: DichotomyRequest,
+                   progress: Any = None) -> tuple[Any, str]:
+    """The segment of `request` and a note when it had to fall back.
+
+    "whitebox" and "random" fall back to "towards" when they fail (no adversarial point
+    found, white-box module missing); "towards" uses `request.other`, else the first sample
+    photo that f labels differently from x.
+    """
+    from rsviz.dichotomy import segment_past_whitebox, segment_random, whitebox_available
+
+    sigma, extension = request.config.sigma, request.extension
+    note = ""
+    if request.kind != "towards":
+        try:
+            if request.kind == "random":
+                return segment_random(model, x, y, sigma, extension, request.config.seed), note
+            if not whitebox_available():
+                raise RsvizError("rsviz.whitebox is not installed")
+            return segment_past_whitebox(model, x, y, sigma, extension, progress), note
+        except RsvizError as exc:
+            note = f"{SEGMENTS[request.kind]} failed ({exc}); fell back to another image. "
+    return _towards(model, x, y, request), note
+
+
+def _towards(model: Any, x: Any, y: int, request: DichotomyRequest) -> Any:
+    from rsviz.dichotomy import segment_towards
+    from rsviz.images import SAMPLES
+    from rsviz.smoothing import forward_labels
+    from rsviz.views.inputs import load_image
+
+    sigma, extension = request.config.sigma, request.extension
+    if request.other is not None:
+        return segment_towards(model, x, y, request.other, sigma, extension,
+                               request.other_name or "the other image")
+    for name in SAMPLES:
+        other, _ = load_image(f"sample:{name}", model)
+        if int(forward_labels(model, other[None])[0]) != y:
+            return segment_towards(model, x, y, other, sigma, extension, f"sample:{name}")
+    raise RsvizError("No sample image is classified differently from this image: choose "
+                     "another image for B, or a random segment.")

@@ -1,0 +1,127 @@
+"""Image & votes view: top-5 of f, and the votes of the smoothed classifier at one image.
+
+`VotesRequest` samples like Cohen et al.'s CERTIFY (n0 selection votes, then N recorded
+votes). Everything else (p̂ and its Clopper–Pearson interval, N // n draws of g_{σ,n},
+P[g_{σ,n} ≠ ĉ], the certified radius) is derived from the recorded votes by `summarize`, so
+n and α are left out of the cache key: changing them is instant. See docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from rsviz.errors import ConfigError
+from rsviz.views.base import Cost, Request, progress_of
+
+COHEN_N = 100_000  # Cohen et al.'s CERTIFY default, quoted next to the radius with N votes
+N0 = 100  # CERTIFY's selection votes (Cohen et al.'s default)
+
+
+def top5(model: Any, x: Any) -> list[dict[str, Any]]:
+    """The five most probable classes of f at x: class_index, name, prob (one forward pass)."""
+    import torch
+
+    from rsviz.models import top_k
+
+    with torch.inference_mode():
+        logits = model(x[None].to(model.device))[0]
+    return [{"class_index": c, "name": model.info.class_name(c), "prob": p}
+            for c, p in top_k(logits, 5)]
+
+
+@dataclass(frozen=True, kw_only=True)
+class VotesRequest(Request):
+    """n0 + N votes of f on noisy copies of x (the expensive part, cached), with n and α
+    for the summary."""
+
+    NAME = "image-votes"
+    VERSION = "1"
+    NOT_IN_KEY = ("n", "alpha", "batch_size")
+
+    sigma: float = 0.25
+    n_samples: int = 1000
+    n0: int = N0
+    seed: int = 0
+    precision: str = "auto"
+    n: int = 10
+    alpha: float = 0.001
+    batch_size: int | None = None
+
+    def __post_init__(self) -> None:
+        from rsviz.config import SmoothingConfig
+
+        SmoothingConfig(sigma=self.sigma, n=self.n, n_samples=self.n_samples, alpha=self.alpha,
+                        seed=self.seed, batch_size=self.batch_size, precision=self.precision)
+        if self.n0 < 1:
+            raise ConfigError(f"n0 must be an integer ≥ 1 (got {self.n0}).")
+        if self.n > self.n_samples:
+            raise ConfigError(f"n = {self.n} exceeds N = {self.n_samples}: raise N to at "
+                              "least n.")
+
+    def cost(self) -> Cost:
+        return Cost(self.n0 + self.n_samples, "exact")
+
+    def run(self, model: Any, x: Any, progress: Any = None, cancel: Any = None) -> dict:
+        from rsviz.smoothing import certify, make_generator
+
+        generator = make_generator(self.seed, model.device)
+        result = certify(model, x, self.sigma, self.n0, self.n_samples, self.alpha, generator,
+                         self.batch_size, self.precision, progress_of(progress, cancel))
+        votes = result.votes
+        assert votes is not None
+        return {"labels": votes.labels[0].copy(), "counts0": result.counts0, "n0": self.n0,
+                "num_classes": votes.num_classes, "sigma": self.sigma,
+                "forward_passes": result.forward_passes, "seconds": result.seconds,
+                "batch_size": votes.batch_size, "precision": votes.precision}
+
+    def summary(self, result: dict, class_name: Callable[[int], str] = str) -> dict[str, Any]:
+        derived = summarize(result, self.n, self.alpha, self.seed, class_name)
+        return {"sigma": self.sigma, "n": self.n, "n_samples": self.n_samples,
+                "alpha": self.alpha, "seed": self.seed, **derived,
+                "forward_passes": result["forward_passes"], "seconds": result["seconds"],
+                "passes_per_s": result["forward_passes"] / max(result["seconds"], 1e-9),
+                "batch_size": result["batch_size"], "precision": result["precision"]}
+
+
+def summarize(sampled: dict[str, Any], n: int, alpha: float, seed: int = 0,
+              class_name: Callable[[int], str] = str) -> dict[str, Any]:
+    """Everything derived from the recorded votes for a given n and α (cheap)."""
+    from rsviz.smoothing import VoteRecord, radius_from_votes
+
+    labels = np.asarray(sampled["labels"])
+    N = len(labels)
+    if n > N:
+        raise ConfigError(f"n = {n} exceeds the N = {N} recorded samples; raise N.")
+    sigma = float(sampled["sigma"])
+    votes = VoteRecord(labels[None], int(sampled["num_classes"]), sigma)
+    counts = votes.counts[0]
+    top = int(votes.top_class()[0])
+    lo, hi = votes.interval(top, alpha)
+    c_a = int(np.asarray(sampled["counts0"]).argmax())
+    p_lower, radius = radius_from_votes(int(counts[c_a]), N, alpha, sigma)
+    draws = votes.g_draws(n, np.random.default_rng(seed))[0]
+    order = np.argsort(-counts, kind="stable")
+    return {
+        "top_class": top, "top_class_name": class_name(top),
+        "p_hat": float(votes.p_hat(top)[0]), "p_lower": float(lo[0]), "p_upper": float(hi[0]),
+        "interval": f"two-sided Clopper–Pearson, {1 - alpha:.4g} confidence",
+        "vote_counts": [{"class_index": int(c), "name": class_name(int(c)), "votes": int(counts[c])}
+                        for c in order if counts[c] > 0][:20],
+        "g_draws": draws.tolist(),
+        "prob_g_wrong": {
+            "binomial": float(votes.prob_g_wrong(top, n, "binomial")[0]),
+            "empirical": float((draws != top).mean()),
+            "note": "binomial: exact two-class law from p̂ (top vs rest); empirical: fraction "
+                    f"of the {len(draws)} draws of g_{{σ,n}} that differ from the top class",
+        },
+        "certify": {
+            "c_a": c_a, "c_a_name": class_name(c_a), "n0": int(sampled["n0"]), "n": N,
+            "predict": c_a if radius >= 0 else -1, "p_lower_one_sided": p_lower,
+            "radius": max(radius, 0.0), "abstain": radius < 0,
+            "note": f"Cohen et al.'s CERTIFY with n = {N}; their default n = {COHEN_N} gives a "
+                    "larger radius for the same image (p̲_A is tighter)",
+        },
+    }

@@ -1,0 +1,50 @@
+"""Boundary slice view: a 2D cut of image space around x_o, f and g_{σ,n} labels (paper Fig. 2).
+
+The plane's second image (direction "image") is passed as a tensor beside the request; its
+hash is part of the key. See docs/architecture.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from rsviz.errors import ConfigError
+from rsviz.views.base import Cost, Request, progress_of
+
+
+@dataclass(frozen=True, kw_only=True)
+class SliceRequest(Request):
+    """One slice: the engine's SliceConfig, plus the second image for direction "image"."""
+
+    NAME = "slice"
+    VERSION = "1"
+
+    config: Any
+    target_hash: str = ""
+    target: Any = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.config.direction == "image" and self.target is None:
+            raise ConfigError("Direction 'image' needs a second image.")
+        if self.target is not None and not self.target_hash:
+            from rsviz.images import tensor_hash
+
+            object.__setattr__(self, "target_hash", tensor_hash(self.target))
+
+    def cost(self) -> Cost:
+        """Dense: exact (G² labels of f plus G²·N votes). Adaptive: an estimate, never above
+        the dense count."""
+        from rsviz.slices import estimate_passes
+
+        return Cost(estimate_passes(self.config),
+                    "exact" if self.config.mode == "dense" else "about")
+
+    def run(self, model: Any, x: Any, progress: Any = None, cancel: Any = None) -> Any:
+        from rsviz.slices import compute_slice
+
+        return compute_slice(model, x, self.config, self.target, progress_of(progress, cancel))
+
+    def summary(self, result: Any) -> dict[str, Any]:
+        config = self.config
+        return {"config": {**config.__dict__, "ns": list(config.ns)}, **result.summary()}

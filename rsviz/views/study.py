@@ -1,0 +1,70 @@
+"""Study view: certification and attacks over an image set (paper Fig. 4 and Fig. 5).
+
+A study's store is its results folder (one JSON per task, resumable), not the disk cache:
+the CLI and the page open the same folder. `StudyRequest.key()` still names the run for the
+job manager. The engine is rsviz.study; this module only adapts it to the view interface.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from rsviz.views.base import Cost, Request, progress_of
+
+COLUMNS = ("model", "sigma", "n", "criterion", "p_a", "attack", "images", "accuracy",
+           "success_rate", "mean_l2", "median_l2", "mean_linf", "mean_queries",
+           "mean_forward_passes", "median_ratio")
+
+
+@dataclass(frozen=True, kw_only=True)
+class StudyRequest(Request):
+    """Run (or resume) `plan` into folder `out`. `images` (an ImageSet) replaces the plan's
+    image block when given; its entries are keyed by `fingerprint`; `base` is the folder that
+    relative image paths of the plan start from."""
+
+    NAME = "study"
+    VERSION = "1"
+
+    plan: Any
+    out: str
+    base: str | None = None
+    fingerprint: tuple = ()
+    images: Any = field(default=None, compare=False, repr=False)
+
+    def n_images(self) -> int:
+        if self.images is not None:
+            return len(self.images)
+        return self.plan.images.subset or 0
+
+    def cost(self) -> Cost:
+        """At most: every attack spends its budget × the largest n, plus CERTIFY's votes
+        (0 images when the plan's image set is not resolved yet)."""
+        plan = self.plan
+        configs = plan.configurations()
+        per_image = len(configs) * len(plan.attacks) * plan.budget * max(
+            [c.n or 1 for c in configs] or [1])
+        if plan.certify:
+            per_image += len(plan.sigmas) * (plan.certify.n0 + plan.certify.n)
+        return Cost(self.n_images() * per_image, "at most")
+
+    def run(self, model: Any, x: Any = None, progress: Any = None, cancel: Any = None) -> Any:
+        from rsviz.study import run_study
+
+        device = model.device if model is not None else self.device
+        return run_study(self.plan, self.out, model=model, images=self.images, device=device,
+                         progress=progress_of(progress, cancel), base=self.base)
+
+    def summary(self, study: Any) -> dict[str, Any]:
+        rows = [{k: r[k] for k in COLUMNS} for r in study.summary()]
+        return {"plan": self.plan.name, "out": str(self.out), "images": len(study.images),
+                "tasks": len(study.results), "executed": study.executed,
+                "reused": study.reused, "rows": rows, "certification": study.accuracy_drop()}
+
+
+def request_for(plan: Any, out: str, model: Any = None, images: Any = None,
+                base: str | None = None, device: str = "cpu") -> StudyRequest:
+    """A study request on `model` (None: the plan's model, loaded when it runs)."""
+    fingerprint = tuple((e.ref, e.label) for e in images.entries) if images is not None else ()
+    return StudyRequest(model_id=plan.model, image_hash="", device=device, plan=plan,
+                        out=str(out), base=base, fingerprint=fingerprint, images=images)

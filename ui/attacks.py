@@ -1,0 +1,74 @@
+"""Panels of the "Live attack" page: runs to overlay, the distortion curve, the images."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from rsviz.cache import default_cache, make_key
+from rsviz.figures.attacks import amplified_perturbation, distortion_figure, to_image
+
+RUNS_KEY = "attack_runs"      # session: cache keys of finished runs to overlay
+STOPPED_KEY = "attack_stopped"  # session: partial traces of stopped runs, by job id
+
+
+def index_key(model_id: str, image_hash: str) -> str:
+    return make_key("attack-index", "1", model_id, image_hash)
+
+
+def remember_run(key: str, label: str, model_id: str, image_hash: str) -> None:
+    """Add a finished run to the session's overlay and to the disk index of this image."""
+    runs = st.session_state.setdefault(RUNS_KEY, [])
+    if key not in runs:
+        runs.append(key)
+    disk = default_cache()
+    index = disk.get(index_key(model_id, image_hash), {})
+    if key not in index:
+        index[key] = label
+        disk.set(index_key(model_id, image_hash), index)
+
+
+def overlay_traces(model_id: str, image_hash: str, exclude: str) -> list[Any]:
+    """Finished runs chosen for the overlay (from the disk cache), plus stopped ones."""
+    index = default_cache().get(index_key(model_id, image_hash), {})
+    options = [k for k in index if k != exclude]
+    chosen = []
+    if options:
+        default = [k for k in st.session_state.get(RUNS_KEY, []) if k in options]
+        chosen = st.multiselect("Overlay finished runs on this image", options, default=default,
+                                format_func=lambda k: index.get(k, k), key="attack_overlay")
+    traces = []
+    for key in chosen:
+        result = default_cache().get(key)
+        if result is not None:
+            traces.append(result["trace"])
+    stopped = st.session_state.get(STOPPED_KEY, {})
+    if stopped and st.checkbox(f"Also show {len(stopped)} stopped run(s)", value=True,
+                               key="attack_show_stopped"):
+        traces += list(stopped.values())
+    return traces
+
+
+def show_curve(traces: list[Any], display: dict, live: Any = None) -> Any:
+    """The distortion against queries of `traces` (and of a running one), or None."""
+    if not traces and live is None:
+        return None
+    fig = distortion_figure(traces, live=live, **display)
+    st.plotly_chart(fig, use_container_width=True, key="attack_fig")
+    return fig
+
+
+def show_images(trace: Any, x: Any, y: int, class_name: Any) -> None:
+    if trace.x_adv is None:
+        st.info("No adversarial point accepted yet.")
+        return
+    image, gain = amplified_perturbation(trace.x_adv, x)
+    cols = st.columns(3)
+    cols[0].image(to_image(x), caption=f"x_o — {class_name(y)}", use_container_width=True)
+    adv = trace.adv_label_f
+    cols[1].image(to_image(trace.x_adv), use_container_width=True,
+                  caption="x_adv" + (f" — f says {class_name(adv)}" if adv is not None else ""))
+    cols[2].image(image, use_container_width=True,
+                  caption=f"perturbation × {gain:.3g} (grey = 0; L2 {trace.l2:.4g}, "
+                          f"L∞ {trace.linf:.4g})")

@@ -1,0 +1,81 @@
+"""Panels of the "Boundary slice" page: the label maps, P[adversarial], images at points."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import streamlit as st
+import torch
+
+from rsviz.figures.slices import adversarial_figure, label_maps_figure, samples_figure
+from rsviz.images import to_pil
+from rsviz.jobs import format_eta
+from rsviz.smoothing import forward_labels, make_generator
+from ui.export import export_panel
+
+
+def slice_panels(result: Any, config: Any, model: Any, x: torch.Tensor, params: dict) -> None:
+    """Everything drawn from a finished slice."""
+    summary = result.summary()
+    st.success(f"{result.forward_passes:,} forward passes ({config.mode}; dense: "
+               f"{result.dense_passes:,}, {summary['savings']:.1f}× more) in "
+               f"{format_eta(result.seconds)}; y = g_σ(x_o) = {summary['y_name']}, "
+               f"extent ±{result.extent:g} L2.")
+    fig = label_maps_figure(result)
+    event = st.plotly_chart(fig, key="sl_chart", on_select="rerun", selection_mode="points")
+    inferred = {n: 1 - float(m.mean()) for n, m in result.draw_exact.items()}
+    if any(inferred.values()):
+        st.caption("g_σ,n realisations inferred (approximate: fewer than n votes "
+                   "were not all drawn) at " + ", ".join(f"{v:.0%} of the points for n = {n}"
+                                                         for n, v in inferred.items() if v)
+                   + "; elsewhere they are exact draws. Tick 'Exact realisations everywhere' "
+                     "for exact draws at every point.")
+    maps = {"u": result.u, "v": result.v, "f_labels": result.f_labels,
+            "g_labels": result.g_labels, "p_y": result.p_y,
+            **{f"g_n{n}": m for n, m in result.draws.items()}}
+    params = {**params, "extent_used": result.extent}
+    export_panel(fig, "boundary_slice", {k: np.asarray(v).tolist() for k, v in maps.items()},
+                 params, key="sl_labels")
+    adv = adversarial_figure(result)
+    st.plotly_chart(adv, key="sl_adv")
+    export_panel(adv, "boundary_slice_p_adv",
+                 {f"p_adv_n{n}": result.p_adversarial(n).tolist() for n in config.ns},
+                 params, key="sl_adv")
+    with st.expander("Where the forward passes went"):
+        st.plotly_chart(samples_figure(result), key="sl_samples")
+    picked = []
+    selection = getattr(event, "selection", None) or {}
+    for point in (selection.get("points", []) if isinstance(selection, dict) else []):
+        if point.get("x") is not None and point.get("y") is not None:
+            picked.append((float(point["x"]), float(point["y"])))
+    thumbnails(result, config, model, x, picked)
+
+
+def thumbnails(result: Any, config: Any, model: Any, x: torch.Tensor,
+               picked: list[tuple[float, float]]) -> None:
+    """Images (and one noisy sample) at chosen points of the slice."""
+    st.subheader("Images at chosen points")
+    st.caption("Click a point of the label maps to add it here (or type u, v). Each point "
+               "shows x(u, v) and one noisy sample x(u, v) + σN, with f's label.")
+    a, b, _ = st.columns([1, 1, 2])
+    u = a.number_input("u", value=0.0, format="%.4g", key="sl_pick_u")
+    v = b.number_input("v", value=0.0, format="%.4g", key="sl_pick_v")
+    points = [(name, lu, lv) for name, lu, lv in result.landmarks]
+    points += [("clicked", pu, pv) for pu, pv in picked[-3:]]
+    if (u, v) != (0.0, 0.0):
+        points.append(("typed", float(u), float(v)))
+    generator = make_generator(config.seed, "cpu")
+    cols = st.columns(min(len(points), 5))
+    name_of = model.info.class_name
+    for col, (name, pu, pv) in zip(cols * 2, points[:10]):
+        img = result.point(x, pu, pv)
+        noisy = img + config.sigma * torch.randn(img.shape, generator=generator)
+        labels = forward_labels(model, torch.stack([img, noisy]))
+        iu = int(np.abs(result.u - pu).argmin())
+        iv = int(np.abs(result.v - pv).argmin())
+        g = result.g_labels[iv, iu]
+        col.image([to_pil(img), to_pil(noisy)], width=96)
+        col.caption(f"**{name}** (u={pu:.3g}, v={pv:.3g}) · f: {name_of(labels[0])} · "
+                    f"f(noisy): {name_of(labels[1])} · g_σ: {name_of(int(g))} "
+                    f"(p̂={result.p_top[iv, iu]:.2f})")

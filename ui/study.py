@@ -1,0 +1,129 @@
+"""Panels of the "Study" page: the plan form, the image set, Fig. 4 / Fig. 5 and tables."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from rsviz.attacks.oracle import CRITERIA
+from rsviz.errors import ConfigError
+from rsviz.figures.study import METRICS, certification_figure, distortion_figure, ratio_figure
+from rsviz.imagesets import ImageSet, ImageSetSpec, from_zip
+from rsviz.certification import CertificationConfig
+from rsviz.study import StudyPlan, StudyResults, default_results_dir
+from ui.common import choice, several, widget
+from ui.export import export_panel
+
+
+def numbers(text: str, kind: type, what: str) -> tuple:
+    try:
+        return tuple(kind(v) for v in text.replace(";", ",").split(",") if v.strip())
+    except ValueError:
+        raise ConfigError(f"{what}: write numbers separated by commas (got {text!r}).") from None
+
+
+def attack_names() -> list[str]:
+    try:
+        from rsviz.attacks import REGISTRY
+        return list(REGISTRY)
+    except ImportError:
+        return ["hsja", "surfree", "rays"]
+
+
+def define_plan(model_name: str) -> StudyPlan:
+    cols = st.columns(4)
+    sigmas = numbers(widget(cols[0].text_input, "σ values", "study_sigmas", "0.25"), float, "σ")
+    ns = numbers(widget(cols[1].text_input, "n values", "study_ns", "1, 10"), int, "n")
+    p_as = numbers(widget(cols[2].text_input, "P_a values", "study_pas", "0.5"), float, "P_a")
+    budget = int(widget(cols[3].number_input, "Queries per attack", "study_budget", 300,
+                        min_value=10, max_value=100_000, step=50))
+    cols = st.columns(4)
+    names = attack_names()
+    attacks = several(cols[0].multiselect, "Attacks", "study_attacks", names, names[:2])
+    criteria = several(cols[1].multiselect, "Criteria", "study_criteria", list(CRITERIA),
+                       ["shortcut"], help="\n".join(f"- {k}: {v}" for k, v in CRITERIA.items()))
+    seed = int(widget(cols[2].number_input, "Seed", "study_seed", 0, min_value=0, step=1))
+    undefended = widget(cols[3].checkbox, "Also attack f (no smoothing)", "study_f", True)
+    with st.expander("Certification (Cohen's CERTIFY per image and σ)"):
+        cols = st.columns(4)
+        certify_on = widget(cols[0].checkbox, "Certify", "study_cert", True)
+        n0 = int(widget(cols[1].number_input, "n0", "study_n0", 64, min_value=1))
+        n = int(widget(cols[2].number_input, "n", "study_cn", 512, min_value=1,
+                       help="Cohen et al. use 100 000 (GPU); fewer votes give smaller radii."))
+        alpha = float(widget(cols[3].number_input, "α", "study_alpha", 0.001, min_value=1e-6,
+                             max_value=0.5, format="%.4f"))
+    return StudyPlan(name="app", models=(model_name,), sigmas=sigmas, ns=ns,
+                     criteria=tuple(criteria),
+                     p_as=p_as, attacks=tuple(attacks), budget=budget, seed=seed,
+                     include_undefended=undefended,
+                     certify=CertificationConfig(n0=n0, n=n, alpha=alpha) if certify_on
+                     else None)
+
+
+def choose_images(plan: StudyPlan, class_names: tuple[str, ...]) -> ImageSet:
+    source = choice(st.radio, "Images", "study_src",
+                    ["Sample photos", "Folder on the server", "Zip upload"], "Sample photos",
+                    horizontal=True)
+    cols = st.columns([3, 3, 1, 1])
+    subset = int(widget(cols[2].number_input, "Subset (0 = all)", "study_subset", 0, min_value=0))
+    subset_seed = int(widget(cols[3].number_input, "Subset seed", "study_subset_seed", 0,
+                             min_value=0))
+    if source == "Sample photos":
+        spec = ImageSetSpec("samples", subset=subset or None, seed=subset_seed)
+        return spec.resolve(class_names)
+    if source == "Folder on the server":
+        folder = widget(cols[0].text_input, "Folder", "study_folder", plan.images.folder or "")
+        labels = widget(cols[1].text_input, "Labels file (optional)", "study_labels", "")
+        if not folder:
+            raise ConfigError("Give the path of an image folder on this server.")
+        spec = ImageSetSpec("folder", folder, labels or None, subset or None, subset_seed)
+        return spec.resolve(class_names)
+    upload = cols[0].file_uploader("Zip of images + labels.csv", type=["zip"], key="study_zip")
+    if upload is None:
+        raise ConfigError("Upload a zip of images with a labels.csv (filename,class_index).")
+    images = from_zip(upload.getvalue(), default_results_dir() / "uploads", name=upload.name,
+                      class_names=class_names)
+    return images.subset(subset or None, subset_seed)
+
+
+def show(study: StudyResults, final: bool = True) -> None:
+    """Fig. 5, Fig. 4, the ratio distribution and the tables of a (partial) study."""
+    done = len(study.results)
+    st.caption(f"{done} of {study.expected or done} tasks done · results in `{study.folder}`")
+    summary, runs, ratios = study.summary(), study.certification(), study.ratios()
+    export = export_panel if final else (lambda *a, **k: None)
+    tabs = st.tabs(["Distortion vs accuracy (Fig. 5)", "Certification (Fig. 4)",
+                    "Distortion / certified radius", "Tables"])
+    with tabs[0]:
+        metric = st.radio("Distortion", list(METRICS), format_func=METRICS.get, horizontal=True,
+                          key=f"study_metric_{final}") if final else "mean_l2"
+        if summary:
+            fig = distortion_figure(summary, metric)
+            st.plotly_chart(fig, use_container_width=True, key=f"study_fig5_{final}")
+            export(fig, "study_distortion_vs_accuracy", summary, study.plan.to_dict(),
+                   key="study_fig5")
+        else:
+            st.info("No attack finished yet.")
+    with tabs[1]:
+        if runs:
+            fig = certification_figure(runs, study.plan.model)
+            st.plotly_chart(fig, use_container_width=True, key=f"study_fig4_{final}")
+            export(fig, "study_certified_accuracy", study.accuracy_drop(), study.plan.to_dict(),
+                   key="study_fig4")
+            st.dataframe(study.accuracy_drop(), hide_index=True)
+        else:
+            st.info("No certification yet (or the plan has none).")
+    with tabs[2]:
+        if ratios:
+            fig = ratio_figure(ratios)
+            st.plotly_chart(fig, use_container_width=True, key=f"study_ratio_{final}")
+            export(fig, "study_ratio_to_radius", ratios, study.plan.to_dict(), key="study_ratio")
+        else:
+            st.info("Ratios need a successful attack on an image certified at that σ.")
+    with tabs[3]:
+        st.dataframe(summary, hide_index=True)
+        if final:
+            from rsviz.figures.export import data_to_csv
+            st.download_button("Summary (CSV)", data_to_csv(summary) or "",
+                               file_name="study_summary.csv", key="study_dl_summary")
+            st.download_button("Every task (CSV)", data_to_csv(study.results) or "",
+                               file_name="study_tasks.csv", key="study_dl_tasks")
