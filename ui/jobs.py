@@ -125,8 +125,8 @@ def view_panel(slot: str, request: Any, model: Any, x: Any, render: Callable[[An
     cost = request.cost()
     rate = measured_rate(model)
     eta = seconds(cost, rate)
-    cost_note = (f"{cost.describe()[0].upper()}{cost.describe()[1:]} ≈ {format_eta(eta)} at "
-                 f"the measured {rate:,.0f} passes/s on {model.device.type.upper()}. {note}")
+    cost_note = (f"Estimated cost: {cost.describe()} ≈ {format_eta(eta)} at the measured "
+                 f"{rate:,.0f} passes/s on {model.device.type.upper()}. {note}")
     return job_panel(slot, name, lambda job: request.run(model, x, job), request.key(), render,
                      start_label=start_label, cost_note=cost_note.strip(),
                      auto=eta < auto_below_s, render_partial=render_partial)
