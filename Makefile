@@ -9,9 +9,12 @@ PYTEST_ARGS ?=
 
 .PHONY: run test test-all venv bench clean-cache
 
-$(STAMP): requirements.txt
+$(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -r requirements.txt
+	# the package itself, editable: the `rsviz` command (offline when setuptools is there)
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e . \
+		|| $(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -47,7 +47,6 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rsviz.attacks.base import run_steps  # noqa: E402
 from rsviz.attacks.oracle import Oracle, OracleConfig  # noqa: E402

@@ -13,11 +13,8 @@ Wall times are noisy when other jobs share the CPU: read the ratios.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import torch  # noqa: E402
 from scipy import stats  # noqa: E402

@@ -12,14 +12,11 @@ distances δ from its boundary, T queries per point, and optionally on a real mo
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import torch
 from scipy import stats
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rsviz.images import load_sample, preprocess  # noqa: E402
 from rsviz.models import load_model  # noqa: E402

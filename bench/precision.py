@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import sys
 import time
 from pathlib import Path
 
@@ -21,7 +20,6 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 from rsviz.device import describe_device, resolve_device  # noqa: E402
 from rsviz.images import load_image_file, preprocess  # noqa: E402

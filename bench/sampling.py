@@ -16,11 +16,9 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rsviz.device import autocast, describe_device, resolve_device, resolve_precision  # noqa: E402
 from rsviz.images import load_sample, preprocess  # noqa: E402

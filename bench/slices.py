@@ -26,15 +26,12 @@ Timings on a shared CPU are noisy: read the ratio of forward passes first.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 from scipy.stats import binom
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rsviz.images import DEFAULT_SAMPLE, load_sample, preprocess  # noqa: E402
 from rsviz.jobs import StderrProgress  # noqa: E402

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rsviz.device import resolve_device  # noqa: E402
 from rsviz.images import load_image_file, preprocess  # noqa: E402
