@@ -16,7 +16,6 @@ import argparse
 import importlib
 import json
 import logging
-import math
 import pkgutil
 import sys
 from types import ModuleType
@@ -25,6 +24,7 @@ from typing import Any
 import rsviz.commands
 from rsviz import __version__
 from rsviz.errors import RsvizError
+from rsviz.storage import to_jsonable
 
 
 def discover() -> dict[str, ModuleType]:
@@ -36,21 +36,6 @@ def discover() -> dict[str, ModuleType]:
         module = importlib.import_module(f"rsviz.commands.{info.name}")
         commands[module.NAME] = module
     return commands
-
-
-def _jsonable(value: Any) -> Any:
-    np = sys.modules.get("numpy")
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if np is not None and isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    if np is not None and isinstance(value, np.generic):
-        return _jsonable(value.item())
-    if isinstance(value, float) and not math.isfinite(value):
-        return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
-    return value
 
 
 class _Parser(argparse.ArgumentParser):
@@ -107,9 +92,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rsviz {args.command}: error: {type(exc).__name__}: {first}", file=sys.stderr)
         return 1
     if args.json:
-        print(json.dumps(_jsonable(result)))
+        print(json.dumps(to_jsonable(result)))
     elif hasattr(module, "render"):
         print(module.render(result))
     else:
-        print(json.dumps(_jsonable(result), indent=2))
+        print(json.dumps(to_jsonable(result), indent=2))
     return 0

@@ -62,15 +62,15 @@ def run(args: argparse.Namespace) -> dict:
 def write_outputs(result, summary_dict: dict, folder: Path) -> list[str]:
     """profile.csv (curves), profile.json (summary + curves), profile.html / spectrum.html,
     and PNGs when kaleido can render."""
-    from rsviz.cli import _jsonable
     from rsviz.figures.export import data_to_csv, export_figure
+    from rsviz.storage import to_jsonable
     from rsviz.figures.profile import profile_figure, spectrum_figure
 
     folder.mkdir(parents=True, exist_ok=True)
     table = {k: v.tolist() for k, v in result.table().items()}
     files = []
     (folder / "profile.csv").write_text(data_to_csv(table) or "")
-    (folder / "profile.json").write_text(json.dumps(_jsonable({**summary_dict, "curves": table}),
+    (folder / "profile.json").write_text(json.dumps(to_jsonable({**summary_dict, "curves": table}),
                                                     indent=1))
     files += [str(folder / "profile.csv"), str(folder / "profile.json")]
     figures = {"profile": profile_figure(result, "Probability of being adversarial along x_a − x_o")}

@@ -57,9 +57,6 @@ class VotesRequest(Request):
                         seed=self.seed, batch_size=self.batch_size, precision=self.precision)
         if self.n0 < 1:
             raise ConfigError(f"n0 must be an integer ≥ 1 (got {self.n0}).")
-        if self.n > self.n_samples:
-            raise ConfigError(f"n = {self.n} exceeds N = {self.n_samples}: raise N to at "
-                              "least n.")
 
     def cost(self) -> Cost:
         return Cost(self.n0 + self.n_samples, "exact")
