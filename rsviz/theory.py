@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import optimize, special, stats
+from scipy import special  # not scipy.stats/optimize: 1-2 s more at CLI start
 
 from rsviz.config import check_count, check_probability, check_sigma
 from rsviz.errors import ConfigError
@@ -18,7 +18,7 @@ from rsviz.errors import ConfigError
 def certified_radius(p_a: float | np.ndarray, sigma: float) -> np.ndarray:
     """Eq. (2): R = σ Φ^{-1}(p_A); 0 where p_A ≤ 1/2 (no certificate)."""
     p_a = np.asarray(p_a, dtype=np.float64)
-    return np.where(p_a > 0.5, sigma * stats.norm.ppf(np.clip(p_a, 0.5, 1.0)), 0.0)
+    return np.where(p_a > 0.5, sigma * special.ndtri(np.clip(p_a, 0.5, 1.0)), 0.0)
 
 
 def majority_votes(n: int) -> int:
@@ -28,7 +28,7 @@ def majority_votes(n: int) -> int:
 
 def prob_adversarial_strict(pi0: float | np.ndarray, n: int) -> np.ndarray:
     """P[Bin(n, 1 − π0) ≥ k]: a strict majority of the n votes is wrong (eq. 4–5's event)."""
-    return stats.binom.sf(majority_votes(n) - 1, n, 1.0 - np.asarray(pi0, dtype=np.float64))
+    return special.bdtrc(majority_votes(n) - 1, n, 1.0 - np.asarray(pi0, dtype=np.float64))
 
 
 def threshold_exact(n: int, p_a: float) -> float:
@@ -71,9 +71,15 @@ def prob_wrong_binomial(p_y: float | np.ndarray, n: int) -> np.ndarray:
     With more than two classes this is the top-vs-rest bound (all other votes pooled).
     """
     q = 1.0 - np.asarray(p_y, dtype=np.float64)
-    above = stats.binom.sf(math.floor(n / 2), n, q)
-    tie = stats.binom.pmf(n // 2, n, q) if n % 2 == 0 else 0.0
+    above = special.bdtrc(math.floor(n / 2), n, q)
+    tie = _binom_pmf(n // 2, n, q) if n % 2 == 0 else 0.0
     return above + 0.5 * tie
+
+
+def _binom_pmf(k: int, n: int, q: np.ndarray) -> np.ndarray:
+    """P[Bin(n, q) = k], in logs (no overflow for large n)."""
+    log_comb = special.gammaln(n + 1) - special.gammaln(k + 1) - special.gammaln(n - k + 1)
+    return np.exp(log_comb + special.xlogy(k, q) + special.xlog1py(n - k, -q))
 
 
 prob_adversarial_random_tie = prob_wrong_binomial  # the paper's name (π0 for p_y)
@@ -84,8 +90,14 @@ def threshold_random_tie(n: int, p_a: float) -> float:
     (equals `threshold_exact` for odd n)."""
     check_count("n", n)
     check_probability("P_a", p_a)
-    return float(optimize.brentq(
-        lambda pi0: prob_wrong_binomial(pi0, n) - p_a, 0.0, 1.0, xtol=1e-14))
+    lo, hi = 0.0, 1.0  # prob_wrong_binomial decreases in π0: bisection to 1e-14
+    while hi - lo > 1e-14:
+        mid = 0.5 * (lo + hi)
+        if prob_wrong_binomial(mid, n) >= p_a:
+            lo = mid
+        else:
+            hi = mid
+    return float(0.5 * (lo + hi))
 
 
 def extra_distance(sigma: float, pi0_threshold: float) -> float:
@@ -98,7 +110,7 @@ def extra_distance(sigma: float, pi0_threshold: float) -> float:
     check_sigma(sigma)
     if not 0 < pi0_threshold < 1:
         raise ConfigError(f"π0 threshold must lie strictly between 0 and 1 (got {pi0_threshold!r}).")
-    return float(sigma * stats.norm.ppf(1.0 - pi0_threshold))
+    return float(sigma * special.ndtri(1.0 - pi0_threshold))
 
 
 def shortcut_wrong_votes(n: int, p_a: float) -> int:
