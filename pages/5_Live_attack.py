@@ -16,7 +16,8 @@ from rsviz.figures.votes import vote_histogram
 from rsviz.views.attack import AttackRequest, votes_at_adv
 from rsviz.views.base import inputs
 from rsviz.views.image import top5
-from ui.attacks import STOPPED_KEY, overlay_traces, remember_run, show_curve, show_images
+from ui.attacks import (STOPPED_KEY, display_options, overlay_traces, remember_run, show_curve,
+                        show_images)
 from ui.common import choice, current, request_or_stop, require_ready, show_error, widget
 from ui.export import export_panel
 from ui.jobs import snapshot, view_panel
@@ -59,19 +60,7 @@ targeted = widget(cols[2].checkbox, "Targeted", "attack_targeted", False)
 target_class = int(widget(cols[3].number_input, "Target class", "attack_class", 0, min_value=0,
                           max_value=model.info.num_classes - 1, step=1, disabled=not targeted,
                           help="Index of the class the attack must reach."))
-with st.expander("Display"):
-    cols = st.columns(4)
-    display = {
-        "metric": choice(cols[0].radio, "Distortion", "attack_metric", ["l2", "linf"], "l2",
-                         format_func={"l2": "L2", "linf": "L∞"}.get, horizontal=True),
-        "x_axis": choice(cols[1].radio, "x axis", "attack_xaxis", ["queries", "forward_passes"],
-                         "queries", format_func=lambda k: k.replace("_", " ")),
-        "log_x": widget(cols[2].checkbox, "log x", "attack_logx", False),
-        "log_y": widget(cols[2].checkbox, "log y", "attack_logy", True)}
-    vote_n = int(widget(cols[3].number_input, "Votes for the histogram at x_adv", "attack_N", 100,
-                        min_value=10, max_value=10_000, step=50,
-                        help="Fresh noisy samples at the final x_adv (not counted as queries); "
-                             "with f attacked, at the sidebar's σ."))
+display, vote_n = display_options()
 
 y = top5(model, x)[0]["class_index"]
 config = request_or_stop(lambda: OracleConfig(

@@ -8,6 +8,7 @@ import streamlit as st
 
 from rsviz.cache import default_cache, make_key
 from rsviz.figures.attacks import amplified_perturbation, distortion_figure, to_image
+from ui.common import choice, widget
 
 RUNS_KEY = "attack_runs"      # session: cache keys of finished runs to overlay
 STOPPED_KEY = "attack_stopped"  # session: partial traces of stopped runs, by job id
@@ -72,3 +73,22 @@ def show_images(trace: Any, x: Any, y: int, class_name: Any) -> None:
     cols[2].image(image, use_container_width=True,
                   caption=f"perturbation × {gain:.3g} (grey = 0; L2 {trace.l2:.4g}, "
                           f"L∞ {trace.linf:.4g})")
+
+
+def display_options() -> tuple[dict, int]:
+    """The "Display" expander: distortion, x axis, log scales; and the votes at x_adv."""
+    with st.expander("Display"):
+        cols = st.columns(4)
+        display = {
+            "metric": choice(cols[0].radio, "Distortion", "attack_metric", ["l2", "linf"], "l2",
+                             format_func={"l2": "L2", "linf": "L∞"}.get, horizontal=True),
+            "x_axis": choice(cols[1].radio, "x axis", "attack_xaxis",
+                             ["queries", "forward_passes"], "queries",
+                             format_func=lambda k: k.replace("_", " ")),
+            "log_x": widget(cols[2].checkbox, "log x", "attack_logx", False),
+            "log_y": widget(cols[2].checkbox, "log y", "attack_logy", True)}
+        vote_n = int(widget(cols[3].number_input, "Votes for the histogram at x_adv",
+                            "attack_N", 100, min_value=10, max_value=10_000, step=50,
+                            help="Fresh noisy samples at the final x_adv (not counted as "
+                                 "queries); with f attacked, at the sidebar's σ."))
+    return display, vote_n
