@@ -164,7 +164,9 @@ def main(argv: Sequence[str]) -> int:
     except RsvizError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(markdown(claims(study.results)))
+    rows = claims(study.results)
+    print(markdown(rows) if rows else f"{len(study.results)} task result(s): no claim can be "
+          "evaluated yet (each needs attacks on the same images in two configurations).")
     return 0
 
 
