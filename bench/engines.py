@@ -61,12 +61,13 @@ def rate(engine, shape, batch: int, repeats: int) -> float:
     return best
 
 
-def agreement(engine, reference_engine, shape, count: int) -> tuple[float, float]:
-    """(label agreement, max |logit difference|) against eager fp32 on the check inputs."""
+def agreement(engine, reference: list[torch.Tensor], shape, count: int) -> tuple[float, float]:
+    """(label agreement, max |logit difference|) against eager fp32 NCHW's logits on the
+    fidelity check's inputs."""
     same = total = 0
     worst = 0.0
-    for x in select.check_inputs(shape, count):
-        a, b = engine.logits(x), reference_engine.logits(x)
+    for x, b in zip(select.check_inputs(shape, count), reference):
+        a = engine.logits(x)
         same += int((a.argmax(1) == b.argmax(1)).sum())
         total += len(x)
         worst = max(worst, float((a - b).abs().max()))
@@ -98,6 +99,7 @@ def main() -> None:
     wanted = [name for name in args.engines.split(",") if name in pool]
     reference = pool["eager_nchw"]
     select._build(reference)
+    reference_logits = [reference.logits(x) for x in select.check_inputs(shape, args.check)]
     batches = [int(b) for b in args.batches.split(",")]
     results = {}
     for name in wanted:
@@ -109,7 +111,7 @@ def main() -> None:
             continue
         setup = time.perf_counter() - started
         rates = {b: rate(engine, shape, b, args.repeats) for b in batches}
-        agree, diff = agreement(engine, reference, shape, args.check)
+        agree, diff = agreement(engine, reference_logits, shape, args.check)
         results[name] = (rates, agree, diff, setup)
     base = max(results["eager_nchw"][0].values()) if "eager_nchw" in results else None
     print(f"\n| engine | batch | img/s | GFLOP/s | % fp32 peak | agreement ({args.check}) "

@@ -153,3 +153,23 @@ def test_tcmalloc_restart_plan(monkeypatch):
     assert allocator.reexec_plan(["rsviz"], {"RSVIZ_TCMALLOC": "0"}) is None
     monkeypatch.setattr(allocator, "find_tcmalloc", lambda: None)
     assert allocator.reexec_plan(["rsviz"], {}) is None
+
+
+def test_use_best_engine_keeps_eager_for_small_inputs_and_sizes_estimates(tiny_model):
+    from rsviz.smoothing import estimate_rate
+    assert engines.use_best_engine(tiny_model) is None and engines.engine_of(tiny_model) is None
+    choice = engines.use_best_engine(tiny_model, force="eager_nchw", count=COUNT)
+    try:
+        assert choice.name == "eager_nchw" and engines.engine_of(tiny_model) is not None
+        assert estimate_rate(tiny_model) == choice.rate  # cost estimates use the measured rate
+        assert select.cached_choice(tiny_model, count=COUNT) is None  # forced, not measured auto
+    finally:
+        engines.attach(tiny_model, None)
+
+
+def test_forced_choice_does_not_replace_the_measured_one(tiny_model):
+    engines.choose_engine(tiny_model, count=COUNT, force="eager_nchw", pool=pool(tiny_model))
+    assert select.cached_choice(tiny_model, count=COUNT) is None  # auto never measured yet
+    _, auto = engines.choose_engine(tiny_model, count=COUNT, pool=pool(tiny_model))
+    assert not auto.forced and auto.name == "eager"  # eager_nchw is forced-only
+    assert select.cached_choice(tiny_model, count=COUNT).name == "eager"

@@ -19,7 +19,7 @@ ENGINE_NAMES = ("eager", "eager_nchw", "eager_bf16", "eager_fp16", "compile", "o
 _LAZY = {"Engine": "candidates", "EngineUnavailable": "candidates", "candidates": "candidates",
          "CHECK_INPUTS": "select", "CHECK_SIGMA": "select", "MIN_AGREEMENT": "select",
          "CandidateReport": "select", "EngineChoice": "select", "choose_engine": "select",
-         "cpu_flags": "select", "environment_force": "select", "machine_key": "select"}
+         "cpu_flags": "select", "cached_choice": "select", "environment_force": "select", "machine_key": "select"}
 
 
 def __getattr__(name: str) -> Any:
@@ -46,12 +46,30 @@ def choice_of(model):
     return model.__dict__.get("rsviz_engine_choice")
 
 
-def use_best_engine(model, force: str | None = None, **kwargs):
-    """Choose (measured, cached on disk) and attach the engine; $RSVIZ_ENGINE forces one.
+SMALL_INPUT = 3 * 160 * 160  # below this many input values, eager fp32 is fast enough
 
-    Returns the `EngineChoice` (its `summary()` and `reports` are what the page shows)."""
-    from rsviz.engines.select import choose_engine, environment_force
-    engine, choice = choose_engine(model, force=force or environment_force(), **kwargs)
+
+def use_best_engine(model, force: str | None = None, measure: bool = True, **kwargs):
+    """Choose and attach the vote sampler's engine; returns the `EngineChoice` or None.
+
+    `force` (else $RSVIZ_ENGINE) names an engine; None/"auto": the fastest measured one. A
+    cached choice is used as is. Otherwise, with measure=False nothing is measured and eager
+    fp32 stays (None is returned); models with small inputs (tests, toys) keep eager fp32
+    unless an engine is forced: their forwards take microseconds.
+    """
+    import math
+
+    from rsviz.engines.select import cached_choice, choose_engine, environment_force
+    force = force or environment_force()
+    force = None if force in ("", "auto") else force
+    if force == "eager":
+        attach(model, None, None)
+        return None
+    if force is None and cached_choice(model) is None and (
+            not measure or math.prod(model.info.input_shape) < SMALL_INPUT):
+        attach(model, None, None)
+        return None
+    engine, choice = choose_engine(model, force=force, **kwargs)
     attach(model, engine, choice)
     return choice
 

@@ -234,7 +234,7 @@ def choose_engine(model: Classifier, input_shape: tuple[int, ...] | None = None,
             engine = by_name.get(choice.name)
             if choice.name == "eager" or (engine is not None and _build(engine) is None):
                 if engine is not None:
-                    engine.batch_size = choice.batch_size
+                    engine.batch_size, engine.rate = choice.batch_size, choice.rate
                 return (None if choice.name == "eager" else engine), choice
     started = time.perf_counter()
     reports = {r["name"]: CandidateReport(**r) for r in (cached or {}).get("reports", [])}
@@ -247,7 +247,7 @@ def choose_engine(model: Classifier, input_shape: tuple[int, ...] | None = None,
         reports["eager"] = CandidateReport("eager", STATUS_OK, rate, 1.0, "reference")
     for engine in pool:
         name = engine.name
-        if name in reports or name == "eager":
+        if name in reports or name == "eager" or (force is not None and name != force):
             continue
         if not engine.in_auto and name != force:
             reports[name] = CandidateReport(name, STATUS_FORCED_ONLY, reason=_forced_only(engine))
@@ -267,7 +267,8 @@ def choose_engine(model: Classifier, input_shape: tuple[int, ...] | None = None,
                 f"(σ = {CHECK_SIGMA}); {MIN_AGREEMENT:.1%} needed")
         else:
             reports[name] = CandidateReport(name, STATUS_OK, rate, agreement)
-    ok = [r for r in reports.values() if r.status in (STATUS_OK, STATUS_CHOSEN)]
+    ok = [r for r in reports.values() if r.status in (STATUS_OK, STATUS_CHOSEN)
+          and r.name in by_name and by_name[r.name].in_auto]
     forced_ok = force is not None and reports.get(force) and reports[force].status in (
         STATUS_OK, STATUS_CHOSEN)
     winner = reports[force] if forced_ok else max(ok, key=lambda r: r.rate or 0.0)
@@ -283,15 +284,30 @@ def choose_engine(model: Classifier, input_shape: tuple[int, ...] | None = None,
         report(f"measuring the batch size of {winner.name}")
         large = int(np.prod(shape)) >= 3 * 160 * 160 or model.device.type == "cuda"
         batch, rate = measure_batch(engine, shape, SWEEP if large else SMALL_SWEEP)
-        engine.batch_size = batch
+        engine.batch_size, engine.rate = batch, rate
     choice = EngineChoice(winner.name, batch, rate, forced=bool(forced_ok), cached=False,
                           seconds=time.perf_counter() - started,
                           reports=list(reports.values()), machine=key)
     if use_cache:
-        _store(path, digest, {"choice": {"name": choice.name, "batch_size": batch, "rate": rate},
-                              "reports": [asdict(r) for r in choice.reports],
-                              "reference": reference.tolist(), "machine": key})
+        record = dict(cached or {})
+        record.update(reports=[asdict(r) for r in choice.reports], machine=key,
+                      reference=reference.tolist())
+        stored = {"name": choice.name, "batch_size": batch, "rate": rate}
+        if force is None:
+            record["choice"] = stored
+        elif forced_ok:
+            record["forced"] = {**record.get("forced", {}), force: stored}
+        _store(path, digest, record)
     return (None if winner.name == "eager" else engine), choice
+
+
+def cached_choice(model: Classifier, input_shape: tuple[int, ...] | None = None,
+                  count: int = CHECK_INPUTS) -> EngineChoice | None:
+    """The choice stored for this model and machine, without measuring (None: not measured)."""
+    shape = tuple(input_shape or model.info.input_shape)
+    digest = _digest({**machine_key(model, shape), "count": count})
+    record = _load_all(engines_dir() / "choices.json").get(digest)
+    return _from_record(record, None) if record else None
 
 
 def _forced_only(engine: Engine) -> str:
@@ -301,14 +317,14 @@ def _forced_only(engine: Engine) -> str:
 
 
 def _from_record(record: dict, force: str | None) -> EngineChoice | None:
-    """The cached choice, or None when a forced engine was never measured."""
+    """The cached choice (auto, or the forced engine's), None when never measured."""
     reports = [CandidateReport(**r) for r in record.get("reports", [])]
-    stored = record.get("choice", {})
-    if force is None or force == stored.get("name"):
-        return EngineChoice(stored["name"], stored.get("batch_size"), stored.get("rate", 0.0),
-                            forced=force is not None, cached=True, reports=reports,
-                            machine=record.get("machine", {}))
-    return None
+    stored = record.get("choice") if force is None else record.get("forced", {}).get(force)
+    if stored is None:
+        return None
+    return EngineChoice(stored["name"], stored.get("batch_size"), stored.get("rate", 0.0),
+                        forced=force is not None, cached=True, reports=reports,
+                        machine=record.get("machine", {}))
 
 
 def environment_force() -> str | None:

@@ -168,6 +168,9 @@ def estimate_rate(model: Classifier, precision: str = "auto") -> float:
     The one speed probe of rsviz: cost estimates of every view divide by it.
     """
     precision = resolve_precision(precision, model.device)
+    engine = vote_engine(model, precision)
+    if engine is not None and getattr(engine, "rate", None):
+        return float(engine.rate)  # measured by the engine selection (`rsviz.engines`)
     tuner = BatchTuner(model, precision, model.info.input_shape)
     if tuner.rates:
         return max(tuner.rates.values())
