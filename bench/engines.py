@@ -134,6 +134,7 @@ def main() -> None:
           f"(cached: {choice.cached})")
     for report in choice.reports:
         print(f"  {report.name}: {report.status} {report.rate or 0:.1f}/s {report.reason}")
+    engines.attach(model, None)
     sample_votes(model, x, 0.25, args.n, make_generator(0))  # today's auto: tuning run
     ratios, plain_rates, engine_rates = [], [], []
     for round_ in range(args.rounds):

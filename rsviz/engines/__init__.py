@@ -13,7 +13,12 @@ Importing this package is cheap: torch loads with the first selection.
 from __future__ import annotations
 
 import importlib
+import logging
+import threading
 from typing import Any
+
+log = logging.getLogger(__name__)
+_LOCK = threading.Lock()
 
 ENGINE_NAMES = ("eager", "eager_nchw", "eager_bf16", "eager_fp16", "compile", "openvino")
 _LAZY = {"Engine": "candidates", "EngineUnavailable": "candidates", "candidates": "candidates",
@@ -74,4 +79,22 @@ def use_best_engine(model, force: str | None = None, measure: bool = True, **kwa
     return choice
 
 
-__all__ = ["ENGINE_NAMES", "attach", "choice_of", "engine_of", "use_best_engine", *_LAZY]
+def first_use(model) -> None:
+    """Called by the vote sampler for a model without an engine decision: use the cached or
+    freshly measured choice (`use_best_engine`); any failure leaves eager fp32, logged."""
+    with _LOCK:
+        if "rsviz_engine" in model.__dict__:
+            return
+        try:
+            choice = use_best_engine(model, report=lambda message: log.warning(
+                "rsviz engines (%s, once per model and machine): %s",
+                model.info.model_id, message))
+        except Exception as error:  # noqa: BLE001 - an engine problem must not stop sampling
+            log.warning("rsviz engines: selection failed (%s); using eager fp32", error)
+            attach(model, None, None)
+            return
+        if choice is not None and not choice.cached:
+            log.warning("rsviz engines: %s", choice.summary())
+
+
+__all__ = ["first_use", "ENGINE_NAMES", "attach", "choice_of", "engine_of", "use_best_engine", *_LAZY]

@@ -36,6 +36,9 @@ def prepare(model: Classifier, points: torch.Tensor,
     """(points as float32 on the model's device, the concrete precision, whether the model
     runs channels_last): the common start of every vote sampler."""
     points = points.to(device=model.device, dtype=torch.float32)
+    if "rsviz_engine" not in model.__dict__:  # first use: measured choice (rsviz.engines)
+        from rsviz.engines import first_use
+        first_use(model)
     return points, resolve_precision(precision, model.device), uses_channels_last(model)
 
 
