@@ -20,6 +20,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("plan", help="plan file (.yaml, .yml or .json)")
     parser.add_argument("--out", required=True, help="results folder (created; resumed if it exists)")
     parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda:0 ...")
+    parser.add_argument("--runner", default="local", choices=("local", "ray"),
+                        help="local: tasks one by one in this process; ray: one Ray task per "
+                             "study task (a local Ray with one worker per core, or --address)")
+    parser.add_argument("--address", default=None,
+                        help="with --runner ray: auto or HOST:PORT of a running Ray cluster")
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -31,7 +36,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     plan = load_plan(args.plan)
     device = resolve_device(args.device)
     request = request_for(plan, args.out, base=str(Path(args.plan).resolve().parent),
-                          device=device.type)
+                          device=device.type, runner=args.runner, address=args.address)
     study = request.run(None, None, StderrProgress(f"study {plan.name}"))
     return request.summary(study)
 

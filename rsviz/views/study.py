@@ -30,6 +30,8 @@ class StudyRequest(Request):
     out: str
     base: str | None = None
     fingerprint: tuple = ()
+    runner: str = field(default="local", compare=False)
+    address: str | None = field(default=None, compare=False)
     images: Any = field(default=None, compare=False, repr=False)
 
     def n_images(self) -> int:
@@ -42,17 +44,18 @@ class StudyRequest(Request):
         (0 images when the plan's image set is not resolved yet)."""
         plan = self.plan
         configs = plan.configurations()
-        per_image = len(configs) * len(plan.attacks) * plan.budget * max(
+        per_image = len(plan.models) * len(configs) * len(plan.attacks) * plan.budget * max(
             [c.n or 1 for c in configs] or [1])
         if plan.certify:
             per_image += len(plan.sigmas) * (plan.certify.n0 + plan.certify.n)
         return Cost(self.n_images() * per_image, "at most")
 
     def run(self, model: Any, x: Any = None, progress: Any = None, cancel: Any = None) -> Any:
-        from rsviz.study import run_study
+        from rsviz.study import make_runner, run_study
 
         device = model.device if model is not None else self.device
         return run_study(self.plan, self.out, model=model, images=self.images, device=device,
+                         runner=make_runner(self.runner, self.address),
                          progress=progress_of(progress, cancel), base=self.base)
 
     def summary(self, study: Any) -> dict[str, Any]:
@@ -63,8 +66,10 @@ class StudyRequest(Request):
 
 
 def request_for(plan: Any, out: str, model: Any = None, images: Any = None,
-                base: str | None = None, device: str = "cpu") -> StudyRequest:
+                base: str | None = None, device: str = "cpu", runner: str = "local",
+                address: str | None = None) -> StudyRequest:
     """A study request on `model` (None: the plan's model, loaded when it runs)."""
     fingerprint = tuple((e.ref, e.label) for e in images.entries) if images is not None else ()
     return StudyRequest(model_id=plan.model, image_hash="", device=device, plan=plan,
-                        out=str(out), base=base, fingerprint=fingerprint, images=images)
+                        out=str(out), base=base, fingerprint=fingerprint, images=images,
+                        runner=runner, address=address)
