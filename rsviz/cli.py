@@ -16,6 +16,7 @@ import argparse
 import importlib
 import json
 import logging
+import os
 import pkgutil
 import sys
 from types import ModuleType
@@ -91,10 +92,17 @@ def main(argv: list[str] | None = None) -> int:
         first = str(exc).splitlines()[0] if str(exc) else ""
         print(f"rsviz {args.command}: error: {type(exc).__name__}: {first}", file=sys.stderr)
         return 1
-    if args.json:
+    try:
+        _print(module, result, args.json)
+    except BrokenPipeError:  # `rsviz ... | head`: the reader left, nothing to report
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
+
+
+def _print(module: ModuleType, result: Any, as_json: bool) -> None:
+    if as_json:
         print(json.dumps(to_jsonable(result)))
     elif hasattr(module, "render"):
         print(module.render(result))
     else:
         print(json.dumps(to_jsonable(result), indent=2))
-    return 0
