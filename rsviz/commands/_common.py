@@ -11,18 +11,43 @@ import argparse
 import time
 from typing import Any
 
+NORMALIZATIONS = ("auto", "imagenet", "mean-only", "none", "custom")  # as rsviz.models has them
+
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """--model, --checkpoint, --arch, --normalized-inside, --device."""
+    """--model, --checkpoint, --arch, --normalization, --mean/--std, --device."""
     from rsviz.models import DEFAULT_MODEL, REGISTRY
 
     parser.add_argument("--model", default=DEFAULT_MODEL,
                         help=f"registry model ({', '.join(REGISTRY)}); default {DEFAULT_MODEL}")
-    parser.add_argument("--checkpoint", help="state dict file for --arch (loaded weights_only)")
-    parser.add_argument("--arch", default="resnet50", help="torchvision architecture of --checkpoint")
+    parser.add_argument("--checkpoint", metavar="PATH",
+                        help="checkpoint file on this machine (Cohen et al., Madry et al.'s "
+                             "robustness library, torchvision state dict; read weights_only)")
+    parser.add_argument("--arch", default="auto",
+                        help="torchvision architecture of --checkpoint (default: from the file)")
+    parser.add_argument("--normalization", default="auto", choices=NORMALIZATIONS,
+                        help="input normalisation of --checkpoint (default: what the file says; "
+                             "custom takes --mean and --std)")
+    parser.add_argument("--mean", type=float, nargs=3, help="custom normalisation mean (RGB)")
+    parser.add_argument("--std", type=float, nargs=3, help="custom normalisation std (RGB)")
     parser.add_argument("--normalized-inside", action="store_true",
-                        help="the checkpoint's network normalises its own input")
+                        help="same as --normalization none (kept for old scripts)")
     parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda:0 ...")
+
+
+def checkpoint_normalization(args: argparse.Namespace) -> str | tuple:
+    """The --normalization choice as load_checkpoint takes it."""
+    from rsviz.errors import ConfigError
+
+    if args.normalized_inside:
+        return "none"
+    if args.normalization == "custom":
+        if not (args.mean and args.std):
+            raise ConfigError("--normalization custom needs --mean R G B and --std R G B.")
+        return (tuple(args.mean), tuple(args.std))
+    if args.mean or args.std:
+        raise ConfigError("--mean/--std go with --normalization custom.")
+    return args.normalization
 
 
 def add_image_argument(parser: argparse.ArgumentParser) -> None:
@@ -38,7 +63,7 @@ def load_cli_model(args: argparse.Namespace) -> Any:
 
     device = resolve_device(args.device)
     if args.checkpoint:
-        return load_checkpoint(args.arch, args.checkpoint, args.normalized_inside, device)
+        return load_checkpoint(args.arch, args.checkpoint, checkpoint_normalization(args), device)
     return load_model(args.model, device)
 
 

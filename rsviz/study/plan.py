@@ -225,14 +225,15 @@ def check_model_ref(ref: str) -> None:
     if ref in REGISTRY:
         return
     arch, sep, path = ref.partition(":")
-    if sep and arch in CHECKPOINT_ARCHS:
+    if sep and (arch in CHECKPOINT_ARCHS or arch == "auto"):
         if not Path(path).expanduser().is_file():
             raise ConfigError(f"Model {ref!r}: no checkpoint file at {path}.")
         return
     close = difflib.get_close_matches(ref, list(REGISTRY), n=1)
     hint = f" (did you mean {close[0]!r}?)" if close else ""
     raise ConfigError(f"Unknown model {ref!r}{hint}: give a registry name "
-                      f"({', '.join(REGISTRY)}) or a checkpoint as ARCH:PATH.")
+                      f"({', '.join(REGISTRY)}) or a checkpoint as ARCH:PATH "
+                      "(ARCH auto: from the file).")
 
 
 def check_plan(plan: StudyPlan, base: str | Path | None = None, attacks: bool = True,

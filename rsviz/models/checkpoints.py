@@ -1,0 +1,300 @@
+"""User checkpoints: read safely, recognise the family that wrote them, rebuild the classifier.
+
+Families recognised from the file itself:
+- Cohen et al. (RandTrain): `{"arch", "state_dict", ...}` of `Sequential(NormalizeLayer,
+  DataParallel(net))`, keys `1.module.*`; their NormalizeLayer has no state, so the ImageNet
+  normalisation is added here.
+- Madry et al.'s robustness library (AdvTrain): `{"model", ...}` of a DataParallel
+  AttackerModel, keys `module.model.*` plus `module.normalizer.new_mean/new_std` (used) and an
+  attacker copy `module.attacker.*` (dropped); their normaliser clamps inputs to [0, 1] first.
+- Plain torchvision state dicts, with or without DataParallel's `module.` prefix.
+
+Files are read with `torch.load(weights_only=True)`; the only extra globals allowed are the
+harmless ones some trainers store (argparse.Namespace, numpy scalars and dtypes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import os
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from rsviz.errors import CheckpointMismatch, ModelUnavailable
+from rsviz.models.base import (IMAGENET_MEAN, IMAGENET_STD, Classifier, ModelInfo, content_hash,
+                               imagenet_classes)
+
+CHECKPOINT_ARCHS = ("resnet50", "resnet18", "resnet34", "resnet101", "wide_resnet50_2",
+                    "vgg16_bn", "densenet121", "efficientnet_b0", "mobilenet_v3_large")
+NORMALIZATIONS = ("auto", "imagenet", "mean-only", "none", "custom")
+Normalization = "str | tuple[Sequence[float], Sequence[float]] | bool | None"
+
+_SCALAR = np._core.multiarray.scalar  # noqa: SLF001 - the function numpy scalars unpickle with
+SAFE_GLOBALS: list[Any] = [
+    argparse.Namespace, np.dtype,
+    (_SCALAR, "numpy._core.multiarray.scalar"), (_SCALAR, "numpy.core.multiarray.scalar"),
+    *[type(np.dtype(t)) for t in ("float16", "float32", "float64", "int32", "int64", "bool")],
+]
+_ARCH_LABELS = {"resnet50": "ResNet50", "resnet18": "ResNet18", "resnet34": "ResNet34",
+                "resnet101": "ResNet101", "wide_resnet50_2": "WideResNet50-2"}
+
+
+@dataclass(frozen=True)
+class Detection:
+    """What a checkpoint file was recognised as, and how it will be run."""
+
+    family: str
+    arch: str
+    arch_from: str
+    prefix: str
+    normalization: str
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    norm_from: str
+    clamp: bool = False
+
+    def line(self) -> str:
+        """One line for the user, e.g. "Detected: Cohen et al. RandTrain, ResNet50, ImageNet
+        normalisation added"."""
+        arch = _ARCH_LABELS.get(self.arch, self.arch)
+        if self.arch_from:
+            arch += f" ({self.arch_from})"
+        text = f"Detected: {self.family}, {arch}, {self.norm_from}"
+        return text + (", inputs clipped to [0, 1] as in its wrapper" if self.clamp else "")
+
+
+def read_checkpoint(raw: bytes) -> Any:
+    """torch.load with weights_only=True plus the SAFE_GLOBALS allow-list; never unpickles
+    anything else. A refused or broken file raises CheckpointMismatch with one line."""
+    try:
+        with torch.serialization.safe_globals(SAFE_GLOBALS):
+            return torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - every failure becomes one line
+        text = str(exc)
+        match = re.search(r"Unsupported global: GLOBAL ([\w.]+)", text)
+        if match:
+            raise CheckpointMismatch(
+                f"The file stores a Python object of type {match.group(1)}, which rsviz does not "
+                "unpickle (unpickling can run code); save the weights with "
+                "torch.save(model.state_dict(), path).") from exc
+        first = text.strip().splitlines()[0][:160] if text.strip() else type(exc).__name__
+        raise CheckpointMismatch(f"Cannot read the file as a PyTorch checkpoint: it is truncated, "
+                                 f"corrupt or not a checkpoint ({first}).") from exc
+
+
+def load_checkpoint(arch: str | None, data: bytes | str, normalization: Normalization = None,
+                    device: torch.device | str = "cpu", name: str | None = None) -> Classifier:
+    """Load a checkpoint (bytes, or a path on this machine) as a Classifier on pixel space.
+
+    Args:
+        arch: torchvision architecture, or None/"auto" to use the file's `arch` key or the
+            architecture whose keys and shapes the weights match.
+        data: the checkpoint's bytes or its path.
+        normalization: None/"auto" (what the file says), "imagenet", "mean-only", "none", or
+            (mean, std) for a custom one. True/False are the old "normalises its own input"
+            flag ("none" / auto).
+        device: where to put the model.
+        name: display name of the file (defaults to its base name).
+    The detection line is the model's info.source; its model_id hashes weights and
+    normalisation, so two checkpoints of one architecture never share results.
+    """
+    import torchvision
+
+    raw, name = _read_bytes(data, name)
+    obj = read_checkpoint(raw)
+    state, file_arch, container = _unwrap(obj)
+    detection, state = detect(state, arch, file_arch, container, normalization)
+    num_classes = _num_classes(state)
+    net = torchvision.models.get_model(detection.arch, weights=None, num_classes=num_classes)
+    _check_keys(net.state_dict(), state, detection.arch)
+    net.load_state_dict(state)
+    classes = imagenet_classes() if num_classes == 1000 else tuple(
+        f"class {i}" for i in range(num_classes))
+    info = ModelInfo(name=f"checkpoint:{detection.arch}", model_id="", input_size=224,
+                     resize=256, mean=detection.mean, std=detection.std, class_names=classes,
+                     source=f"{detection.line()} (file {name or hashlib.sha256(raw).hexdigest()[:12]})")
+    model = Classifier(net, info, normalize=detection.normalization != "none",
+                       clamp=detection.clamp)
+    model.info = ModelInfo(**{**info.__dict__,
+                              "model_id": f"checkpoint-{detection.arch}-{content_hash(model)}"})
+    return model.to(device)
+
+
+def _read_bytes(data: bytes | str, name: str | None) -> tuple[bytes, str | None]:
+    if not isinstance(data, (str, os.PathLike)):
+        return bytes(data), name
+    path = os.path.expanduser(str(data))
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(), name or os.path.basename(path)
+    except OSError as exc:
+        raise ModelUnavailable(f"Cannot read checkpoint {path}: {exc.strerror}.") from exc
+
+
+def _unwrap(obj: Any) -> tuple[dict[str, torch.Tensor], str | None, str]:
+    """(state dict, the file's `arch` if any, which key held the state dict)."""
+    container = ""
+    file_arch = None
+    if isinstance(obj, dict):
+        if isinstance(obj.get("arch"), str):
+            file_arch = obj["arch"]
+        for key in ("state_dict", "model"):
+            if isinstance(obj.get(key), dict):
+                obj, container = obj[key], key
+                break
+    if not isinstance(obj, dict) or not obj or not all(
+            isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()):
+        raise CheckpointMismatch("The file is not a state dict (a mapping of names to tensors), "
+                                 "nor a dict holding one under 'state_dict' or 'model'.")
+    return dict(obj), file_arch, container
+
+
+def detect(state: dict[str, torch.Tensor], arch: str | None = None, file_arch: str | None = None,
+           container: str = "", normalization: Normalization = None
+           ) -> tuple[Detection, dict[str, torch.Tensor]]:
+    """Recognise the family, the architecture and the normalisation; return the network's own
+    state dict (prefixes stripped, the robustness library's normaliser/attacker copies dropped)."""
+    madry = next((k[:-len("normalizer.new_mean")] for k in state
+                  if k.endswith("normalizer.new_mean") and "attacker." not in k), None)
+    clamp = False
+    if madry is not None:
+        family, prefix = "Madry et al. robustness library (AdvTrain)", madry + "model."
+        mean = tuple(float(v) for v in state[madry + "normalizer.new_mean"].flatten())
+        std = tuple(float(v) for v in state[madry + "normalizer.new_std"].flatten())
+        norm = _name_of(mean, std)
+        norm_from = f"{_NORM_TEXT[norm]} from the file's normaliser"
+        clamp = True
+    else:
+        prefix = _common_prefix(state)
+        if prefix in ("1.module.", "1.") and container == "state_dict":
+            family = "Cohen et al. RandTrain"
+        elif prefix == "module.":
+            family = "DataParallel state dict"
+        else:
+            family = "torchvision state dict" if not prefix else f"state dict (keys under {prefix!r})"
+        mean, std, norm = IMAGENET_MEAN, IMAGENET_STD, "imagenet"
+        norm_from = "ImageNet normalisation added"
+    state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    arch, arch_from = _resolve_arch(arch, file_arch, state)
+    if normalization not in (None, "auto", False):
+        norm, mean, std = _parse_normalization(normalization)
+        norm_from = f"{_NORM_TEXT[norm]} (your choice)"
+    return Detection(family, arch, arch_from, prefix, norm, mean, std, norm_from, clamp), state
+
+
+_NORM_TEXT = {"imagenet": "ImageNet normalisation", "mean-only": "ImageNet mean subtracted only",
+              "none": "no normalisation", "custom": "custom normalisation"}
+
+
+def _name_of(mean: tuple[float, ...], std: tuple[float, ...]) -> str:
+    close = lambda a, b: len(a) == len(b) and all(abs(x - y) < 1e-6 for x, y in zip(a, b))  # noqa: E731
+    if close(mean, IMAGENET_MEAN):
+        return "imagenet" if close(std, IMAGENET_STD) else (
+            "mean-only" if close(std, (1.0,) * 3) else "custom")
+    return "none" if close(mean, (0.0,) * 3) and close(std, (1.0,) * 3) else "custom"
+
+
+def _parse_normalization(choice: Normalization) -> tuple[str, tuple[float, ...], tuple[float, ...]]:
+    if choice is True or choice == "none":
+        return "none", (0.0,) * 3, (1.0,) * 3
+    if choice == "imagenet":
+        return "imagenet", IMAGENET_MEAN, IMAGENET_STD
+    if choice == "mean-only":
+        return "mean-only", IMAGENET_MEAN, (1.0,) * 3
+    if isinstance(choice, (tuple, list)) and len(choice) == 2:
+        mean, std = (tuple(float(v) for v in part) for part in choice)
+        if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
+            raise CheckpointMismatch("A custom normalisation needs 3 means and 3 positive stds.")
+        return "custom", mean, std
+    raise CheckpointMismatch(f"Unknown normalisation {choice!r}; choose one of "
+                             f"{', '.join(NORMALIZATIONS)}.")
+
+
+def _common_prefix(state: dict[str, torch.Tensor]) -> str:
+    """The longest dotted prefix shared by every key that is a wrapper's (`module.`, `1.module.`,
+    `model.`...), not a layer of the network itself."""
+    prefix = ""
+    keys = list(state)
+    while True:
+        heads = {k[len(prefix):].split(".", 1)[0] for k in keys}
+        if len(heads) != 1:
+            return prefix
+        head = heads.pop()
+        if head not in ("module", "model", "net", "1", "base_model", "_orig_mod"):
+            return prefix
+        prefix += head + "."
+
+
+def _resolve_arch(arch: str | None, file_arch: str | None,
+                  state: dict[str, torch.Tensor]) -> tuple[str, str]:
+    import torchvision
+
+    known = torchvision.models.list_models(module=torchvision.models)
+    if file_arch is not None and file_arch not in known:
+        raise CheckpointMismatch(f"The file's architecture {file_arch!r} is not a torchvision "
+                                 "ImageNet architecture rsviz can build.")
+    if arch not in (None, "", "auto"):
+        if arch not in known:
+            raise CheckpointMismatch(f"Unknown torchvision architecture {arch!r}.")
+        if file_arch is not None and file_arch != arch:
+            raise CheckpointMismatch(f"The file says its architecture is {file_arch!r}, not "
+                                     f"{arch!r}: choose auto or {file_arch!r}.")
+        return arch, "from the file's arch key" if file_arch else ""
+    if file_arch is not None:
+        return file_arch, "from the file's arch key"
+    for candidate in CHECKPOINT_ARCHS:
+        if _fits(_signature(candidate), state):
+            return candidate, "recognised from its weights"
+    raise CheckpointMismatch("Cannot tell the checkpoint's architecture (no 'arch' key and its "
+                             f"weights fit none of {', '.join(CHECKPOINT_ARCHS)}): choose it.")
+
+
+@lru_cache(maxsize=None)
+def _signature(arch: str) -> tuple[tuple[str, tuple[int, ...]], ...]:
+    """Key names and shapes of an architecture, built on the meta device (no memory)."""
+    import torchvision
+
+    with torch.device("meta"):
+        net = torchvision.models.get_model(arch, weights=None)
+    return tuple((k, tuple(v.shape)) for k, v in net.state_dict().items())
+
+
+def _fits(signature: tuple[tuple[str, tuple[int, ...]], ...],
+          state: dict[str, torch.Tensor]) -> bool:
+    """Same keys, and same shapes except at most the classifier's weight and bias."""
+    if {k for k, _ in signature} != set(state):
+        return False
+    return sum(tuple(state[k].shape) != shape for k, shape in signature) <= 2
+
+
+def _num_classes(state: dict[str, torch.Tensor]) -> int:
+    for key in ("fc.weight", "classifier.weight", "classifier.6.weight", "classifier.3.weight",
+                "classifier.1.weight", "heads.head.weight"):
+        if key in state and state[key].ndim == 2:
+            return int(state[key].shape[0])
+    return 1000
+
+
+def _check_keys(own: dict[str, torch.Tensor], state: dict[str, torch.Tensor], arch: str) -> None:
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong = [k for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    if not (missing or unexpected or wrong):
+        return
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} missing keys (e.g. {', '.join(missing[:3])})")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected keys (e.g. {', '.join(unexpected[:3])})")
+    if wrong:
+        k = wrong[0]
+        parts.append(f"{len(wrong)} shape mismatches (e.g. {k}: checkpoint "
+                     f"{tuple(state[k].shape)} vs {arch} {tuple(own[k].shape)})")
+    raise CheckpointMismatch(f"The checkpoint does not match {arch}: " + "; ".join(parts) + ".")
