@@ -290,18 +290,19 @@ def test_models_side_by_side_and_folders_opened_together(tiny_model, image_folde
 
     both = tiny_plan(image_folder, models=("tiny_cnn", "linear_toy"))
     study = run_study(both, tmp_path / "both", model=tiny_model, attack_fn=StandIn())
-    assert study.models == ["tiny_cnn", "linear_toy"] and len(study.results) == 2 * 10
+    tiny, linear = "tiny_cnn-seed0", "linear_toy-v1"  # model ids: name + weights version
+    assert study.models == [tiny, linear] and len(study.results) == 2 * 10
     summary = study.summary()
-    assert {r["model"] for r in summary} == {"tiny_cnn", "linear_toy"} and len(summary) == 8
+    assert {r["model"] for r in summary} == {tiny, linear} and len(summary) == 8
     fig5 = distortion_figure(summary)
     legends = {t.name.split(" / ")[0].split(",")[0] for t in fig5.data}
     assert legends == {r["model"] for r in summary if r["mean_l2"] is not None}
-    assert fig5.layout.meta["models"] == ["linear_toy", "tiny_cnn"]
+    assert fig5.layout.meta["models"] == [linear, tiny]
     fig4 = certification_figure(study.certification_by_model())
-    assert sorted(t.name.split(",")[0] for t in fig4.data) == ["linear_toy", "tiny_cnn"]
-    assert fig4.layout.meta["models"] == ["tiny_cnn", "linear_toy"]
-    assert {r["model"] for r in study.accuracy_drop()} == {"tiny_cnn", "linear_toy"}
-    assert (tmp_path / "both" / "certify_linear_toy_sigma0.05.tsv").is_file()
+    assert sorted(t.name.split(",")[0] for t in fig4.data) == [linear, tiny]
+    assert fig4.layout.meta["models"] == [tiny, linear]
+    assert {r["model"] for r in study.accuracy_drop()} == {tiny, linear}
+    assert (tmp_path / "both" / f"certify_{linear}_sigma0.05.tsv").is_file()
     # one folder per model, opened together: the same rows as the joint study
     for name in ("tiny_cnn", "linear_toy"):
         run_study(tiny_plan(image_folder, models=(name,)), tmp_path / name,
@@ -328,5 +329,5 @@ def test_metadata_names_every_model_id(tiny_model, image_folder, tmp_path):
     plan = tiny_plan(image_folder, models=("tiny_cnn", "linear_toy"), certify=None)
     study = run_study(plan, tmp_path / "out", model=tiny_model, attack_fn=StandIn())
     meta = study.metadata()
-    assert meta["model_ids"] == ["tiny_cnn", "linear_toy"] and meta["tasks"] == 16
+    assert meta["model_ids"] == ["tiny_cnn-seed0", "linear_toy-v1"] and meta["tasks"] == 16
     assert meta["plans"][0]["models"] == ["tiny_cnn", "linear_toy"]
