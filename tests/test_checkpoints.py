@@ -322,3 +322,10 @@ def test_wrong_architecture_is_clear():
         load_checkpoint("resnet50", cohen_file(cohen_model(), "resnet18"))
     with pytest.raises(CheckpointMismatch, match="'cifar_resnet110' is not"):
         load_checkpoint(None, cohen_file(cohen_model(), "cifar_resnet110"))
+
+
+def test_cli_offers_every_normalisation(tmp_path):
+    from rsviz.commands._common import NORMALIZATIONS as CLI_CHOICES
+    from rsviz.models import NORMALIZATIONS
+
+    assert CLI_CHOICES == NORMALIZATIONS
