@@ -91,8 +91,8 @@ class AttackSpec:
             else dict(self.defaults)
 
 
-_TEST_DEFAULTS = {"test_level": 0.5, "test_margin": 0.3, "test_error": 0.1, "max_repeats": 7,
-                  "check_repeats": 10}
+_TEST_DEFAULTS = {"test_level": None, "test_margin": 0.25, "test_error": 0.1, "max_repeats": 7,
+                  "check_repeats": 10}  # test_level None: P_a + 0.15
 
 REGISTRY: dict[str, AttackSpec] = {
     "hsja": AttackSpec(

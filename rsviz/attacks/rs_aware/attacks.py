@@ -5,8 +5,8 @@ the published attack's code), plus, for HSJA and RayS, the few hyper-parameters 
 sense against noise. What each one changes (σ, n and P_a of the defence are public):
 
 - all three: every decision (initial noise, step or ray check, every bisection step) is a
-  sequential test on repeated queries (`SequentialTest`, level ½ by default: the tests steer
-  towards ∂g_σ) instead of one answer; the reported point is the closest one that passed
+  sequential test on repeated queries (`SequentialTest`, level P_a + 0.15 by default: the
+  tests steer to just outside eq. (4)'s level set, ∂g_σ at P_a = ½) instead of one answer; the reported point is the closest one that passed
   eq. (4)'s level-P_a check by ℓ repeated queries (`check_repeats`), run once per outer
   iteration on the new candidate and once more, on reserved queries, at the end;
 - HSJA: the direction estimate keeps single queries (more directions beat repeated answers
@@ -34,7 +34,7 @@ import torch
 
 from rsviz.attacks.base import AttackState, distortions, make_state
 from rsviz.attacks.oracle import Oracle
-from rsviz.attacks.rs_aware.decisions import SequentialTest
+from rsviz.attacks.rs_aware.decisions import SequentialTest, default_test_level
 from rsviz.attacks.rs_aware.noisy_oracle import NoiseAwareOracle, ProbeView
 from rsviz.errors import BudgetExhausted, ConfigError
 
@@ -54,16 +54,21 @@ class NoiseAware:
         inner: the attack; its `steps` receives the noise-aware oracle (`.inner` is the
             counted one).
         name: registry name of the variant.
-        test_level, test_margin, test_error, max_repeats: the `SequentialTest` of decisions.
+        test_level, test_margin, test_error, max_repeats: the `SequentialTest` of decisions
+            (test_level None: `default_test_level(P_a)`).
         check_repeats: ℓ of the level-P_a check.
     """
 
-    def __init__(self, inner: Any, name: str, test_level: float = 0.5, test_margin: float = 0.3,
-                 test_error: float = 0.1, max_repeats: int = 7, check_repeats: int = 10) -> None:
+    def __init__(self, inner: Any, name: str, test_level: float | None = None,
+                 test_margin: float = 0.25, test_error: float = 0.1, max_repeats: int = 7,
+                 check_repeats: int = 10) -> None:
         self.inner = inner
         self.name = name
-        self.test = SequentialTest(level=float(test_level), margin=float(test_margin),
-                                   error=float(test_error), max_repeats=int(max_repeats))
+        self.test_level = test_level
+        self.test_params = dict(margin=float(test_margin), error=float(test_error),
+                                max_repeats=int(max_repeats))
+        SequentialTest(level=0.5 if test_level is None else float(test_level),
+                       **self.test_params)  # validates now, not at the first query
         if int(check_repeats) < 1:
             raise ConfigError(f"check_repeats must be ≥ 1 (got {check_repeats}).")
         self.check_repeats = int(check_repeats)
@@ -81,7 +86,10 @@ class NoiseAware:
 
     def steps(self, oracle: Oracle, x_o: torch.Tensor,
               generator: torch.Generator) -> Iterator[AttackState]:
-        noisy = NoiseAwareOracle(oracle, self.test, self.check_repeats)
+        level = (default_test_level(oracle.config.p_a) if self.test_level is None
+                 else float(self.test_level))
+        noisy = NoiseAwareOracle(oracle, SequentialTest(level=level, **self.test_params),
+                                 self.check_repeats)
         last: AttackState | None = None
         try:
             for state in self.inner.steps(noisy, x_o, generator):

@@ -10,10 +10,11 @@ decisions — each one a query, counted by the oracle like any other.
 - `SequentialTest`: Wald's sequential probability ratio test of H1: q ≥ level + ε against
   H0: q ≤ level − ε on repeated answers at the same point, truncated after `max_repeats`
   answers (then the sign of the log-likelihood ratio decides, a tie is "not adversarial").
-  Far from the boundary it stops after 2 answers (ε = 0.3, α = 0.1 at level ½); on the
-  boundary it pays up to `max_repeats`.
-- `level_check`: eq. (4)'s test at level P_a by ℓ repeated queries: x is accepted when at
-  least ⌈ℓ·P_a⌉ of the ℓ answers are adversarial.
+  The RS-aware attacks use level P_a + 0.15 (0.65 at P_a = ½) and ε = 0.25: an answer
+  "adversarial" needs about three adversarial answers net (at q = 1: 3 queries, at q = 0: 2),
+  and the test says yes half the time at q ≈ 0.64.
+- `level_check_needed`: eq. (4)'s test at level P_a by ℓ repeated queries: x is accepted when
+  more than ℓ·P_a of the ℓ answers are adversarial.
 - `repeats_needed`: 1 against the deterministic f (σ = None): nothing is repeated there.
 """
 
@@ -119,5 +120,13 @@ class SequentialTest:
 
 
 def level_check_needed(repeats: int, p_a: float) -> int:
-    """Adversarial answers out of ℓ = `repeats` that pass eq. (4)'s level-P_a check: ⌈ℓ·P_a⌉."""
-    return max(1, math.ceil(repeats * p_a - 1e-9))
+    """Adversarial answers out of ℓ = `repeats` that pass eq. (4)'s level-P_a check: strictly
+    more than ℓ·P_a (6 of 10 at P_a = ½; a point exactly on the level set passes 38 % of the
+    time, one at q = 0.7 passes 85 %)."""
+    return min(repeats, math.floor(repeats * p_a + 1e-9) + 1)
+
+
+def default_test_level(p_a: float) -> float:
+    """The level of the decisions' test: a little above P_a (P_a + 0.15, at most 0.9), so the
+    bisections settle where the level-P_a check passes most of the time."""
+    return min(p_a + 0.15, 0.9)

@@ -145,7 +145,8 @@ class NoiseAwareOracle:
     # ------------------------------------------------------------------ the level-P_a check
 
     def level_check(self, x: torch.Tensor, use_reserve: bool = False) -> bool:
-        """Eq. (4)'s check by ℓ repeated queries: ≥ ⌈ℓ·P_a⌉ adversarial answers (free on f)."""
+        """Eq. (4)'s check by ℓ repeated queries: more than ℓ·P_a adversarial answers (free
+        on f)."""
         if not self.noisy:
             return True  # a point the deterministic f accepted stays accepted
         x = x.to(self.inner.device, torch.float32)
