@@ -173,3 +173,17 @@ def test_forced_choice_does_not_replace_the_measured_one(tiny_model):
     _, auto = engines.choose_engine(tiny_model, count=COUNT, pool=pool(tiny_model))
     assert not auto.forced and auto.name == "eager"  # eager_nchw is forced-only
     assert select.cached_choice(tiny_model, count=COUNT).name == "eager"
+
+
+def test_engines_build_while_another_is_attached(tiny_model):
+    class Uncopyable:
+        def __deepcopy__(self, memo):
+            raise TypeError("cannot pickle 'CompiledModel' object")
+
+    engines.attach(tiny_model, Uncopyable())
+    try:
+        engine = EagerNCHW(tiny_model, tiny_model.info.input_shape)
+        assert select._build(engine) is None
+        assert engines.engine_of(tiny_model) is not None  # still attached afterwards
+    finally:
+        engines.attach(tiny_model, None)

@@ -52,12 +52,21 @@ class Engine:
     def _is_conv(self) -> bool:
         return any(isinstance(m, torch.nn.Conv2d) for m in self.model.modules())
 
+    def _copy(self) -> torch.nn.Module:
+        """A copy of the model without its attached engine (OpenVINO objects do not copy)."""
+        saved = {k: self.model.__dict__.pop(k) for k in list(self.model.__dict__)
+                 if k.startswith("rsviz_engine")}
+        try:
+            return copy.deepcopy(self.model)
+        finally:
+            self.model.__dict__.update(saved)
+
     def prepare(self) -> None:
         """One-time setup (copies, conversion, compilation)."""
         if self.layout == "channels_last" and self._is_conv():
-            self.net = copy.deepcopy(self.model).to(memory_format=torch.channels_last)
+            self.net = self._copy().to(memory_format=torch.channels_last)
         elif self.layout == "nchw":
-            self.net = copy.deepcopy(self.model).to(memory_format=torch.contiguous_format)
+            self.net = self._copy().to(memory_format=torch.contiguous_format)
 
     def _input(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(device=self.model.device, dtype=torch.float32)
