@@ -56,7 +56,7 @@ def image_page(at):
 
     start(at, "image_votes", lambda a: any(m.label == "p̂_A" for m in a.metric))
     model, x, ids = page_inputs()
-    request = VotesRequest(**ids, sigma=0.25, n_samples=1000, n0=100, seed=0, n=10)
+    request = VotesRequest(**ids, sigma=0.05, n_samples=1000, n0=100, seed=0, n=10)
     expected = request.summary(request.run(model, x))
     shown = {m.label: m.value for m in at.metric}
     assert shown["p̂_A"] == f"{expected['p_hat']:.4f}"
@@ -88,7 +88,7 @@ def profile_page(at):
     at.number_input(key="prof_attack_w").set_value(4).run()
     start(at, "profile", lambda a: "‖x_a − x_o‖ = " in texts(a))
     model, x, ids = page_inputs()
-    config = ProfileConfig(sigma=0.25, n_values=(5,), n_samples=16, points=4, beyond=8.0,
+    config = ProfileConfig(sigma=0.05, n_values=(5,), n_samples=16, points=4, beyond=8.0,
                            p_levels=(0.5, 0.8, 0.9), curvature=False, lanczos_steps=16,
                            probes=4, slq_steps=6, seed=0, attack_iters=4)
     out = ProfileRequest(**ids, config=config).run(model, x)
@@ -105,7 +105,7 @@ def dichotomy_page(at):
     at.number_input(key="dich_N_w").set_value(16).run()
     start(at, "dichotomy", lambda a: len(a.table) > 0)
     model, x, ids = page_inputs()
-    config = DichotomyConfig(sigma=0.25, n_values=(5,), trials=20, steps=12, grid=8,
+    config = DichotomyConfig(sigma=0.05, n_values=(5,), trials=20, steps=12, grid=8,
                              n_samples=16)
     out = DichotomyRequest(**ids, config=config, kind="whitebox").run(model, x)
     expected = out["result"].summary()["per_n"]["5"]["simulated"]["mean"]

@@ -57,11 +57,11 @@ def test_sigma_and_n_change_the_numbers_consistently(app_env):
 
     at.sidebar.number_input(key="sb_sigma").set_value(0.5).run()
     third = wait_for_result(at)
-    assert float(third["eq. (6) extra distance"]) == pytest.approx(
-        2 * float(second["eq. (6) extra distance"]), abs=2e-4)
+    assert float(third["eq. (6) extra distance"]) == pytest.approx(  # default σ: the paper's 0.05
+        0.5 / 0.05 * float(second["eq. (6) extra distance"]), abs=2e-3)
     assert third["π0 threshold, exact"] == second["π0 threshold, exact"]
     for shown in (second, third):
-        sigma = 0.25 if shown is second else 0.5
+        sigma = 0.05 if shown is second else 0.5
         if shown["Certified radius R̲"] != "abstain":
             expected = sigma * stats.norm.ppf(float(shown["p̲_A (one-sided)"]))
             assert float(shown["Certified radius R̲"]) == pytest.approx(expected, abs=2e-3)

@@ -18,7 +18,8 @@ from rsviz.device import describe_device, resolve_device
 from rsviz.errors import RsvizError
 from rsviz.images import (DEFAULT_SAMPLE, SAMPLES, LoadedImage, decode_image, load_sample,
                           preprocess, tensor_hash)
-from rsviz.models import CHECKPOINT_ARCHS, DEFAULT_MODEL, REGISTRY, Classifier, load_checkpoint, load_model
+from rsviz.models import (CHECKPOINT_ARCHS, DEFAULT_MODEL, NORMALIZATIONS, PAPER_SIGMA, REGISTRY,
+                          Classifier, default_sigma, load_checkpoint, load_model)
 
 STATE_KEY = "rsviz_state"
 
@@ -55,9 +56,9 @@ def cached_model(name: str, device: str) -> Classifier:
 
 
 @st.cache_resource(show_spinner="Loading the checkpoint…", max_entries=3)
-def cached_checkpoint(arch: str, digest: str, _data: bytes, normalized: bool,
+def cached_checkpoint(arch: str, digest: str, _data: bytes, normalization: str,
                       device: str) -> Classifier:
-    return load_checkpoint(arch, _data, normalized, torch.device(device))
+    return load_checkpoint(arch, _data, normalization, torch.device(device))
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -157,10 +158,15 @@ def sidebar() -> AppState:
     sb.caption(f"Device: **{describe_device(device)}**")
 
     sb.markdown("### Smoothing")
+    sigma_default, sigma_why = default_sigma(model.info) if model is not None else (
+        PAPER_SIGMA, "")
     sigma = sb.number_input("σ (noise std, pixel units of [0,1])", min_value=0.001,
-                            max_value=2.0, value=0.25, step=0.01, format="%.3f", key="sb_sigma",
+                            max_value=2.0, value=sigma_default, step=0.01, format="%.3f",
+                            key="sb_sigma",
                             help="Cohen et al. use σ ∈ {0.25, 0.5, 1.0}; the paper also "
                                  "studies 0.05 and 0.15.")
+    if sigma_why:
+        sb.caption(f"Default {sigma_why}.")
     n = int(sb.number_input("n (votes per query of g_{σ,n})", min_value=1, max_value=100_000,
                             value=10, step=1, key="sb_n"))
     x = None
@@ -173,16 +179,24 @@ def sidebar() -> AppState:
 
 
 def _checkpoint_widgets(sb: Any, device: torch.device) -> tuple[Classifier | None, str | None]:
-    arch = sb.selectbox("Architecture", CHECKPOINT_ARCHS, key="sb_arch")
-    normalized = sb.checkbox("Checkpoint normalises its own input", key="sb_normalized",
-                             help="Tick for networks that include their normalisation layer.")
-    upload = sb.file_uploader("State dict (.pth, .pt)", type=["pth", "pt", "bin", "tar"],
-                              key="sb_ckpt")
-    if upload is None:
-        return None, "Upload a state dict for the chosen architecture."
-    data = upload.getvalue()
-    digest = hashlib.sha256(data).hexdigest()
-    return cached_checkpoint(arch, digest, data, normalized, str(device)), None
+    arch = sb.selectbox("Architecture", ("auto",) + CHECKPOINT_ARCHS, key="sb_arch",
+                        help="auto: the file's arch key, else the architecture its weights fit.")
+    normalization = sb.selectbox("Input normalisation", NORMALIZATIONS[:4], key="sb_norm",
+                                 help="auto: what the file says (Cohen et al.: ImageNet added; "
+                                      "Madry et al.: its normaliser's mean/std).")
+    path = sb.text_input("Checkpoint path on the server", key="sb_ckpt_path").strip()
+    upload = sb.file_uploader("…or upload it (.pth, .pt, .tar; up to 1 GB)",
+                              type=["pth", "pt", "bin", "tar"], key="sb_ckpt")
+    if path:
+        model = load_checkpoint(arch, path, normalization, device)
+    elif upload is None:
+        return None, "Give a checkpoint path or upload a checkpoint."
+    else:
+        data = upload.getvalue()
+        digest = hashlib.sha256(data).hexdigest()
+        model = cached_checkpoint(arch, digest, data, normalization, str(device))
+    sb.caption(model.info.source)
+    return model, None
 
 
 def current() -> AppState:
