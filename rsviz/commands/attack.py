@@ -34,6 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="level P_a of the 'shortcut' and 'exact' criteria (0.5)")
     parser.add_argument("--target", type=int, help="target class (default: untargeted)")
     parser.add_argument("--budget", type=int, default=2000, help="queries (paper: 2000)")
+    parser.add_argument("--variant", choices=["plain", "rs-aware"], default="plain",
+                        help="plain: the published attack; rs-aware: knows it faces g_{σ,n} "
+                             "(docs/rs_aware.md)")
     parser.add_argument("--seed", type=int, default=0,
                         help="seed of the attack and of the noise of g_{σ,n}")
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
@@ -101,7 +104,7 @@ def run(args: argparse.Namespace) -> dict:
     params = parse_params(args.param)
     model, x, name = inputs(args)
     request = AttackRequest(**view_inputs(model, x), attack=args.attack, config=config,
-                            params=tuple(params.items()))
+                            params=tuple(params.items()), variant=args.variant)
     result = run_view(request, model, x, f"{NAME} {args.attack}")
     summary = {**context(model, x, name), **request.summary(result, model.info.class_name)}
     if args.out:

@@ -25,10 +25,12 @@ class AttackRequest(Request):
     attack: str = "hsja"
     config: Any = None
     params: tuple[tuple[str, Any], ...] = ()
+    variant: str = "plain"
 
     def __post_init__(self) -> None:
-        from rsviz.attacks import REGISTRY
+        from rsviz.attacks import REGISTRY, check_variant
 
+        check_variant(self.variant)
         if self.attack not in REGISTRY:
             raise ConfigError(f"Unknown attack {self.attack!r}; use {', '.join(REGISTRY)}.")
         if self.config is None:
@@ -51,7 +53,7 @@ class AttackRequest(Request):
             raise ConfigError(f"The target class {label} is the class f gives x_o already.")
         started = time.perf_counter()
         trace = run_attack(model, x, label, self.attack, self.config, self.config.seed,
-                           progress=progress, params=dict(self.params))
+                           progress=progress, params=dict(self.params), variant=self.variant)
         return {"trace": trace, "label": label, "seconds": time.perf_counter() - started}
 
     def summary(self, result: dict, class_name: Callable[[int], str] = str) -> dict[str, Any]:
@@ -67,6 +69,7 @@ class AttackRequest(Request):
                 "adv_label": trace.adv_label,
                 "adv_label_name": None if trace.adv_label is None else class_name(trace.adv_label),
                 "adv_label_f": trace.adv_label_f, "states": len(trace.points),
+                "variant": self.variant, "p_a_empirical": trace.p_a_empirical,
                 "seconds": result["seconds"]}
 
 
