@@ -1,8 +1,8 @@
 """Benchmark: forward passes per second of rsviz's vote sampling against a naive loop.
 
 The naive loop follows Cohen et al.'s `Smooth._sample_noise` (repeat the image into a batch of
-400, add fp32 Gaussian noise, forward in fp32, bincount). The hand-tuned reference is DESIGN.md
-§4b's best configuration (channels_last + bf16 autocast) swept over batch 16..128. The engine is
+400, add fp32 Gaussian noise, forward in fp32, bincount). The hand-tuned reference is the best
+configuration measured on an AVX512-BF16 machine (channels_last + bf16 autocast) swept over batch 16..128. The engine is
 `rsviz.smoothing.sample_votes` with the batch size picked automatically (its first call tunes
 the batch on the real work; later calls start at the tuned size). Same model, image, σ and N,
 same process; the configurations run in interleaved rounds (ABBA order) so that a change of
@@ -48,7 +48,7 @@ def naive_cohen(model, x, sigma, num, batch_size, generator):
 
 
 def hand_tuned(model, x, sigma, num, batch_size, generator, precision):
-    """channels_last + autocast at a fixed batch (DESIGN.md §4b)."""
+    """channels_last + autocast at a fixed batch (docs/smoothing.md)."""
     counts = torch.zeros(model.info.num_classes, dtype=torch.long)
     remaining = num
     with torch.inference_mode(), autocast(x.device, precision):

@@ -76,8 +76,8 @@ def tcmalloc_loaded() -> bool:
 def default_batch_size(device: torch.device, input_numel: int) -> int:
     """A forward batch size that keeps the device busy without exhausting memory.
 
-    On CPU with glibc's allocator, 224-pixel batches above ~32 get slower (DESIGN.md §4b:
-    Lite0 bf16 139 img/s at 16, 65 at 128); with tcmalloc preloaded 64 is as good as any.
+    On CPU with glibc's allocator, 224-pixel batches above ~32 get slower (measured on an
+    AVX512-BF16 machine: Lite0 bf16 139 img/s at 16, 65 at 128; docs/smoothing.md); with tcmalloc preloaded 64 is as good as any.
     Tiny inputs get bigger batches. On CUDA the batch is sized from free memory.
     `rsviz.smoothing.BatchTuner` refines this by measuring.
     """

@@ -36,7 +36,7 @@ def test_lite0_recognises_bundled_photos(lite0):
 
 
 def test_lite0_preprocessing_is_the_tf_one(lite0):
-    """The weights come from TensorFlow: mean = std = 0.5 and bicubic resize (DESIGN.md §4)."""
+    """The weights come from TensorFlow: mean = std = 0.5 and bicubic resize (docs/models.md)."""
     assert lite0.info.mean == (0.5, 0.5, 0.5) and lite0.info.std == (0.5, 0.5, 0.5)
     assert lite0.info.interpolation == "bicubic"
     assert lite0.info.num_classes == 1000 and len(imagenet_classes()) == 1000
