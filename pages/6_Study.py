@@ -12,10 +12,10 @@ import streamlit as st
 from rsviz.errors import RsvizError
 from rsviz.study import StudyResults, default_results_dir, open_results, parse_plan
 from rsviz.views.base import measured_rate
-from rsviz.views.study import request_for
+from rsviz.views.study import request_for, results_name
 from ui.common import choice, current, persist, show_error, widget
 from ui.jobs import job_panel
-from ui.study import choose_images, define_plan, show
+from ui.study import choose_images, choose_runner, define_plan, show
 
 st.title("Study over an image set")
 st.caption("The paper's conclusions come from sets of images: certified accuracy against radius "
@@ -37,6 +37,7 @@ try:
         st.warning(state.model_error or "Choose a model in the sidebar.")
     else:
         model = state.model
+        own = {model.info.name, model.info.model_id}  # how a plan may name the sidebar model
         if mode == "Load a plan file":
             upload = st.file_uploader("Plan (YAML or JSON)", type=["yaml", "yml", "json"],
                                       key="study_plan_file")
@@ -45,9 +46,11 @@ try:
                 st.stop()
             plan = parse_plan(upload.getvalue().decode("utf-8"),
                               ".json" if upload.name.endswith(".json") else ".yaml")
-            same = plan.model == model.info.name
+            same = bool(own & set(plan.models))
             if not same:
-                st.info(f"The plan names {plan.model}; it runs on that model, not the sidebar's.")
+                st.info(f"The plan names {', '.join(plan.models)}; it runs on "
+                        f"{'that model' if len(plan.models) == 1 else 'those models'}, "
+                        "not the sidebar's.")
             images = plan.images.resolve(model.info.class_names) if same else None
         else:
             plan = define_plan(model.info.name)
@@ -55,13 +58,17 @@ try:
         if images is not None:
             st.caption(f"{len(images)} image(s) from {images.source}"
                        + (f" · skipped: {'; '.join(images.notes)}" if images.notes else ""))
-        request = request_for(plan, "", images=images, device=state.device.type)
-        out = default_results_dir() / "app" / f"{plan.name}-{plan.model}-{request.key()[-12:]}"
-        request = request_for(plan, str(out), images=images, device=state.device.type)
-        run_model = model if plan.model == model.info.name else None
+        runner, address = choose_runner()
+        run_model = model if own & set(plan.models) else None
+        request = request_for(plan, "", model=run_model, images=images,
+                              device=state.device.type)
+        out = default_results_dir() / "app" / results_name(plan, run_model, request.key())
+        request = request_for(plan, str(out), model=run_model, images=images,
+                              device=state.device.type, runner=runner, address=address)
         cost = request.cost()
         eta = cost.passes / measured_rate(model)
         n_images = request.n_images()
+        models = len(plan.models)
 
         def partial(results, plan=plan, out=out):
             show(StudyResults(plan, [{}] * n_images, list(results), str(out)), final=False)
@@ -70,9 +77,10 @@ try:
                   request.key(), lambda result, fresh: show(result),
                   start_label="Run the study", render_partial=partial,
                   cost_note=(f"{len(plan.configurations())} configuration(s) × "
-                             f"{len(plan.attacks)} attack(s) × {n_images} image(s): "
-                             f"{cost.describe()}, at most ~{eta / 60:.0f} min at the measured "
-                             f"rate of this model. Results go to `{out}`; a stopped run "
-                             "resumes there."))
+                             f"{len(plan.attacks)} attack(s) × {n_images} image(s)"
+                             + (f" × {models} models" if models > 1 else "")
+                             + f": {cost.describe()}, at most ~{eta / 60:.0f} min at the "
+                             "measured rate of this model in one process. Results go to "
+                             f"`{out}`; a stopped run resumes there, under any runner."))
 except RsvizError as exc:
     show_error(exc)

@@ -133,3 +133,32 @@ def test_unreachable_address_is_one_line():
     assert "\n" not in str(err.value)
     with pytest.raises(RsvizError, match="HOST:PORT"):
         RayRunner(address="nowhere")
+
+
+def test_page_runs_on_ray_with_progress_and_cancel(cluster, app_env, tmp_path, monkeypatch):
+    """The Study page on "Ray on this machine" (the module's Ray is the one already running):
+    a small plan runs to the end; a long one shows progress and Cancel stops it, keeping the
+    tasks stored so far. Last in the module: a forced cancel kills the busy workers."""
+    from tests.conftest import make_app, run_until
+    from tests.test_study_page import finished, small_study, start_button
+
+    monkeypatch.setenv("RSVIZ_RESULTS_DIR", str(tmp_path / "results"))
+    at = small_study(make_app("pages/6_Study.py"))
+    at.radio(key="study_runner_w").set_value("Ray on this machine").run()
+    start_button(at).click().run()
+    run_until(at, lambda a: bool(a.exception) or bool(a.error) or finished(a), timeout=180)
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert any("15 of 15 tasks done" in c.value for c in at.caption)
+
+    at.number_input(key="study_budget_w").set_value(5000).run()  # minutes of work: cancel it
+    start_button(at).click().run()
+    cancel = lambda a: [b for b in a.button if b.key.startswith("cancel_")]  # noqa: E731
+    run_until(at, lambda a: bool(a.exception) or bool(cancel(a)), timeout=60)
+    assert cancel(at), "no progress line with a Cancel button"
+    cancel(at)[0].click().run()
+    run_until(at, lambda a: any("cancelled" in i.value for i in a.info), timeout=60)
+    assert not at.exception, at.exception
+    assert any("The last run was cancelled." in i.value for i in at.info)
+    folders = sorted((tmp_path / "results" / "app").iterdir(), key=lambda p: p.stat().st_mtime)
+    assert len(folders) == 2
+    assert len(list((folders[-1] / "tasks").glob("*.json"))) < 15  # stopped before the end

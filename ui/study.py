@@ -59,6 +59,30 @@ def define_plan(model_name: str) -> StudyPlan:
                      else None)
 
 
+RUNNER_CHOICES = {"This process": "local", "Ray on this machine": "ray",
+                  "Ray cluster (address)": "ray"}
+
+
+def choose_runner() -> tuple[str, str | None]:
+    """Who runs the tasks: this process (LocalRunner), a local Ray started for the run (one
+    one-thread worker per core), or an existing Ray cluster. Returns (runner, address)."""
+    cols = st.columns([2, 2])
+    label = choice(cols[0].radio, "Runner", "study_runner", list(RUNNER_CHOICES),
+                   "This process", horizontal=True,
+                   help="Ray on this machine: one worker per core, one thread each (the "
+                        "attacks' serial steps leave one multi-threaded process idle). Results "
+                        "are the same under every runner, and a run resumes under any of them.")
+    if label != "Ray cluster (address)":
+        return RUNNER_CHOICES[label], None
+    address = widget(cols[1].text_input, "Ray address", "study_address", "auto",
+                     help="auto (a cluster started on this machine with `ray start --head`) or "
+                          "HOST:PORT of the head node.").strip()
+    host, sep, port = address.rpartition(":")
+    if address != "auto" and not (sep and host and port.isdigit()):
+        raise ConfigError(f"Ray address {address!r}: use auto or HOST:PORT.")
+    return "ray", address
+
+
 def choose_images(plan: StudyPlan, class_names: tuple[str, ...]) -> ImageSet:
     source = choice(st.radio, "Images", "study_src",
                     ["Sample photos", "Folder on the server", "Zip upload"], "Sample photos",

@@ -7,6 +7,7 @@ job manager. The engine is rsviz.study; this module only adapts it to the view i
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,15 +41,15 @@ class StudyRequest(Request):
         return self.plan.images.subset or 0
 
     def cost(self) -> Cost:
-        """At most: every attack spends its budget × the largest n, plus CERTIFY's votes
-        (0 images when the plan's image set is not resolved yet)."""
+        """At most: every attack spends its budget × the largest n, plus CERTIFY's votes, for
+        every model of the plan (0 images when the plan's image set is not resolved yet)."""
         plan = self.plan
         configs = plan.configurations()
-        per_image = len(plan.models) * len(configs) * len(plan.attacks) * plan.budget * max(
+        per_model = len(configs) * len(plan.attacks) * plan.budget * max(
             [c.n or 1 for c in configs] or [1])
         if plan.certify:
-            per_image += len(plan.sigmas) * (plan.certify.n0 + plan.certify.n)
-        return Cost(self.n_images() * per_image, "at most")
+            per_model += len(plan.sigmas) * (plan.certify.n0 + plan.certify.n)
+        return Cost(self.n_images() * len(plan.models) * per_model, "at most")
 
     def run(self, model: Any, x: Any = None, progress: Any = None, cancel: Any = None) -> Any:
         from rsviz.study import make_runner, run_study
@@ -68,8 +69,22 @@ class StudyRequest(Request):
 def request_for(plan: Any, out: str, model: Any = None, images: Any = None,
                 base: str | None = None, device: str = "cpu", runner: str = "local",
                 address: str | None = None) -> StudyRequest:
-    """A study request on `model` (None: the plan's model, loaded when it runs)."""
+    """A study request; `model` is the loaded model the plan names (it is keyed by its model
+    id, weights included), None when the plan's models are loaded when it runs."""
     fingerprint = tuple((e.ref, e.label) for e in images.entries) if images is not None else ()
-    return StudyRequest(model_id=plan.model, image_hash="", device=device, plan=plan,
-                        out=str(out), base=base, fingerprint=fingerprint, images=images,
-                        runner=runner, address=address)
+    return StudyRequest(model_id=models_id(plan, model), image_hash="", device=device,
+                        plan=plan, out=str(out), base=base, fingerprint=fingerprint,
+                        images=images, runner=runner, address=address)
+
+
+def models_id(plan: Any, model: Any = None) -> str:
+    """The plan's models as one string, the loaded `model` by its id (not its name)."""
+    refs = [model.info.model_id if model is not None and ref in (model.info.name,
+                                                                   model.info.model_id)
+            else ref for ref in plan.models]
+    return "+".join(refs)
+
+
+def results_name(plan: Any, model: Any, key: str) -> str:
+    """A results folder name for the app: plan name, model id(s), end of the request key."""
+    return re.sub(r"[^A-Za-z0-9_.+-]+", "_", f"{plan.name}-{models_id(plan, model)}-{key[-12:]}")
