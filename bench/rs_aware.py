@@ -68,6 +68,46 @@ def at_checkpoints(points: list, checkpoints=CHECKPOINTS) -> dict[str, dict]:
     return out
 
 
+class OneThreadOpenVINO:
+    """The vote sampler's forward through OpenVINO fp32 on `threads` threads (--engine
+    openvino): a background bench keeps to its one core, where the app's engine selection would
+    take every core. Checked against eager fp32 before use; attached with `rsviz.engines.attach`."""
+
+    name = "openvino"
+    rate = None
+
+    def __init__(self, model, threads: int, batch_size: int = 16) -> None:
+        import contextlib
+        import io
+
+        import openvino as ov
+
+        shape = tuple(model.info.input_shape)
+        with contextlib.redirect_stderr(io.StringIO()):    # torch.jit.trace notices
+            graph = ov.convert_model(model, example_input=torch.rand((1, *shape)),
+                                     input=[(-1, *shape)])
+        compiled = ov.Core().compile_model(graph, "CPU", {"PERFORMANCE_HINT": "LATENCY",
+                                                          "INFERENCE_NUM_THREADS": threads,
+                                                          "INFERENCE_PRECISION_HINT": "f32"})
+        self.request = compiled.create_infer_request()
+        self.batch_size = batch_size
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
+        array = np.ascontiguousarray(x.detach().to("cpu", torch.float32).numpy())
+        return torch.from_numpy(self.request.infer({0: array})[0].copy())
+
+    def check(self, model, x: torch.Tensor, count: int = 32) -> str:
+        noise = torch.randn((count, *x.shape), generator=torch.Generator().manual_seed(0))
+        points = torch.cat([x[None], (x + 0.25 * noise).clamp(0, 1)])
+        with torch.no_grad():
+            eager = model(points)
+        ours = self.logits(points)
+        if not torch.equal(eager.argmax(1), ours.argmax(1)):
+            sys.exit("OpenVINO and eager fp32 disagree on a label: use --engine eager.")
+        return (f"OpenVINO fp32 votes: labels = eager fp32 on {len(points)} inputs, "
+                f"max |Δ logit| {float((eager - ours).abs().max()):.1e}")
+
+
 def run_one(model, x, y, attack, variant, sigma, n, budget, seed) -> dict:
     config = OracleConfig(sigma=sigma, n=n, budget=budget, seed=seed)
     started = time.perf_counter()
@@ -180,6 +220,9 @@ def main() -> None:
     parser.add_argument("--boundary-votes", type=int, default=200)
     parser.add_argument("--report", action="store_true", help="only print the tables")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--engine", choices=("auto", "openvino"), default="auto",
+                        help="vote forward: the app's measured choice, or OpenVINO fp32 "
+                             "on --threads threads")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -192,15 +235,25 @@ def main() -> None:
     sigmas = [float(s) for s in args.sigmas.split(",")]
     chosen = images(Path(args.folder), args.images, model)
     print(f"{len(chosen)} correctly classified images", file=sys.stderr)
+    if args.engine == "openvino":
+        from rsviz.engines import attach
+
+        engine = OneThreadOpenVINO(model, args.threads)
+        print(engine.check(model, chosen[0][1]), file=sys.stderr)
+        attach(model, engine)
 
     def time_left() -> bool:
         return (time.perf_counter() - started) / 60 + args.run_minutes <= args.max_minutes
 
     for sigma in sigmas:
-        for name, x, y in chosen:
+        geo_path = out / f"geometry_{args.attack}_{sigma:g}.json"
+        geo = json.loads(geo_path.read_text()) if geo_path.exists() else {}
+        for name, x, y in chosen:    # image by image: both variants, then its geometry
+            runs = {}
             for variant in VARIANTS:
                 path = out / f"{args.attack}_{sigma:g}_{variant}_{Path(name).stem}.json"
                 if path.exists():
+                    runs[variant] = json.loads(path.read_text())
                     continue
                 if not time_left():
                     print("time is up for this chunk", file=sys.stderr)
@@ -209,28 +262,18 @@ def main() -> None:
                                  args.seed)
                 result.update(image=name, label=y)
                 path.write_text(json.dumps(result))
+                runs[variant] = result
                 print(f"σ={sigma:g} {variant:8s} {name}: L2 {result['l2']:.3g}, "
                       f"P_a {result['p_a_empirical']}, {result['forward_passes']} passes, "
-                      f"{result['seconds']:.0f} s", file=sys.stderr)
-        if args.geometry:
-            geo_path = out / f"geometry_{args.attack}_{sigma:g}.json"
-            geo = json.loads(geo_path.read_text()) if geo_path.exists() else {}
-            runs = {(r["image"], r["variant"]): r for r in load_results(out)
-                    if r["attack"] == args.attack and r["sigma"] == sigma}
-            for name, x, y in chosen:
-                if name in geo or (name, "rs-aware") not in runs:
-                    continue
-                if not time_left():
-                    return
-                aware = runs[(name, "rs-aware")]
-                plain = runs.get((name, "plain"), {})
-                x_adv = aware["x_adv"] or plain.get("x_adv")
-                geo[name] = geometry(model, x, y, sigma,
-                                     None if x_adv is None else torch.tensor(x_adv),
-                                     args.cert_n, args.boundary_votes, args.seed)
-                geo_path.write_text(json.dumps(geo))
-                print(f"geometry σ={sigma:g} {name}: {geo[name]}", file=sys.stderr)
-
+                      f"{result['seconds']:.0f} s", file=sys.stderr, flush=True)
+            if not args.geometry or name in geo:
+                continue
+            x_adv = runs["rs-aware"]["x_adv"] or runs["plain"]["x_adv"]
+            geo[name] = geometry(model, x, y, sigma,
+                                 None if x_adv is None else torch.tensor(x_adv),
+                                 args.cert_n, args.boundary_votes, args.seed)
+            geo_path.write_text(json.dumps(geo))
+            print(f"geometry σ={sigma:g} {name}: {geo[name]}", file=sys.stderr, flush=True)
 
 if __name__ == "__main__":
     main()
