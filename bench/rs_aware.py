@@ -33,9 +33,10 @@ from scipy import stats
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from rsviz.attacks import OracleConfig, run_attack  # noqa: E402
+from rsviz.attacks.rs_aware.geometry import geometry  # noqa: E402
 from rsviz.images import load_image_file, preprocess  # noqa: E402
 from rsviz.models import load_model  # noqa: E402
-from rsviz.smoothing import certify, forward_labels, make_generator, sample_votes  # noqa: E402
+from rsviz.smoothing import forward_labels  # noqa: E402
 
 CHECKPOINTS = (250, 500, 1000, 2000)
 VARIANTS = ("plain", "rs-aware")
@@ -119,38 +120,6 @@ def run_one(model, x, y, attack, variant, sigma, n, budget, seed) -> dict:
             "p_a_forward_passes": trace.p_a_forward_passes, "success": trace.success,
             "seconds": time.perf_counter() - started, "phase": trace.points[-1][4],
             "x_adv": None if trace.x_adv is None else trace.x_adv.flatten().tolist()}
-
-
-def boundary_distance(model, x, y, direction, sigma, votes, high, seed, steps=8) -> float:
-    """Distance t along `direction` (unit) where p̂_y(x + t·direction) crosses ½ (bisection
-    on [0, high], `votes` votes per point); inf if p̂_y ≥ ½ up to 4·high."""
-    generator = make_generator(seed, model.device)
-
-    def p_y(t: float) -> float:
-        point = (x + t * direction)[None]
-        return float(sample_votes(model, point, sigma, votes, generator).p_hat(y)[0])
-
-    while p_y(high) >= 0.5:
-        high *= 2
-        if high > 400:
-            return float("inf")
-    low = 0.0
-    for _ in range(steps):
-        mid = (low + high) / 2
-        low, high = (mid, high) if p_y(mid) >= 0.5 else (low, mid)
-    return (low + high) / 2
-
-
-def geometry(model, x, y, sigma, x_adv, cert_n, votes, seed) -> dict:
-    result = certify(model, x, sigma, 100, cert_n, 0.001, make_generator(seed))
-    out = {"radius": float(result.radius) if result.label == y else 0.0,
-           "cert_n": cert_n, "boundary": None}
-    if x_adv is not None:
-        delta = x_adv.view_as(x) - x
-        length = float(delta.norm())
-        out["boundary"] = boundary_distance(model, x, y, delta / length, sigma, votes,
-                                            length, seed + 1)
-    return out
 
 
 def load_results(out: Path) -> list[dict]:

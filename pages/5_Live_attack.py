@@ -10,19 +10,21 @@ import dataclasses
 
 import streamlit as st
 
-from rsviz.attacks import CRITERIA, REGISTRY, AttackTrace, OracleConfig
+from rsviz.attacks import CRITERIA, REGISTRY, VARIANTS, AttackTrace, OracleConfig
 from rsviz.figures.attacks import trace_rows
 from rsviz.figures.votes import vote_histogram
 from rsviz.views.attack import AttackRequest, votes_at_adv
 from rsviz.views.base import inputs
 from rsviz.views.image import top5
 from ui.attacks import (STOPPED_KEY, display_options, overlay_traces, remember_run, show_curve,
-                        show_images)
+                        show_images, theory_vs_practice)
 from ui.common import choice, current, request_or_stop, require_ready, show_error, widget
 from ui.export import export_panel
 from ui.jobs import snapshot, view_panel
 
 SLOT = "live_attack"
+P_A_HELP = ("Share of 100 fresh queries of the attacked classifier, outside the budget, that "
+            "call the final point adversarial (eq. 4's P_a, measured). Against f it is 0 or 1.")
 
 st.title("Live attack")
 st.caption("A decision-based attack sees only the decisions of the classifier. Against the "
@@ -34,17 +36,22 @@ state = current()
 if not require_ready(state):
     st.stop()
 model, x, name_of = state.model, state.x, state.model.info.class_name
-cols = st.columns(4)
+cols = st.columns(5)
 attack = choice(cols[0].selectbox, "Attack", "attack_name", list(REGISTRY), "hsja",
                 format_func=lambda k: REGISTRY[k].label,
                 help="\n".join(f"- {s.label}: {s.paper}" for s in REGISTRY.values()))
-budget = int(widget(cols[1].number_input, "Budget (queries)", "attack_budget", 2000,
+variant = choice(cols[1].selectbox, "Variant", "attack_variant", list(VARIANTS), "plain",
+                 format_func={"plain": "plain", "rs-aware": "RS-aware"}.get,
+                 help="\n".join(f"- {k}: {v}" for k, v in VARIANTS.items())
+                 + "\n\nEvery repeated query counts against the budget; against f both "
+                   "variants make the same queries.")
+budget = int(widget(cols[2].number_input, "Budget (queries)", "attack_budget", 2000,
                     min_value=10, max_value=100_000, step=250,
                     help="The paper uses up to 2 000 queries (§4.1)."))
-seed = int(widget(cols[2].number_input, "Seed", "attack_seed", 0, min_value=0, step=1,
+seed = int(widget(cols[3].number_input, "Seed", "attack_seed", 0, min_value=0, step=1,
                   help="Seeds both the attack's random directions and the noise of g_{σ,n}: "
                        "same seed, same run."))
-smoothed = choice(cols[3].radio, "Attacked classifier", "attack_target", ["g", "f"], "g",
+smoothed = choice(cols[4].radio, "Attacked classifier", "attack_target", ["g", "f"], "g",
                   format_func={"f": "f (undefended)",
                                "g": f"g(σ={state.sigma:g}, n={state.n})"}.get,
                   help="σ and n come from the sidebar.") == "g"
@@ -70,7 +77,7 @@ config = request_or_stop(lambda: OracleConfig(
 if config.target == y:
     show_error(f"The target class {y} is the class f gives x_o already.")
     st.stop()
-request = AttackRequest(**inputs(model, x), attack=attack, config=config)
+request = AttackRequest(**inputs(model, x), attack=attack, config=config, variant=variant)
 key = request.key()
 st.caption(f"Untargeted runs leave y = {name_of(y)} ({y}), f's label at x_o. "
            f"Criterion: {config.describe()}.")
@@ -89,16 +96,19 @@ def render_partial(partial: AttackTrace) -> None:
 def render(result: dict, fresh: bool) -> None:
     trace: AttackTrace = result["trace"]
     remember_run(key, trace.describe(), state.model_id, state.image_hash)
-    for col, (label, value) in zip(st.columns(5), [
+    p_a = trace.p_a_empirical
+    for col, (label, value) in zip(st.columns(6), [
             ("Queries", f"{trace.queries:,}"), ("Forward passes", f"{trace.forward_passes:,}"),
             ("L2", f"{trace.l2:.4g}" if trace.success else "—"),
             ("L∞", f"{trace.linf:.4g}" if trace.success else "—"),
-            ("Success", "yes" if trace.success else "no")]):
-        col.metric(label, value)
+            ("Success", "yes" if trace.success else "no"),
+            ("Empirical P_a", "—" if p_a is None else f"{p_a:.2f}")]):
+        col.metric(label, value, help=P_A_HELP if label == "Empirical P_a" else None)
     traces = overlay_traces(state.model_id, state.image_hash, key) + [trace]
     fig = show_curve(traces, display)
     export_panel(fig, "attack_distortion", trace_rows(traces),
-                 {"attack": attack, "paper": REGISTRY[attack].paper, "oracle": config.describe(),
+                 {"attack": attack, "variant": variant, "paper": REGISTRY[attack].paper,
+                  "oracle": config.describe(), "p_a_empirical": trace.p_a_empirical,
                   **dataclasses.asdict(config), "params": trace.params}, key="attack_export")
     show_images(trace, x, y, name_of)
     counts = adv_votes(key, state.sigma, vote_n, trace)
@@ -111,7 +121,8 @@ def render(result: dict, fresh: bool) -> None:
                      {"sigma": state.sigma, "N": vote_n}, key="attack_votes_export")
 
 
-result = view_panel(SLOT, request, model, x, render, f"{REGISTRY[attack].label} against "
+label = REGISTRY[attack].label + (" (RS-aware)" if variant == "rs-aware" else "")
+result = view_panel(SLOT, request, model, x, render, f"{label} against "
                     f"{config.describe()}", start_label="Run the attack",
                     note=f"Plus {vote_n} votes for the histogram at x_adv.",
                     render_partial=render_partial)
@@ -123,3 +134,6 @@ if snap is not None and snap.status == "cancelled" and isinstance(snap.partial, 
                    "kept in the overlay for this session.")
 if result is None and (snap is None or snap.finished):
     show_curve(overlay_traces(state.model_id, state.image_hash, key), display)
+if smoothed:
+    theory_vs_practice(model, x, attack, config, f"{REGISTRY[attack].label}, plain and RS-aware, "
+                       f"against {config.describe()}")

@@ -92,3 +92,40 @@ def display_options() -> tuple[dict, int]:
                             help="Fresh noisy samples at the final x_adv (not counted as "
                                  "queries); with f attacked, at the sidebar's σ."))
     return display, vote_n
+
+
+def theory_vs_practice(model: Any, x: Any, attack: str, config: Any, name: str) -> None:
+    """Issue 18's figure for this image: R(x_o), ∂g_σ along the attack direction, the plain and
+    the RS-aware run (both runs from the disk cache when the page made them already)."""
+    from rsviz.figures.rs_aware import distances_figure
+    from rsviz.views.base import inputs
+    from rsviz.views.rs_aware import TheoryVsPracticeRequest
+    from ui.export import export_panel
+    from ui.jobs import view_panel
+
+    st.subheader("Theory vs practice on this image")
+    st.caption("What RS guarantees, where g_σ actually changes its answer, and what the two "
+               "attacks reach, on one log axis: the certified radius R(x_o) (CERTIFY), the "
+               "distance to ∂g_σ along the attack's direction (bisection on p̂_y = ½), then the "
+               "plain and the RS-aware run of the attack above (same budget, criterion and "
+               "seed; runs already made here are reused). Hover a point for its empirical P_a.")
+    cols = st.columns(2)
+    cert_n = int(widget(cols[0].number_input, "CERTIFY votes", "tvp_cert_n", 1000,
+                        min_value=100, max_value=1_000_000, step=500,
+                        help="n of CERTIFY (n0 = 100, α = 0.001) for R(x_o)."))
+    votes = int(widget(cols[1].number_input, "Votes per point on the way to ∂g_σ", "tvp_votes",
+                       200, min_value=10, max_value=100_000, step=50,
+                       help="p̂_y of each bisection point (9 points or more)."))
+    request = TheoryVsPracticeRequest(**inputs(model, x), attack=attack, config=config,
+                                      cert_n=cert_n, votes=votes)
+
+    def render(result: dict, fresh: bool) -> None:
+        rows = [result["row"]]
+        fig = distances_figure(rows, title=f"{name}: theory vs practice")
+        st.plotly_chart(fig, use_container_width=True, key="tvp_fig")
+        export_panel(fig, "theory_vs_practice", rows,
+                     {"attack": attack, "oracle": config.describe(), "cert_n": cert_n,
+                      "votes": votes, "seed": config.seed}, key="tvp_export")
+
+    view_panel("theory_vs_practice", request, model, x, render, f"Theory vs practice: {name}",
+               start_label="Compute R(x_o), ∂g_σ and both runs")
