@@ -6,7 +6,6 @@ before running the page.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -18,8 +17,8 @@ from rsviz.device import describe_device, resolve_device
 from rsviz.errors import RsvizError
 from rsviz.images import (DEFAULT_SAMPLE, SAMPLES, LoadedImage, decode_image, load_sample,
                           preprocess, tensor_hash)
-from rsviz.models import (CHECKPOINT_ARCHS, DEFAULT_MODEL, NORMALIZATIONS, PAPER_SIGMA, REGISTRY,
-                          Classifier, default_sigma, load_checkpoint, load_model)
+from rsviz.models import DEFAULT_MODEL, PAPER_SIGMA, REGISTRY, Classifier, default_sigma
+from ui.model import model_choices, model_section
 
 STATE_KEY = "rsviz_state"
 
@@ -48,17 +47,6 @@ class AppState:
     @property
     def model_id(self) -> str:
         return self.model.info.model_id if self.model is not None else ""
-
-
-@st.cache_resource(show_spinner="Loading the model…")
-def cached_model(name: str, device: str) -> Classifier:
-    return load_model(name, torch.device(device))
-
-
-@st.cache_resource(show_spinner="Loading the checkpoint…", max_entries=3)
-def cached_checkpoint(arch: str, digest: str, _data: bytes, normalization: str,
-                      device: str) -> Classifier:
-    return load_checkpoint(arch, _data, normalization, torch.device(device))
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -104,11 +92,6 @@ def several(kind: Any, label: str, key: str, options: list, default: list, **kwa
                 **kwargs)
 
 
-def _model_choices() -> list[str]:
-    show_tests = os.environ.get("RSVIZ_SHOW_TEST_MODELS", "1") == "1"
-    return [k for k, spec in REGISTRY.items() if show_tests or not spec.test_only]
-
-
 def sidebar() -> AppState:
     """Draw the shared sidebar and store the selection for the pages."""
     sb = st.sidebar
@@ -135,7 +118,7 @@ def sidebar() -> AppState:
                 sb.error(image_error)
 
     sb.markdown("### Model")
-    names = _model_choices()
+    names = model_choices()
     default_model = os.environ.get("RSVIZ_MODEL", DEFAULT_MODEL)
     model_name = sb.selectbox("Base classifier f", names + ["checkpoint"],
                               index=names.index(default_model) if default_model in names else 0,
@@ -145,16 +128,7 @@ def sidebar() -> AppState:
     device_choice = sb.selectbox("Device", ["auto", "cpu"] + (
         [f"cuda:{i}" for i in range(torch.cuda.device_count())]), key="sb_device")
     device = resolve_device(device_choice)
-    model, model_error = None, None
-    try:
-        if model_name == "checkpoint":
-            model, model_error = _checkpoint_widgets(sb, device)
-        else:
-            model = cached_model(model_name, str(device))
-    except RsvizError as exc:
-        model_error = str(exc)
-    if model_error:
-        sb.error(model_error)
+    model, model_error = model_section(sb, model_name, device)
     sb.caption(f"Device: **{describe_device(device)}**")
 
     sb.markdown("### Smoothing")
@@ -176,27 +150,6 @@ def sidebar() -> AppState:
                      x=x, sigma=float(sigma), n=n, device=device)
     st.session_state[STATE_KEY] = state
     return state
-
-
-def _checkpoint_widgets(sb: Any, device: torch.device) -> tuple[Classifier | None, str | None]:
-    arch = sb.selectbox("Architecture", ("auto",) + CHECKPOINT_ARCHS, key="sb_arch",
-                        help="auto: the file's arch key, else the architecture its weights fit.")
-    normalization = sb.selectbox("Input normalisation", NORMALIZATIONS[:4], key="sb_norm",
-                                 help="auto: what the file says (Cohen et al.: ImageNet added; "
-                                      "Madry et al.: its normaliser's mean/std).")
-    path = sb.text_input("Checkpoint path on the server", key="sb_ckpt_path").strip()
-    upload = sb.file_uploader("…or upload it (.pth, .pt, .tar; up to 1 GB)",
-                              type=["pth", "pt", "bin", "tar"], key="sb_ckpt")
-    if path:
-        model = load_checkpoint(arch, path, normalization, device)
-    elif upload is None:
-        return None, "Give a checkpoint path or upload a checkpoint."
-    else:
-        data = upload.getvalue()
-        digest = hashlib.sha256(data).hexdigest()
-        model = cached_checkpoint(arch, digest, data, normalization, str(device))
-    sb.caption(model.info.source)
-    return model, None
 
 
 def current() -> AppState:

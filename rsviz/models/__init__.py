@@ -5,7 +5,8 @@ every part of rsviz runs. Every name is importable from `rsviz.models`."""
 from rsviz.models.base import (IMAGENET_MEAN, IMAGENET_STD, Classifier, ModelInfo, Normalize,
                                content_hash, count_flops, imagenet_classes, top_k, with_info)
 from rsviz.models.checkpoints import (CHECKPOINT_ARCHS, NORMALIZATIONS, SAFE_GLOBALS, Detection,
-                                      detect, load_checkpoint, read_checkpoint)
+                                      check_upload_size, detect, load_checkpoint,
+                                      parse_mean_std, read_checkpoint)
 from rsviz.models.registry import (DEFAULT_MODEL, PAPER_SIGMA, REGISTRY, ModelSpec,
                                    _remap_lite0_key, default_sigma, file_hash, load_model,
                                    spec_info, spec_model_id)
@@ -16,7 +17,7 @@ __all__ = [
     "IMAGENET_MEAN", "IMAGENET_STD", "Classifier", "ModelInfo", "Normalize", "content_hash",
     "count_flops", "imagenet_classes", "top_k", "with_info", "CHECKPOINT_ARCHS",
     "NORMALIZATIONS", "SAFE_GLOBALS", "Detection", "detect", "load_checkpoint",
-    "read_checkpoint", "DEFAULT_MODEL", "PAPER_SIGMA", "REGISTRY", "ModelSpec",
+    "read_checkpoint", "check_upload_size", "parse_mean_std", "DEFAULT_MODEL", "PAPER_SIGMA", "REGISTRY", "ModelSpec",
     "_remap_lite0_key", "default_sigma", "file_hash", "load_model", "spec_model_id", "spec_info", "TOY_SIZE",
     "BallClassifier", "LinearClassifier", "TinyCNN", "make_ball_toy", "make_linear_toy",
 ]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import io
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -84,9 +85,18 @@ def read_checkpoint(raw: bytes) -> Any:
                 f"The file stores a Python object of type {match.group(1)}, which rsviz does not "
                 "unpickle (unpickling can run code); save the weights with "
                 "torch.save(model.state_dict(), path).") from exc
-        first = text.strip().splitlines()[0][:160] if text.strip() else type(exc).__name__
         raise CheckpointMismatch(f"Cannot read the file as a PyTorch checkpoint: it is truncated, "
-                                 f"corrupt or not a checkpoint ({first}).") from exc
+                                 f"corrupt or not a checkpoint ({_reason(exc)}).") from exc
+
+
+def _reason(exc: Exception) -> str:
+    """torch.load's own reason in a few words (its advice to unpickle fully is left out)."""
+    text = str(exc).strip()
+    match = re.search(r"WeightsUnpickler error:\s*(.+?)(\n\n|$)", text, re.S)
+    if match:
+        text = match.group(1)
+    first = re.split(r"(?<=\.)\s|\n", text, maxsplit=1)[0].rstrip(".")
+    return first[:160] or type(exc).__name__
 
 
 def load_checkpoint(arch: str | None, data: bytes | str, normalization: Normalization = None,
@@ -210,11 +220,47 @@ def _parse_normalization(choice: Normalization) -> tuple[str, tuple[float, ...],
         return "mean-only", IMAGENET_MEAN, (1.0,) * 3
     if isinstance(choice, (tuple, list)) and len(choice) == 2:
         mean, std = (tuple(float(v) for v in part) for part in choice)
-        if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
-            raise CheckpointMismatch("A custom normalisation needs 3 means and 3 positive stds.")
+        if len(mean) != 3 or len(std) != 3 or not all(map(math.isfinite, mean + std)) \
+                or min(std) <= 0:
+            raise CheckpointMismatch("A custom normalisation needs 3 finite means and 3 positive "
+                                     "finite stds (R, G, B).")
         return "custom", mean, std
     raise CheckpointMismatch(f"Unknown normalisation {choice!r}; choose one of "
                              f"{', '.join(NORMALIZATIONS)}.")
+
+
+def parse_mean_std(mean: str, std: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """A custom normalisation typed as text ("0.485, 0.456, 0.406"), checked: 3 finite means
+    and 3 positive finite stds, else CheckpointMismatch with one line."""
+    def triple(text: str, what: str) -> tuple[float, ...]:
+        parts = [p for p in re.split(r"[\s,;]+", text.strip()) if p]
+        try:
+            values = tuple(float(p) for p in parts)
+        except ValueError:
+            values = ()
+        if len(values) != 3 or not all(map(math.isfinite, values)):
+            raise CheckpointMismatch(f"Custom normalisation: the {what} needs 3 numbers (R, G, B), "
+                                     f"got {text.strip()[:40]!r}.")
+        return values
+
+    means, stds = triple(mean, "mean"), triple(std, "std")
+    if min(stds) <= 0:
+        raise CheckpointMismatch(f"Custom normalisation: every std must be positive, got "
+                                 f"{', '.join(f'{v:g}' for v in stds)}.")
+    return means, stds
+
+
+def check_upload_size(size: int, limit: int) -> None:
+    """Refuse a checkpoint upload of `size` bytes over `limit` bytes with one line that says
+    what to do (give it as a path on the server), before anything reads it."""
+    if size > limit:
+        raise CheckpointMismatch(
+            f"The file is {_human(size)}, over the {_human(limit)} upload limit: give it as a path "
+            "on the server instead (or raise server.maxUploadSize in .streamlit/config.toml).")
+
+
+def _human(size: int) -> str:
+    return f"{size / 2**30:.1f} GB" if size >= 2**30 else f"{size / 2**20:.0f} MB"
 
 
 def _common_prefix(state: dict[str, torch.Tensor]) -> str:
