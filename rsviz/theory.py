@@ -2,6 +2,9 @@
 
 Notation: π0(x) = P[f(x + σN) = y], the probability of the original class y under noise;
 the practical classifier g_{σ,n} is the plurality of n iid votes.
+
+Only `scipy.special` is imported (Φ⁻¹ = ndtri, binomial tails = bdtrc, incomplete beta
+inverse), so `python -m rsviz theory` starts without loading scipy.stats or scipy.optimize.
 """
 
 from __future__ import annotations
@@ -71,18 +74,10 @@ def prob_wrong_binomial(p_y: float | np.ndarray, n: int) -> np.ndarray:
     With more than two classes this is the top-vs-rest bound (all other votes pooled).
     """
     q = 1.0 - np.asarray(p_y, dtype=np.float64)
-    above = special.bdtrc(math.floor(n / 2), n, q)
-    tie = _binom_pmf(n // 2, n, q) if n % 2 == 0 else 0.0
-    return above + 0.5 * tie
-
-
-def _binom_pmf(k: int, n: int, q: np.ndarray) -> np.ndarray:
-    """P[Bin(n, q) = k], in logs (no overflow for large n)."""
-    log_comb = special.gammaln(n + 1) - special.gammaln(k + 1) - special.gammaln(n - k + 1)
-    return np.exp(log_comb + special.xlogy(k, q) + special.xlog1py(n - k, -q))
-
-
-prob_adversarial_random_tie = prob_wrong_binomial  # the paper's name (π0 for p_y)
+    k = n // 2
+    if n % 2:
+        return special.bdtrc(k, n, q)
+    return 0.5 * (special.bdtrc(k, n, q) + special.bdtrc(k - 1, n, q))  # ½(P[W > k] + P[W ≥ k])
 
 
 def threshold_random_tie(n: int, p_a: float) -> float:
@@ -90,14 +85,15 @@ def threshold_random_tie(n: int, p_a: float) -> float:
     (equals `threshold_exact` for odd n)."""
     check_count("n", n)
     check_probability("P_a", p_a)
-    lo, hi = 0.0, 1.0  # prob_wrong_binomial decreases in π0: bisection to 1e-14
-    while hi - lo > 1e-14:
+    lo, hi = 0.0, 1.0  # P[g ≠ y] falls from 1 to 0 as π0 goes from 0 to 1: bisection
+    while True:
         mid = 0.5 * (lo + hi)
+        if not lo < mid < hi:
+            return float(mid)
         if prob_wrong_binomial(mid, n) >= p_a:
             lo = mid
         else:
             hi = mid
-    return float(0.5 * (lo + hi))
 
 
 def extra_distance(sigma: float, pi0_threshold: float) -> float:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -16,8 +18,8 @@ from scipy import special, stats
 
 from rsviz.cli import main
 from rsviz.errors import ConfigError
-from rsviz.theory import (certified_radius, extra_distance, prob_adversarial_random_tie,
-                          prob_adversarial_strict, shortcut_wrong_votes, theory_summary,
+from rsviz.theory import (certified_radius, extra_distance, prob_adversarial_strict,
+                          prob_wrong_binomial, shortcut_wrong_votes, theory_summary,
                           threshold_exact, threshold_paper, threshold_random_tie)
 
 M = 200_000
@@ -49,7 +51,7 @@ def test_exact_thresholds_hit_p_a_in_monte_carlo(n, p_a):
     pi0_tie = threshold_random_tie(n, p_a)
     estimate, tol = monte_carlo(pi0_tie, n, "random_tie", seed + 1)
     assert abs(estimate - p_a) <= tol, (estimate, p_a)
-    assert float(prob_adversarial_random_tie(pi0_tie, n)) == pytest.approx(p_a, abs=1e-9)
+    assert float(prob_wrong_binomial(pi0_tie, n)) == pytest.approx(p_a, abs=1e-9)
 
 
 @pytest.mark.parametrize("n", [1, 5, 11, 51, 101])
@@ -138,3 +140,22 @@ def test_theory_cli_bad_input_one_line(capsys, argv):
     assert main(["theory", *argv, "--json"]) != 0
     captured = capsys.readouterr()
     assert captured.out == "" and len(captured.err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 10, 512, 100_000])
+def test_random_tie_law_matches_scipy_stats(n):
+    """P[W > n/2] + ½ P[W = n/2], W ~ Bin(n, 1 − p_y), against scipy.stats' binomial."""
+    p_y = np.r_[0.0, 1.0, 0.5, np.linspace(0.3, 0.7, 41), 0.5 + 1e-3]
+    q = 1 - p_y
+    tie = stats.binom.pmf(n // 2, n, q) if n % 2 == 0 else 0.0
+    expected = stats.binom.sf(n // 2, n, q) + 0.5 * tie
+    np.testing.assert_allclose(prob_wrong_binomial(p_y, n), expected, rtol=1e-8, atol=1e-300)
+
+
+def test_theory_starts_without_scipy_stats():
+    code = ("import sys, rsviz.theory as t; t.theory_summary(10, 0.5, 0.25, 0.9); "
+            "print(sorted(m for m in ('torch', 'scipy.stats', 'scipy.optimize') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
