@@ -6,6 +6,5 @@ normalisation of each model lives inside its wrapper. Importing rsviz never impo
 
 __version__ = "0.1.0"
 
-# Views key their cache entries with their own VERSION (rsviz/views/). This constant is
-# only read by rsviz.study for its task files, until the study package keys them itself.
-ENGINE_VERSION = "2"  # 2: sequential adaptive slices, HSJA float32 floor on θ
+# Views key their cache entries with their own VERSION (rsviz/views/); study tasks are keyed
+# by their content (rsviz/study/tasks.py).

@@ -57,3 +57,35 @@ def test_noise_and_tiny_samples_are_not_resolved():
     assert paired_ratio({"a": 1.0}, {"a": 2.0}) is None
     ratio, low, high, k = paired_ratio({"a": 2.0, "b": 4.0}, {"a": 1.0, "b": 2.0})
     assert (ratio, low, high, k) == (2.0, 2.0, 2.0, 2)
+
+
+def test_plain_and_rs_aware_attacks_never_share_a_row():
+    """Results of both variants on the same images and configurations: the summary has one
+    row per variant (the RS-aware ones 3× larger here), and the claims compare each variant
+    only with itself (results without a variant count as plain)."""
+    from rsviz.figures.study import distortion_figure
+    from rsviz.study.aggregate import summarize
+
+    plain = [{"linf": 0.1, "queries": 100, "forward_passes": 100, **r}
+             for r in results(gain=2.0, n_gain=1.5, spread=0.05)]
+    aware = [{**r, "variant": "rs-aware", "l2": 3 * r["l2"]} for r in plain
+             if r["kind"] == "attack" and r["sigma"] is not None]
+    aware += [{**r, "variant": "rs-aware"} for r in plain
+              if r["kind"] == "attack" and r["sigma"] is None]
+    rows = summarize(plain + aware)
+    assert len(rows) == 2 * len(summarize(plain))
+    key = lambda r: (r["attack"], r["sigma"], r["n"], r["p_a"])  # noqa: E731
+    by = {(r["variant"], *key(r)): r for r in rows}
+    for r in summarize(plain):
+        assert by[("plain", *key(r))]["mean_l2"] == r["mean_l2"]
+        factor = 1 if r["sigma"] is None else 3
+        assert np.isclose(by[("rs-aware", *key(r))]["mean_l2"], factor * r["mean_l2"])
+    v = {(r["claim"], r["model"], r["attack"], r["setting"]): r for r in claims(plain + aware)}
+    setting = "σ=0.05, n=10 vs f"
+    ratio = lambda row: float(row["ratio [95% CI]"].split()[0])  # noqa: E731
+    plain_gain = ratio(v[("RS forces larger distortions than f", "m", "hsja", setting)])
+    aware_gain = ratio(v[("RS forces larger distortions than f", "m (rs-aware)", "hsja",
+                          setting)])
+    assert np.isclose(aware_gain, 3 * plain_gain, rtol=0.01)  # the table rounds to 0.01
+    titles = [a.text for a in distortion_figure(rows).layout.annotations]
+    assert "hsja" in titles and "hsja (rs-aware)" in titles

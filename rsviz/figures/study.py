@@ -75,15 +75,22 @@ def _group_of(row: dict[str, Any]) -> str:
     return f"{row['model']} / RS, σ = {row['sigma']:g}"
 
 
+def _panel_of(row: dict[str, Any]) -> str:
+    """The attack, and its variant when not plain: plain and RS-aware never share a panel."""
+    variant = row.get("variant") or "plain"
+    return row["attack"] if variant == "plain" else f"{row['attack']} ({variant})"
+
+
 def distortion_figure(summary: Sequence[dict[str, Any]], metric: str = "mean_l2") -> go.Figure:
     """Fig. 5: distortion vs accuracy, one panel per attack and one marker per configuration.
 
     Colour = model and σ (the undefended f in its own colour), marker size = n, symbol = P_a
-    (or criterion "single_draw"). Rows without a successful attack are left out.
+    (or criterion "single_draw"); RS-aware attacks get their own panels. Rows without a
+    successful attack are left out.
     """
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {', '.join(METRICS)}")
-    attacks = list(dict.fromkeys(r["attack"] for r in summary)) or ["—"]
+    attacks = list(dict.fromkeys(_panel_of(r) for r in summary)) or ["—"]
     cols = min(3, len(attacks))
     rows_n = (len(attacks) + cols - 1) // cols
     fig = make_subplots(rows=rows_n, cols=cols, subplot_titles=attacks,
@@ -95,7 +102,7 @@ def distortion_figure(summary: Sequence[dict[str, Any]], metric: str = "mean_l2"
     for row in summary:
         if row.get(metric) is None:
             continue
-        k = attacks.index(row["attack"])
+        k = attacks.index(_panel_of(row))
         group = _group_of(row)
         size = 11 + 6 * ns.index(row["n"]) if row["n"] in ns else 13
         symbol = (P_A_SYMBOLS[levels.index(row["p_a"]) % len(P_A_SYMBOLS)]
@@ -130,12 +137,12 @@ def ratio_figure(ratios: Sequence[dict[str, Any]], claim: float = 30.0) -> go.Fi
     """Distribution of L2 distortion / certified radius per configuration and attack (log
     scale), with the paper's "at least 30×" and the ratio 1 (the certificate) as lines."""
     fig = go.Figure()
-    attacks = list(dict.fromkeys(r["attack"] for r in ratios))
+    attacks = list(dict.fromkeys(_panel_of(r) for r in ratios))
     models = list(dict.fromkeys(r.get("model", "") for r in ratios))
     where = (lambda r: f"{r['model']}: {r['configuration']}") if len(models) > 1 else \
         (lambda r: r["configuration"])
     for i, attack in enumerate(attacks):
-        mine = [r for r in ratios if r["attack"] == attack]
+        mine = [r for r in ratios if _panel_of(r) == attack]
         fig.add_trace(go.Box(
             x=[where(r) for r in mine], y=[r["ratio"] for r in mine], name=attack,
             boxpoints="all", jitter=0.4, pointpos=0, marker=dict(color=series_color(i + 1)),

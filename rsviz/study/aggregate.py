@@ -42,7 +42,8 @@ def _ci_columns(prefix: str, values: list[float], statistic: str) -> dict[str, f
 
 
 def summarize(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per (model, σ, n, criterion, P_a, attack): the Fig. 5 scatter.
+    """One row per (model, variant, σ, n, criterion, P_a, attack): the Fig. 5 scatter (plain
+    and RS-aware attacks never share a row).
 
     accuracy: fraction of images the attacked classifier got right at the start (f's label,
     or one vote of g_{σ,n}); mean/median L2 and L∞ over the successful attacks on those images,
@@ -53,17 +54,18 @@ def summarize(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     groups: dict[tuple, list[dict[str, Any]]] = {}
     for r in results:
         if r.get("kind") == "attack":
-            key = (r["model"], r["sigma"], r["n"], r["criterion"], r["p_a"], r["attack"])
+            key = (r["model"], variant_of(r), r["sigma"], r["n"], r["criterion"], r["p_a"],
+                   r["attack"])
             groups.setdefault(key, []).append(r)
     rows = []
-    for (model, sigma, n, criterion, p_a, attack), group in groups.items():
+    for (model, variant, sigma, n, criterion, p_a, attack), group in groups.items():
         attacked = [r for r in group if r["start_correct"]]
         won = [r for r in attacked if r["success"]]
         l2 = [r["l2"] for r in won]
         ratios = [r["l2"] / radii[_radius_key(r)] for r in won if _radius_key(r) in radii]
         rows.append({
             "model": model, "sigma": sigma, "n": n, "criterion": criterion, "p_a": p_a,
-            "attack": attack, "configuration": group[0]["configuration"],
+            "attack": attack, "variant": variant, "configuration": group[0]["configuration"],
             "images": len(group), "accuracy": float(np.mean([r["start_correct"] for r in group])),
             "attacked": len(attacked),
             "success_rate": len(won) / len(attacked) if attacked else None,
@@ -74,9 +76,15 @@ def summarize(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             "mean_forward_passes": _stat([r["forward_passes"] for r in group], np.mean),
             "median_ratio": _stat(ratios, np.median), "ratios": len(ratios),
         })
-    rows.sort(key=lambda r: (r["model"], r["attack"], r["sigma"] is not None, r["sigma"] or 0,
+    rows.sort(key=lambda r: (r["model"], r["variant"], r["attack"], r["sigma"] is not None,
+                             r["sigma"] or 0,
                              r["n"] or 0, r["criterion"] or "", r["p_a"] or 0))
     return rows
+
+
+def variant_of(r: dict[str, Any]) -> str:
+    """An attack result's variant ("plain" for results stored before variants existed)."""
+    return r.get("variant") or "plain"
 
 
 def _radius_key(r: dict[str, Any]) -> tuple[Any, Any, Any]:
@@ -98,7 +106,7 @@ def ratio_rows(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         if r.get("kind") == "attack" and r.get("success") and key in radii:
             out.append({"model": r["model"], "image": r["image"],
                         "configuration": r["configuration"], "attack": r["attack"],
-                        "sigma": r["sigma"], "n": r["n"], "l2": r["l2"], "radius": radii[key],
+                        "variant": variant_of(r), "sigma": r["sigma"], "n": r["n"], "l2": r["l2"], "radius": radii[key],
                         "ratio": r["l2"] / radii[key]})
     return out
 

@@ -18,18 +18,19 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from rsviz.study.aggregate import BOOTSTRAP_REPS, ratio_rows
+from rsviz.study.aggregate import BOOTSTRAP_REPS, ratio_rows, variant_of
 
 SIMILAR = (0.8, 1.25)  # "hardly matters": the ratio of means stays within ±20 %
 
 
 def _distortions(results: Sequence[dict[str, Any]], model: str, attack: str,
-                 **where: Any) -> dict[str, float]:
-    """L2 by image hash of the successful attacks matching `where` (sigma, n, p_a)."""
+                 variant: str = "plain", **where: Any) -> dict[str, float]:
+    """L2 by image hash of the successful attacks of `variant` matching `where` (sigma, n,
+    p_a)."""
     out = {}
     for r in results:
         if (r.get("kind") == "attack" and r["model"] == model and r["attack"] == attack
-                and r["start_correct"] and r["success"]
+                and variant_of(r) == variant and r["start_correct"] and r["success"]
                 and all(r.get(k) == v for k, v in where.items())):
             out[r["image_hash"]] = float(r["l2"])
     return out
@@ -65,48 +66,17 @@ def _fmt(ci: tuple[float, float, float, int] | None) -> str:
 
 
 def claims(results: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
-    """One row per (claim, model, attack, setting): what was compared, the ratio, the verdict."""
+    """One row per (claim, model, attack, setting): what was compared, the ratio, the verdict.
+    Plain and RS-aware attacks are compared only among themselves (the model column names
+    a variant other than plain)."""
     rows: list[dict[str, str]] = []
     attacks = sorted({r["attack"] for r in results if r.get("kind") == "attack"})
     models = list(dict.fromkeys(r["model"] for r in results if r.get("kind") == "attack"))
-    grid = {(r["sigma"], r["n"], r["p_a"]) for r in results
-            if r.get("kind") == "attack" and r["sigma"] is not None}
-    sigmas = sorted({s for s, _, _ in grid})
+    variants = list(dict.fromkeys(variant_of(r) for r in results if r.get("kind") == "attack"))
     for model in models:
-        f_by = {a: _distortions(results, model, a, sigma=None) for a in attacks}
-        for sigma in sigmas:
-            ns = sorted({n for s, n, _ in grid if s == sigma})
-            levels = sorted({p for s, _, p in grid if s == sigma and p is not None})
-            p_a = levels[0] if levels else None
-            gain: dict[str, Any] = {}
-            for attack in attacks:
-                for n in ns:
-                    g = _distortions(results, model, attack, sigma=sigma, n=n, p_a=p_a)
-                    ci = paired_ratio(g, f_by[attack])
-                    gain[(attack, n)] = (g, ci)
-                    rows.append(_row("RS forces larger distortions than f", model, attack,
-                                     f"σ={sigma:g}, n={n} vs f", ci, verdict(ci)))
-                if len(ns) > 1:
-                    small, large = ns[0], ns[-1]
-                    ci = paired_ratio(gain[(attack, small)][0], gain[(attack, large)][0])
-                    rows.append(_row("smaller n defends better", model, attack,
-                                     f"σ={sigma:g}: n={small} vs n={large}", ci, verdict(ci)))
-                if len(levels) > 1:
-                    n = ns[-1]
-                    a = _distortions(results, model, attack, sigma=sigma, n=n, p_a=levels[0])
-                    b = _distortions(results, model, attack, sigma=sigma, n=n, p_a=levels[-1])
-                    ci = paired_ratio(a, b)
-                    rows.append(_row("P_a hardly matters", model, attack,
-                                     f"σ={sigma:g}, n={n}: P_a={levels[0]:g} vs "
-                                     f"{levels[-1]:g}", ci, _similar(ci)))
-            if "rays" in attacks:
-                for other in (a for a in attacks if a != "rays"):
-                    n = ns[-1]
-                    ci = _ratio_of_gains(gain[(other, n)][0], f_by[other],
-                                         gain[("rays", n)][0], f_by["rays"])
-                    rows.append(_row("RayS is the least affected by RS", model, other,
-                                     f"σ={sigma:g}, n={n}: gain of {other} vs gain of RayS",
-                                     ci, verdict(ci)))
+        for variant in variants:
+            name = model if variant == "plain" else f"{model} ({variant})"
+            rows += _model_claims(results, model, variant, name, attacks)
     ratios = [r["ratio"] for r in ratio_rows(results)]
     if ratios:
         low = min(ratios)
@@ -115,6 +85,50 @@ def claims(results: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
                      "ratio [95% CI]": f"min {low:.0f}×, median {np.median(ratios):.0f}× "
                                        f"({len(ratios)} attacks)",
                      "verdict": "reproduced" if low >= 30 else "refuted"})
+    return rows
+
+
+def _model_claims(results: Sequence[dict[str, Any]], model: str, variant: str, name: str,
+                  attacks: Sequence[str]) -> list[dict[str, str]]:
+    """The per-σ claims of one model and attack variant (`name` labels them)."""
+    rows: list[dict[str, str]] = []
+    grid = {(r["sigma"], r["n"], r["p_a"]) for r in results
+            if r.get("kind") == "attack" and r["model"] == model and variant_of(r) == variant
+            and r["sigma"] is not None}
+    f_by = {a: _distortions(results, model, a, variant, sigma=None) for a in attacks}
+    for sigma in sorted({s for s, _, _ in grid}):
+        ns = sorted({n for s, n, _ in grid if s == sigma})
+        levels = sorted({p for s, _, p in grid if s == sigma and p is not None})
+        p_a = levels[0] if levels else None
+        gain: dict[tuple[str, int], dict[str, float]] = {}
+        for attack in attacks:
+            for n in ns:
+                gain[(attack, n)] = g = _distortions(results, model, attack, variant,
+                                                     sigma=sigma, n=n, p_a=p_a)
+                ci = paired_ratio(g, f_by[attack])
+                rows.append(_row("RS forces larger distortions than f", name, attack,
+                                 f"σ={sigma:g}, n={n} vs f", ci, verdict(ci)))
+            if len(ns) > 1:
+                small, large = ns[0], ns[-1]
+                ci = paired_ratio(gain[(attack, small)], gain[(attack, large)])
+                rows.append(_row("smaller n defends better", name, attack,
+                                 f"σ={sigma:g}: n={small} vs n={large}", ci, verdict(ci)))
+            if len(levels) > 1:
+                n = ns[-1]
+                a, b = (_distortions(results, model, attack, variant, sigma=sigma, n=n,
+                                     p_a=level) for level in (levels[0], levels[-1]))
+                ci = paired_ratio(a, b)
+                rows.append(_row("P_a hardly matters", name, attack,
+                                 f"σ={sigma:g}, n={n}: P_a={levels[0]:g} vs {levels[-1]:g}",
+                                 ci, _similar(ci)))
+        if "rays" in attacks:
+            n = ns[-1]
+            for other in (a for a in attacks if a != "rays"):
+                ci = _ratio_of_gains(gain[(other, n)], f_by[other], gain[("rays", n)],
+                                     f_by["rays"])
+                rows.append(_row("RayS is the least affected by RS", name, other,
+                                 f"σ={sigma:g}, n={n}: gain of {other} vs gain of RayS",
+                                 ci, verdict(ci)))
     return rows
 
 

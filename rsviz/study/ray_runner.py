@@ -17,16 +17,15 @@ from __future__ import annotations
 import copy
 import os
 import socket
-import time
 from pathlib import Path
 from typing import Any, Sequence
 
 import torch
 
 from rsviz.errors import Cancelled, ConfigError, RsvizError
-from rsviz.jobs import NullProgress, Progress
+from rsviz.jobs import Progress
 from rsviz.models import Classifier
-from rsviz.study.runners import RunReport, failure, load_image, split_done
+from rsviz.study.runners import RunReport, RunState, load_image
 from rsviz.study.store import ResultStore
 from rsviz.study.tasks import AttackFn, Task, describe, execute_task
 
@@ -135,39 +134,30 @@ class RayRunner:
             progress: Progress | None = None) -> RunReport:
         import ray
 
-        progress = progress or NullProgress()
-        started = time.perf_counter()
-        results, todo = split_done(tasks, store)
-        reused = len(results)
-        total = float(sum(t.cost for t in todo)) or 1.0
-        progress.report(0, total, f"{len(todo)} task(s) to run, {reused} already done",
-                        partial=tuple(results))
-        failed: list[dict[str, Any]] = []
-        if not todo:
-            return RunReport(0, reused, results, time.perf_counter() - started)
+        state = RunState(tasks, store, progress)
+        if not state.todo:
+            return state.report()
         owned = self._start()
         pending: dict[Any, Task] = {}
         try:
-            pending = self._submit(todo)
-            done = 0.0
+            pending = self._submit(state.todo)
             while pending:
-                progress.check_cancel()
+                state.progress.check_cancel()
                 ready, _ = ray.wait(list(pending), num_returns=1, timeout=self.poll_seconds)
                 for ref in ready:
                     task = pending.pop(ref)
+                    message = f"{len(state.todo) - len(pending)}/{len(state.todo)} tasks: " \
+                              f"{describe(task)}"
                     try:
                         result = ray.get(ref)
                     except ray.exceptions.RayTaskError as exc:
-                        failed.append(failure(task, exc.cause if exc.cause else exc))
+                        state.finish(task, error=exc.cause or exc, message=message)
                     except ray.exceptions.RayError as exc:  # worker died past its retries
-                        failed.append(failure(task, f"{type(exc).__name__}: worker lost"))
+                        state.finish(task, error=f"{type(exc).__name__}: worker lost",
+                                     message=message)
                     else:
-                        store.save(task.task_id, result)
+                        state.finish(task, result, message=message)
                         self.executed += 1
-                        results.append(result)
-                    done += task.cost
-                    progress.report(done, total, f"{len(todo) - len(pending)}/{len(todo)} "
-                                    f"tasks: {describe(task)}", partial=tuple(results))
         except (Cancelled, KeyboardInterrupt):
             for ref in pending:
                 ray.cancel(ref, force=True)
@@ -175,8 +165,7 @@ class RayRunner:
         finally:
             if owned:
                 ray.shutdown()
-        return RunReport(len(todo) - len(failed), reused, results,
-                         time.perf_counter() - started, failed)
+        return state.report()
 
     def _submit(self, todo: Sequence[Task]) -> dict[Any, Task]:
         import ray

@@ -58,6 +58,39 @@ def split_done(tasks: Sequence[Task],
     return results, todo
 
 
+class RunState:
+    """The bookkeeping every runner shares: the stored results and the tasks still to run,
+    progress over their cost, each finished task stored (or its failure kept), the report."""
+
+    def __init__(self, tasks: Sequence[Task], store: ResultStore,
+                 progress: Progress | None = None) -> None:
+        self.started = time.perf_counter()
+        self.store = store
+        self.progress = progress or NullProgress()
+        self.results, self.todo = split_done(tasks, store)
+        self.reused = len(self.results)
+        self.failed: list[dict[str, Any]] = []
+        self.total = float(sum(t.cost for t in self.todo)) or 1.0
+        self.done = 0.0
+        self.progress.report(0, self.total, f"{len(self.todo)} task(s) to run, {self.reused} "
+                             "already done", partial=tuple(self.results))
+
+    def finish(self, task: Task, result: dict[str, Any] | None = None,
+               error: BaseException | str | None = None, message: str = "") -> None:
+        """Store a task's result (or keep its failure) and advance the progress."""
+        if error is not None:
+            self.failed.append(failure(task, error))
+        else:
+            self.store.save(task.task_id, result)
+            self.results.append(result)  # type: ignore[arg-type]
+        self.done += task.cost
+        self.progress.report(self.done, self.total, message, partial=tuple(self.results))
+
+    def report(self) -> RunReport:
+        return RunReport(len(self.todo) - len(self.failed), self.reused, self.results,
+                         time.perf_counter() - self.started, self.failed)
+
+
 def failure(task: Task, error: BaseException | str) -> dict[str, Any]:
     """How a task that raised is reported (one line: the error's type and first line)."""
     if isinstance(error, BaseException):
@@ -135,19 +168,11 @@ class LocalRunner:
 
     def run(self, tasks: Sequence[Task], store: ResultStore,
             progress: Progress | None = None) -> RunReport:
-        progress = progress or NullProgress()
-        started = time.perf_counter()
-        results, todo = split_done(tasks, store)
-        reused = len(results)
-        failed: list[dict[str, Any]] = []
-        total = float(sum(t.cost for t in todo)) or 1.0
-        done = 0.0
-        progress.report(0, total, f"{len(todo)} task(s) to run, {reused} already done",
-                        partial=tuple(results))
-        for i, task in enumerate(todo):
-            progress.check_cancel()
-            message = f"task {i + 1}/{len(todo)}: {describe(task)}"
-            sub = SubProgress(progress, done, task.cost, total, message)
+        state = RunState(tasks, store, progress)
+        for i, task in enumerate(state.todo):
+            state.progress.check_cancel()
+            message = f"task {i + 1}/{len(state.todo)}: {describe(task)}"
+            sub = SubProgress(state.progress, state.done, task.cost, state.total, message)
             try:
                 model = self._model(task.model)
                 result = execute_task(task, model, self._image(task.image, model),
@@ -155,12 +180,8 @@ class LocalRunner:
             except (Cancelled, KeyboardInterrupt):
                 raise
             except Exception as exc:  # noqa: BLE001 - reported with the task, run goes on
-                failed.append(failure(task, exc))
+                state.finish(task, error=exc, message=message)
             else:
-                store.save(task.task_id, result)
+                state.finish(task, result, message=message)
                 self.executed += 1
-                results.append(result)
-            done += task.cost
-            progress.report(done, total, message, partial=tuple(results))
-        return RunReport(len(todo) - len(failed), reused, results, time.perf_counter() - started,
-                         failed)
+        return state.report()

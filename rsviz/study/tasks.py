@@ -12,7 +12,6 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from rsviz import ENGINE_VERSION
 from rsviz.cache import make_key
 from rsviz.certification import certify_image, derive_seed
 from rsviz.images import tensor_hash
@@ -146,7 +145,7 @@ def execute_task(task: Task, model: Classifier, x: torch.Tensor,
     started = time.perf_counter()
     base = {"task_id": task.task_id, "kind": task.kind, "model": task.model,
             "image": task.image.name, "image_idx": task.image.idx, "image_hash": task.image.hash,
-            "label": task.image.label, "seed": task.seed, "engine": ENGINE_VERSION}
+            "label": task.image.label, "seed": task.seed}
     if isinstance(task, CertifyTask):
         row = certify_image(model, x, task.image.label, task.sigma, task.n0, task.n, task.alpha,
                             task.seed, task.image.idx, task.image.name, progress=progress)
@@ -159,7 +158,7 @@ def execute_task(task: Task, model: Classifier, x: torch.Tensor,
     correct, decision, passes = _start_correct(model, x, y, config, task.start_seed)
     out = {**base, "sigma": config.sigma, "n": config.n, "criterion": config.criterion,
            "p_a": config.p_a, "configuration": config.label(), "attack": task.attack,
-           "budget": task.budget, "start_correct": correct, "start_label": decision,
+           "budget": task.budget, "variant": task.variant, "start_correct": correct, "start_label": decision,
            "l2": 0.0, "linf": 0.0, "queries": 0, "forward_passes": passes, "success": None}
     if correct:  # a misclassified image needs no attack (distortion 0, as foolbox counts it)
         if attack_fn is None:
@@ -175,7 +174,7 @@ def execute_task(task: Task, model: Classifier, x: torch.Tensor,
             delta = (x_adv.detach().cpu().float() - x.detach().cpu().float()).flatten()
             l2, linf = float(delta.norm()), float(delta.abs().max())
         out.update(l2=l2, linf=linf,
-                   queries=int(trace.queries), success=success, variant=task.variant,
+                   queries=int(trace.queries), success=success,
                    p_a_empirical=getattr(trace, "p_a_empirical", None),
                    forward_passes=passes + int(getattr(trace, "forward_passes", 0) or 0))
     out["seconds"] = time.perf_counter() - started

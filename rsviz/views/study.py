@@ -13,7 +13,7 @@ from typing import Any
 
 from rsviz.views.base import Cost, Request, progress_of
 
-COLUMNS = ("model", "sigma", "n", "criterion", "p_a", "attack", "images", "accuracy",
+COLUMNS = ("model", "sigma", "n", "criterion", "p_a", "attack", "variant", "images", "accuracy",
            "success_rate", "mean_l2", "median_l2", "mean_linf", "mean_queries",
            "mean_forward_passes", "median_ratio")
 
