@@ -69,7 +69,23 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+LIGHT = ("theory", "figure")  # commands without forward passes: no allocator restart
+
+
+def restart_with_tcmalloc(argv: list[str]) -> None:
+    """As a program (`rsviz`, `python -m rsviz`), commands that run forward passes restart once
+    with tcmalloc preloaded when it is installed (rsviz.engines.allocator; RSVIZ_TCMALLOC=0
+    turns it off); without the library nothing happens."""
+    if _chosen(argv, None) in LIGHT or {"-h", "--help", "--version"} & set(argv):
+        return
+    from rsviz.engines.allocator import reexec_with_tcmalloc
+
+    reexec_with_tcmalloc()
+
+
 def main(argv: list[str] | None = None) -> int:
+    if argv is None:
+        restart_with_tcmalloc(sys.argv[1:])
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser(argv)
     args = parser.parse_args(argv)
@@ -78,6 +94,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    from rsviz.engines.allocator import tcmalloc_in_process
+
+    logging.getLogger("rsviz.cli").info(
+        "allocator: %s", "tcmalloc" if tcmalloc_in_process() else "the C library's malloc")
     module = discover()[args.command]
     try:
         result = module.run(args)

@@ -187,3 +187,39 @@ def test_engines_build_while_another_is_attached(tiny_model):
         assert engines.engine_of(tiny_model) is not None  # still attached afterwards
     finally:
         engines.attach(tiny_model, None)
+
+
+def _cli(*args, **env):
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+    return subprocess.run([sys.executable, "-m", "rsviz", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300, env={**os.environ, **env})
+
+
+def test_cli_engine_is_honoured_and_bad_names_are_one_line(tmp_path):
+    tiny = ["sample:coffee", "--model", "tiny_cnn", "--device", "cpu", "--json"]
+    cache = {"RSVIZ_CACHE_DIR": str(tmp_path)}
+    proc = _cli("smooth", *tiny, "--samples", "40", "--n0", "10", "--engine", "eager_nchw",
+                **cache)
+    assert proc.returncode == 0, proc.stderr
+    assert "engine: eager_nchw:" in proc.stderr and "(forced)" in proc.stderr
+    assert '"eager_nchw"' in (tmp_path / "engines" / "choices.json").read_text()
+    for bad in ("warp", "eager_fp16"):  # unknown name; an engine this CPU does not offer
+        proc = _cli("predict", *tiny, "--engine", bad, **cache)
+        lines = [line for line in proc.stderr.splitlines() if line.strip()]
+        assert proc.returncode != 0 and len(lines) == 1 and bad in lines[0], proc.stderr
+        assert "Traceback" not in proc.stderr and proc.stdout == ""
+
+
+def test_cli_restarts_with_tcmalloc_when_installed():
+    from rsviz.engines.allocator import find_tcmalloc
+    args = ("predict", "sample:coffee", "--model", "tiny_cnn", "--device", "cpu", "--verbose")
+    proc = _cli(*args)
+    assert proc.returncode == 0, proc.stderr
+    expected = "tcmalloc" if find_tcmalloc() else "the C library's malloc"
+    assert f"allocator: {expected}" in proc.stderr
+    proc = _cli(*args, RSVIZ_TCMALLOC="0", LD_PRELOAD="")  # turned off: runs on, with glibc's malloc
+    assert proc.returncode == 0 and "allocator: the C library's malloc" in proc.stderr

@@ -15,7 +15,7 @@ NORMALIZATIONS = ("auto", "imagenet", "mean-only", "none", "custom")  # as rsviz
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    """--model, --checkpoint, --arch, --normalization, --mean/--std, --device."""
+    """--model, --checkpoint, --arch, --normalization, --mean/--std, --device, --engine."""
     from rsviz.models import DEFAULT_MODEL, REGISTRY
 
     parser.add_argument("--model", default=DEFAULT_MODEL,
@@ -33,6 +33,40 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--normalized-inside", action="store_true",
                         help="same as --normalization none (kept for old scripts)")
     parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda:0 ...")
+    add_engine_argument(parser)
+
+
+def add_engine_argument(parser: argparse.ArgumentParser) -> None:
+    """--engine: the forward engine of the vote sampler (docs/engines.md)."""
+    from rsviz.engines import ENGINE_NAMES
+
+    parser.add_argument("--engine", default="auto", choices=("auto", *ENGINE_NAMES),
+                        help="forward engine of the vote sampler; auto: the fastest that agrees "
+                             "with eager fp32, measured once per model and machine")
+
+
+def apply_engine(model: Any, name: str | None) -> None:
+    """Attach the forced engine to `model` and say which one runs on stderr; "auto" leaves the
+    choice to the vote sampler's first use (cached, or measured once)."""
+    import sys
+
+    from rsviz.engines import use_best_engine
+    from rsviz.errors import ConfigError
+
+    if name in (None, "auto"):
+        return
+    try:
+        choice = use_best_engine(model, force=name, report=lambda m: print(
+            f"engine: {m}", file=sys.stderr))
+    except ValueError as exc:  # an engine this device does not offer
+        raise ConfigError(f"--engine {name} is not available here ({exc})") from None
+    if choice is None:
+        print("engine: eager fp32 (forced)", file=sys.stderr)
+    elif choice.name != name:
+        why = next((r.reason for r in choice.reports if r.name == name), "")
+        print(f"engine: {name} rejected ({why}); using {choice.summary()}", file=sys.stderr)
+    else:
+        print(f"engine: {choice.summary()}", file=sys.stderr)
 
 
 def checkpoint_normalization(args: argparse.Namespace) -> str | tuple:
@@ -63,8 +97,11 @@ def load_cli_model(args: argparse.Namespace) -> Any:
 
     device = resolve_device(args.device)
     if args.checkpoint:
-        return load_checkpoint(args.arch, args.checkpoint, checkpoint_normalization(args), device)
-    return load_model(args.model, device)
+        model = load_checkpoint(args.arch, args.checkpoint, checkpoint_normalization(args), device)
+    else:
+        model = load_model(args.model, device)
+    apply_engine(model, getattr(args, "engine", "auto"))
+    return model
 
 
 def load_cli_image(spec: str, model: Any) -> tuple[Any, str]:

@@ -9,6 +9,7 @@ resumes where it stopped. The folder can be opened later in the app's Study page
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "study task (a local Ray with one worker per core, or --address)")
     parser.add_argument("--address", default=None,
                         help="with --runner ray: auto or HOST:PORT of a running Ray cluster")
+    from rsviz.commands._common import add_engine_argument
+
+    add_engine_argument(parser)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -33,6 +37,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from rsviz.study import load_plan
     from rsviz.views.study import request_for
 
+    if args.engine != "auto":  # every model of the plan, in this process and its workers
+        os.environ["RSVIZ_ENGINE"] = args.engine
     plan = load_plan(args.plan)
     device = resolve_device(args.device)
     request = request_for(plan, args.out, base=str(Path(args.plan).resolve().parent),

@@ -79,6 +79,35 @@ def use_best_engine(model, force: str | None = None, measure: bool = True, **kwa
     return choice
 
 
+def ensure_engine(model, force: str | None = None, report=None):
+    """The engine for `force` ("auto"/None: measured) attached to `model`, selecting it only
+    when no decision for that `force` is attached yet; returns the `EngineChoice` or None
+    (eager fp32). The app's sidebar calls it on every rerun."""
+    force = None if force in (None, "", "auto") else force
+    with _LOCK:
+        if "rsviz_engine" in model.__dict__ and model.__dict__.get("rsviz_engine_force") == force:
+            return choice_of(model)
+        choice = use_best_engine(model, force=force or "auto", report=report)
+        model.__dict__["rsviz_engine_force"] = force
+        return choice
+
+
+def needs_measurement(model, force: str | None = None) -> bool:
+    """True when `ensure_engine(model, force)` would measure engines (seconds to a minute)
+    rather than read the cached choice or keep eager fp32 for a small input."""
+    import math
+
+    from rsviz.engines.select import cached_choice
+    force = None if force in (None, "", "auto") else force
+    if "rsviz_engine" in model.__dict__ and model.__dict__.get("rsviz_engine_force") == force:
+        return False
+    if force == "eager":
+        return False
+    if force is None:
+        return cached_choice(model) is None and math.prod(model.info.input_shape) >= SMALL_INPUT
+    return True
+
+
 def first_use(model) -> None:
     """Called by the vote sampler for a model without an engine decision: use the cached or
     freshly measured choice (`use_best_engine`); any failure leaves eager fp32, logged."""
@@ -97,4 +126,4 @@ def first_use(model) -> None:
             log.warning("rsviz engines: %s", choice.summary())
 
 
-__all__ = ["first_use", "ENGINE_NAMES", "attach", "choice_of", "engine_of", "use_best_engine", *_LAZY]
+__all__ = ["ensure_engine", "first_use", "needs_measurement", "ENGINE_NAMES", "attach", "choice_of", "engine_of", "use_best_engine", *_LAZY]
