@@ -67,6 +67,9 @@ def fresh_streamlit():
 def app_env(monkeypatch, fresh_streamlit):
     """AppTest on the tiny CNN and a sample photo (fast on CPU)."""
     monkeypatch.setenv("RSVIZ_MODEL", "tiny_cnn")
+    # eager fp32: no minute-long engine measurement in the sidebar for a large checkpoint
+    # (tests/test_ui_engines.py drops it to test auto)
+    monkeypatch.setenv("RSVIZ_ENGINE", "eager")
     monkeypatch.chdir(ROOT)
     yield
 

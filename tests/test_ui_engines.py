@@ -27,7 +27,8 @@ def with_permuted(monkeypatch):
     monkeypatch.setattr(select, "candidates", more)
 
 
-def test_sidebar_shows_and_forces_the_engine(app_env, with_permuted):
+def test_sidebar_shows_and_forces_the_engine(app_env, with_permuted, monkeypatch):
+    monkeypatch.delenv("RSVIZ_ENGINE")  # app_env forces eager; the sidebar's default is auto
     at = make_app()
     assert not at.exception, at.exception
     engine = at.sidebar.selectbox(key="sb_engine")
@@ -50,3 +51,9 @@ def test_sidebar_shows_and_forces_the_engine(app_env, with_permuted):
 
     at.sidebar.selectbox(key="sb_engine").select("auto").run()
     assert "small input: not measured" in captions(at) and not at.sidebar.warning
+
+
+def test_sidebar_follows_the_forced_environment(app_env):
+    at = make_app()  # app_env sets RSVIZ_ENGINE=eager
+    assert at.sidebar.selectbox(key="sb_engine").value == "eager"
+    assert "Engine: **eager fp32** (forced)" in captions(at)
