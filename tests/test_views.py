@@ -48,6 +48,7 @@ def test_key_changes_with_view_version(tiny_model, coffee, monkeypatch):
 
 
 def test_exact_costs_match_the_passes_spent(tiny_model, coffee):
+    from rsviz.certification import CertificationConfig
     from rsviz.views.certification import CertifyRequest
 
     request = votes_request(tiny_model, coffee)
@@ -56,7 +57,8 @@ def test_exact_costs_match_the_passes_spent(tiny_model, coffee):
     assert not cached and sampled["forward_passes"] == 220
     again, cached = run_cached(request, tiny_model, coffee)
     assert cached and (again["labels"] == sampled["labels"]).all()
-    cert = CertifyRequest(**inputs(tiny_model, coffee), sigmas=(0.25, 0.5), n0=16, n=64)
+    cert = CertifyRequest(**inputs(tiny_model, coffee),
+                          config=CertificationConfig(sigmas=(0.25, 0.5), n0=16, n=64))
     rows, _ = run_cached(cert, tiny_model, coffee)
     # 1 pass for f's label, then per σ n0 + n votes and f's label (counted in the row)
     assert [r.forward_passes for r in rows] == [81, 81]
@@ -148,3 +150,21 @@ def test_the_cli_opens_a_view_the_app_computed(app_env, tmp_path):
     shown, err = cli(*SLICE_ARGS, "--out", str(tmp_path / "slice"))
     assert "loaded from the disk cache" in err
     assert f"{shown['forward_passes']:,} forward passes" in at.success[0].value
+
+
+def test_certify_request_has_one_source_of_settings(tiny_model, coffee):
+    """CertifyRequest carries a CertificationConfig; batch size and name leave the key alone."""
+    from dataclasses import replace
+
+    from rsviz.certification import CertificationConfig
+    from rsviz.errors import ConfigError
+    from rsviz.views.certification import CertifyRequest
+
+    config = CertificationConfig(sigmas=(0.25,), n0=16, n=64)
+    request = CertifyRequest(**inputs(tiny_model, coffee), config=config, name="a")
+    assert request.key() == replace(request, name="b",
+                                    config=replace(config, batch_size=7)).key()
+    assert request.key() != replace(request, config=replace(config, n=65)).key()
+    assert request.summary(request.run(tiny_model, coffee))["n"] == 64
+    with pytest.raises(ConfigError):
+        CertificationConfig(sigmas=(0.25,), n0=0)

@@ -75,9 +75,7 @@ def _one_image(args: argparse.Namespace, model: Any, config: Any) -> dict[str, A
     from rsviz.views.certification import CertifyRequest
 
     x, name = load_cli_image(args.image, model)
-    request = CertifyRequest(**view_inputs(model, x), sigmas=config.sigmas, n0=config.n0,
-                             n=config.n, alpha=config.alpha, seed=config.seed,
-                             batch_size=config.batch_size, precision=config.precision, name=name)
+    request = CertifyRequest(**view_inputs(model, x), config=config, name=name)
     rows = run_view(request, model, x, NAME)
     return {**context(model, x, name), **request.summary(rows, model.info.class_name)}
 

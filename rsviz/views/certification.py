@@ -8,7 +8,7 @@ resumable). See docs/architecture.md.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 from rsviz.views.base import Cost, Request, progress_of
@@ -16,33 +16,23 @@ from rsviz.views.base import Cost, Request, progress_of
 
 @dataclass(frozen=True, kw_only=True)
 class CertifyRequest(Request):
-    """CERTIFY at every σ of `sigmas` with n0 selection votes and n votes for the bound."""
+    """CERTIFY at every σ of `config.sigmas` (a CertificationConfig: n0 selection votes, n
+    votes for the bound, α, seed, batch size, precision) on one image called `name`."""
 
     NAME = "certify"
-    VERSION = "1"
-    NOT_IN_KEY = ("batch_size", "name")
+    VERSION = "2"  # 2: the settings are one CertificationConfig
+    NOT_IN_KEY = ("name",)
 
-    sigmas: tuple[float, ...] = (0.25,)
-    n0: int = 64
-    n: int = 512
-    alpha: float = 0.001
-    seed: int = 0
-    batch_size: int | None = None
-    precision: str = "auto"
+    config: Any
     name: str = ""
 
-    def __post_init__(self) -> None:
-        self.config()
-
-    def config(self) -> Any:
-        from rsviz.certification import CertificationConfig
-
-        return CertificationConfig(sigmas=tuple(self.sigmas), n0=self.n0, n=self.n,
-                                   alpha=self.alpha, seed=self.seed, batch_size=self.batch_size,
-                                   precision=self.precision)
+    def key(self) -> str:
+        """The batch size does not change the votes: left out of the key."""
+        return Request.key(replace(self, config=replace(self.config, batch_size=None)))
 
     def cost(self) -> Cost:
-        return Cost(1 + len(self.sigmas) * (self.n0 + self.n + 1), "exact")
+        c = self.config
+        return Cost(1 + len(c.sigmas) * (c.n0 + c.n + 1), "exact")
 
     def run(self, model: Any, x: Any, progress: Any = None, cancel: Any = None) -> list[Any]:
         from rsviz.certification import certify_image, derive_seed
@@ -50,15 +40,17 @@ class CertifyRequest(Request):
 
         progress = progress_of(progress, cancel)
         label = int(forward_labels(model, x[None])[0])
-        return [certify_image(model, x, label, sigma, self.n0, self.n, self.alpha,
-                              derive_seed(self.seed, f"{sigma:g}", 0), 0, self.name,
-                              self.batch_size, self.precision, progress)
-                for sigma in self.sigmas]
+        c = self.config
+        return [certify_image(model, x, label, sigma, c.n0, c.n, c.alpha,
+                              derive_seed(c.seed, f"{sigma:g}", 0), 0, self.name,
+                              c.batch_size, c.precision, progress)
+                for sigma in c.sigmas]
 
     def summary(self, rows: list[Any], class_name: Callable[[int], str] = str) -> dict[str, Any]:
         out = [{"sigma": sigma, "predict": row.predict, "predict_name": class_name(row.predict),
                 "radius": row.radius, "p_lower": row.p_lower,
                 "forward_passes": row.forward_passes, "time": row.time,
-                "f_predict": row.f_predict} for sigma, row in zip(self.sigmas, rows)]
-        return {"n0": self.n0, "n": self.n, "alpha": self.alpha, "seed": self.seed, **out[0],
+                "f_predict": row.f_predict} for sigma, row in zip(self.config.sigmas, rows)]
+        c = self.config
+        return {"n0": c.n0, "n": c.n, "alpha": c.alpha, "seed": c.seed, **out[0],
                 "runs": out}
