@@ -25,21 +25,10 @@ import numpy as np
 import torch
 from scipy import stats
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from rsviz.errors import RsvizError  # noqa: E402
-from rsviz.imagesets import from_folder  # noqa: E402
-from rsviz.models import REGISTRY, load_model  # noqa: E402
-from rsviz.smoothing import make_generator, sample_votes  # noqa: E402
-
-
-def shared_folder(name: str) -> str:
-    """`shared/<name>` next to the repository (or next to one of its parent folders)."""
-    here = Path(__file__).resolve().parent.parent
-    for folder in [here, *here.parents]:
-        if (folder / "shared" / name).is_dir():
-            return str(folder / "shared" / name)
-    return str(here.parent / "shared" / name)
+from rsviz.errors import RsvizError
+from rsviz.imagesets import from_folder, shared_folder
+from rsviz.models import REGISTRY, load_model
+from rsviz.smoothing import make_generator, sample_votes
 
 
 def offline_models() -> list[str]:
@@ -101,7 +90,7 @@ def table(rows: list[dict], sigmas: list[float], key: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", default=shared_folder("imagenet-sample"),
+    parser.add_argument("--images", default=str(shared_folder("imagenet-sample")),
                         help="folder with labels.csv")
     parser.add_argument("--models", default=",".join(offline_models()))
     parser.add_argument("--sigmas", default="0,0.05,0.12,0.25,0.5")

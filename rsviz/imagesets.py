@@ -210,6 +210,16 @@ def from_folder(folder: str | Path, labels: str | Path | None = None,
     return ImageSet(root.name, tuple(entries), f"folder {root}", tuple(notes))
 
 
+def shared_folder(name: str) -> Path:
+    """`shared/<name>` beside the checkout (or beside one of its parent folders): where the
+    bench and training scripts look for their ImageNet folders by default."""
+    here = Path(__file__).resolve().parent.parent
+    for folder in [here, *here.parents]:
+        if (folder / "shared" / name).is_dir():
+            return folder / "shared" / name
+    return here.parent / "shared" / name
+
+
 # ---------------------------------------------------------------------------------- samples
 
 

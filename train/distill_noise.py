@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import csv
 import json
 import math
 import os
@@ -38,23 +37,16 @@ import torch.nn.functional as F
 from PIL import Image
 
 from rsviz.images import preprocess
+from rsviz.imagesets import ImageEntry, from_folder, shared_folder
 from rsviz.models import Classifier, load_model
 
 SIZE, RESIZE = 224, 256
 
 
-def shared_folder(name: str) -> str:
-    """`shared/<name>` next to the repository (or next to one of its parent folders)."""
-    here = Path(__file__).resolve().parent.parent
-    for folder in [here, *here.parents]:
-        if (folder / "shared" / name).is_dir():
-            return str(folder / "shared" / name)
-    return str(here.parent / "shared" / name)
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--data", default=shared_folder("imagenet-train"), help="folder with labels.csv")
+    p.add_argument("--data", default=str(shared_folder("imagenet-train")),
+                   help="folder with labels.csv")
     p.add_argument("--out", default="train/runs/noise")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1)
@@ -84,18 +76,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 # ------------------------------------------------------------------------------------ data
 
 
-def read_folder(folder: str) -> list[tuple[str, int]]:
-    """(path, class index) of every image listed in folder/labels.csv."""
+def read_folder(folder: str) -> list[ImageEntry]:
+    """The labelled images of the folder (rsviz.imagesets.from_folder: labels.csv, sorted)."""
     if "imagenet-sample" in os.path.abspath(folder):
         sys.exit("refusing to train on the evaluation set (imagenet-sample)")
-    with open(os.path.join(folder, "labels.csv"), newline="") as handle:
-        rows = list(csv.DictReader(handle))
-    return [(os.path.join(folder, r["filename"]), int(r["class_index"])) for r in rows]
+    return list(from_folder(folder).entries)
 
 
-def load_resized(path: str) -> torch.Tensor:
+def load_resized(entry: ImageEntry) -> torch.Tensor:
     """uint8 [3,H,W] with the short side RESIZE (bicubic), long side centre-cropped to 1.5×."""
-    img = Image.open(path).convert("RGB")
+    img = entry.load()
     w, h = img.size
     scale = RESIZE / min(w, h)
     img = img.resize((max(RESIZE, round(w * scale)), max(RESIZE, round(h * scale))), Image.BICUBIC)
@@ -224,8 +214,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.limit:
         train_rows, val_rows = train_rows[:args.limit], val_rows[:max(4, args.limit // 4)]
     t0 = time.time()
-    images = [load_resized(path) for path, _ in train_rows]
-    val = [(preprocess(Image.open(p).convert("RGB"), SIZE, RESIZE, "bicubic"), y) for p, y in val_rows]
+    images = [load_resized(entry) for entry in train_rows]
+    val = [(preprocess(e.load(), SIZE, RESIZE, "bicubic"), e.label) for e in val_rows]
     log(f"data: {len(images)} training images, {len(val)} validation images, "
         f"decoded in {time.time() - t0:.1f}s")
 
