@@ -22,7 +22,7 @@ working state and vote sampler), `adaptive`, `compute` (`compute_slice`), `resul
 """
 
 from rsviz.slices.adaptive import decided, sample_adaptive
-from rsviz.slices.compute import compute_slice, forward_rate, sample_dense
+from rsviz.slices.compute import compute_slice, sample_dense
 from rsviz.slices.config import DIRECTIONS, Direction, Mode, SliceConfig, estimate_passes
 from rsviz.slices.grid import Meter, SliceState, realisation, top_two
 from rsviz.slices.plane import Plane, auto_extent, gram_schmidt, make_plane
@@ -30,5 +30,5 @@ from rsviz.slices.result import SliceResult, agreement
 
 __all__ = ["DIRECTIONS", "Direction", "Meter", "Mode", "Plane", "SliceConfig", "SliceResult",
            "SliceState", "agreement", "auto_extent", "compute_slice", "decided",
-           "estimate_passes", "forward_rate", "gram_schmidt", "make_plane", "realisation",
+           "estimate_passes", "gram_schmidt", "make_plane", "realisation",
            "sample_adaptive", "sample_dense", "top_two"]

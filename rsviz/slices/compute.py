@@ -14,13 +14,6 @@ from rsviz.slices.config import SliceConfig, estimate_passes
 from rsviz.slices.grid import Meter, SliceState
 from rsviz.slices.plane import auto_extent, make_plane
 from rsviz.slices.result import SliceResult
-from rsviz.smoothing import estimate_rate
-
-
-def forward_rate(model: Classifier, batch: int = 16, precision: str = "auto") -> float:
-    """Deprecated name of `rsviz.smoothing.estimate_rate` (kept until pages/2 switches;
-    `batch` is ignored)."""
-    return estimate_rate(model, precision)
 
 
 def sample_dense(state: SliceState) -> None:
