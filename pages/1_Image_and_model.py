@@ -15,6 +15,7 @@ from rsviz.smoothing import VoteRecord
 from rsviz.views.base import inputs
 from rsviz.views.image import N0, VotesRequest, top5
 from ui.common import choice, current, request_or_stop, require_ready, widget
+from ui.engines import sized
 from ui.export import export_panel
 from ui.jobs import view_panel
 from ui.votes import draws_panel, interval_panel, radius_panel, votes_panel
@@ -52,7 +53,7 @@ export_panel(fig, "top5_f", {"class_index": [r["class_index"] for r in rows],
 st.subheader(f"Smoothed classifier g_σ,n at σ = {state.sigma:g}, n = {state.n}")
 c = st.columns(6)
 N = int(widget(c[0].number_input, "N (samples for the estimates)", "img_N",
-               1000 if state.device.type == "cpu" else 10_000, min_value=1,
+               sized("image", model)["N"], min_value=1,
                max_value=1_000_000, step=100,
                help="Votes recorded at x. They give p̂, its interval, Cohen's radius "
                     "(CERTIFY with n = N) and N // n independent draws of g_σ,n."))

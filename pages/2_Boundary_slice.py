@@ -14,14 +14,11 @@ from rsviz.views.base import inputs
 from rsviz.views.slice import SliceRequest
 from ui.common import (cached_sample, cached_upload, choice, current, model_input,
                        request_or_stop, require_ready, several, widget)
+from ui.engines import sized
 from ui.jobs import view_panel
 from ui.slices import slice_panels
 
 N_CHOICES = [1, 5, 10, 20, 50, 100, 200, 500, 1000]
-# CPU: under a minute with EfficientNet-Lite0 (dense would be 17²·51 = 14 739 passes; adaptive
-# measured 7 120 passes in 37 s on 'coffee', idle 2-core CPU); GPU: the paper's Fig. 2.
-DEFAULTS = {"cpu": dict(sigma=0.05, ns=[10, 50], grid=17, n_samples=50),
-            "gpu": dict(sigma=0.05, ns=[10, 50, 200], grid=201, n_samples=200)}
 
 st.title("Boundary slice")
 st.caption("A 2D plane x(u, v) = x_o + u·e1 + v·e2 of image space (e1 ⟂ e2, unit L2 norm), "
@@ -32,7 +29,7 @@ state = current()
 if not require_ready(state):
     st.stop()
 model, x = state.model, state.x
-d = DEFAULTS["gpu" if state.device.type == "cuda" else "cpu"]
+d = {"sigma": 0.05, **sized("slice", model)}  # G, N, n, mode: sized to the measured rate
 
 with st.container(border=True):
     c1, c2, c3, c4 = st.columns(4)
@@ -53,7 +50,7 @@ with st.container(border=True):
                        "distance to the second image, 2× the distance to x_a.")
     extent = None if auto else float(widget(c2.number_input, "Extent ±E (L2)", "sl_extent",
                                             50.0, min_value=1e-4, format="%.4g"))
-    mode = choice(c3.radio, "Sampling", "sl_mode", ["adaptive", "dense"], "adaptive",
+    mode = choice(c3.radio, "Sampling", "sl_mode", ["adaptive", "dense"], d["mode"],
                   horizontal=True, help="adaptive: n0 votes first, doubled (up to N) only until "
                                         "the top class is decided; dense: N votes at every "
                                         "point (G²·N passes).")

@@ -14,6 +14,7 @@ from rsviz.views.base import inputs
 from rsviz.views.profile import ProfileRequest
 from ui.common import current, request_or_stop, require_ready, several, widget
 from ui.export import export_panel
+from ui.engines import sized
 from ui.jobs import view_panel
 
 N_CHOICES = [1, 3, 5, 10, 20, 50, 100, 200, 500, 1000]
@@ -30,13 +31,14 @@ state = current()
 if require_ready(state):
     model, x, sigma = state.model, state.x, state.sigma
     gpu = model.device.type != "cpu"
+    d = sized("profile", model)  # N, points, attack and curvature budget: measured rate
     cols = st.columns(4)
     n_values = several(cols[0].multiselect, "n (votes of g_{σ,n})", "prof_n", N_CHOICES,
                        [5, 10, 50])
     n_samples = int(widget(cols[1].number_input, "N samples per point", "prof_N",
-                           2000 if gpu else 256, min_value=16, max_value=1_000_000, step=64))
+                           d["n_samples"], min_value=16, max_value=1_000_000, step=64))
     points = int(widget(cols[2].number_input, "Profile points", "prof_points",
-                        60 if gpu else 30, min_value=4, max_value=500, step=2))
+                        d["points"], min_value=4, max_value=500, step=2))
     user_pa = float(widget(cols[3].number_input, "Your P_a level", "prof_pa", 0.9,
                            min_value=0.01, max_value=0.99, step=0.05))
     with st.expander("Range, curvature, seed"):
@@ -45,12 +47,12 @@ if require_ready(state):
                               min_value=0.5, max_value=100.0, step=0.5))
         curvature = bool(widget(cols[1].checkbox, "Curvature & SORM", "prof_curv", True))
         steps = int(widget(cols[2].number_input, "Lanczos steps", "prof_lanczos",
-                           30 if gpu else 16, min_value=2, max_value=200))
+                           d["lanczos_steps"], min_value=2, max_value=200))
         probes = int(widget(cols[3].number_input, "Log-det probes", "prof_probes",
-                            10 if gpu else 4, min_value=1, max_value=100))
+                            d["probes"], min_value=1, max_value=100))
         seed = int(widget(cols[0].number_input, "Seed", "prof_seed", 0, min_value=0, step=1))
         attack_iters = int(widget(cols[1].number_input, "Attack gradients", "prof_attack",
-                                  100 if gpu else 20, min_value=2, max_value=1000,
+                                  d["attack_iters"], min_value=2, max_value=1000,
                                   help="Margin gradients of the white-box attack (DeepFool + "
                                        "refinement); each refinement step also costs ~20 "
                                        "forward passes in fp32."))

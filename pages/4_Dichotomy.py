@@ -15,6 +15,7 @@ from rsviz.views.dichotomy import SEGMENTS, DichotomyRequest
 from ui.common import (cached_sample, choice, current, model_input, request_or_stop,
                        require_ready, several, widget)
 from ui.dichotomy import dichotomy_panels
+from ui.engines import sized
 from ui.jobs import view_panel
 
 N_CHOICES = [1, 3, 5, 10, 20, 50, 100, 200, 500, 1000]
@@ -40,18 +41,19 @@ extension = widget(cols[2].number_input, "B past ∂f by (× σ)", "dich_ext", 3
                    max_value=50.0, step=0.5,
                    help="Pushes B this many σ beyond the boundary point of f, so that B is "
                         "also adversarial for the smoothed classifier.")
+d = sized("dichotomy", model)  # segment grid and N: sized to the measured rate
 cols = st.columns(4)
 n_values = several(cols[0].multiselect, "n (votes per query)", "dich_n", N_CHOICES, [10, 50, 100])
-trials = int(widget(cols[1].number_input, "Trials per n", "dich_trials", 1000, min_value=10,
+trials = int(widget(cols[1].number_input, "Trials per n", "dich_trials", d["trials"], min_value=10,
                     max_value=100_000, step=100))
 steps = int(widget(cols[2].slider, "Bisection steps k", "dich_steps", 12, min_value=3,
                    max_value=20))
 seed = int(widget(cols[3].number_input, "Seed", "dich_seed", 0, min_value=0, step=1))
 with st.expander("Segment measurement and simulation"):
     cols = st.columns(4)
-    grid = int(widget(cols[0].number_input, "Points on the segment", "dich_grid", 64,
+    grid = int(widget(cols[0].number_input, "Points on the segment", "dich_grid", d["grid"],
                       min_value=4, max_value=1024, step=8))
-    n_samples = int(widget(cols[1].number_input, "N samples per point", "dich_N", 128,
+    n_samples = int(widget(cols[1].number_input, "N samples per point", "dich_N", d["n_samples"],
                            min_value=16, max_value=100_000, step=64))
     method = choice(cols[2].radio, "Simulated query", "dich_method", ["multinomial", "binomial"],
                     "multinomial", help="multinomial: n votes drawn from the measured class "

@@ -20,6 +20,7 @@ from ui.attacks import (STOPPED_KEY, display_options, overlay_traces, remember_r
                         show_images, theory_vs_practice)
 from ui.common import choice, current, request_or_stop, require_ready, show_error, widget
 from ui.export import export_panel
+from ui.engines import sized
 from ui.jobs import snapshot, view_panel
 
 SLOT = "live_attack"
@@ -45,7 +46,8 @@ variant = choice(cols[1].selectbox, "Variant", "attack_variant", list(VARIANTS),
                  help="\n".join(f"- {k}: {v}" for k, v in VARIANTS.items())
                  + "\n\nEvery repeated query counts against the budget; against f both "
                    "variants make the same queries.")
-budget = int(widget(cols[2].number_input, "Budget (queries)", "attack_budget", 2000,
+budget = int(widget(cols[2].number_input, "Budget (queries)", "attack_budget",
+                    sized("attack", model, n=state.n)["budget"],
                     min_value=10, max_value=100_000, step=250,
                     help="The paper uses up to 2 000 queries (§4.1)."))
 seed = int(widget(cols[3].number_input, "Seed", "attack_seed", 0, min_value=0, step=1,

@@ -70,6 +70,8 @@ def app_env(monkeypatch, fresh_streamlit):
     # eager fp32: no minute-long engine measurement in the sidebar for a large checkpoint
     # (tests/test_ui_engines.py drops it to test auto)
     monkeypatch.setenv("RSVIZ_ENGINE", "eager")
+    # the pages' standard defaults, not sized to this machine's (load-dependent) rate
+    monkeypatch.setenv("RSVIZ_PRESET", "standard")
     monkeypatch.chdir(ROOT)
     yield
 

@@ -57,3 +57,26 @@ def test_sidebar_follows_the_forced_environment(app_env):
     at = make_app()  # app_env sets RSVIZ_ENGINE=eager
     assert at.sidebar.selectbox(key="sb_engine").value == "eager"
     assert "Engine: **eager fp32** (forced)" in captions(at)
+
+
+def test_page_defaults_follow_the_rate_and_the_preset(app_env, monkeypatch):
+    from rsviz.defaults import page_defaults
+    from rsviz.views import base
+
+    monkeypatch.delenv("RSVIZ_PRESET")  # app_env fixes the standard defaults
+    monkeypatch.setattr(base, "measured_rate", lambda model, precision="auto": 10.0)
+    at = make_app("pages/2_Boundary_slice.py")
+    assert not at.exception, at.exception
+    assert at.sidebar.radio(key="sb_preset").value == "quick"
+    assert "Defaults sized for ≤ 45 s at 10.0 passes/s." in captions(at)
+    quick = page_defaults("slice", 10.0)
+    assert at.number_input(key="sl_grid_w").value == quick["grid"] < 17
+    assert at.number_input(key="sl_N_w").value == quick["n_samples"]
+    assert at.radio(key="sl_mode_w").value == "dense"
+    notes = [c.value for c in at.caption if c.value.startswith("Estimated cost")]
+    assert notes and "at the measured 10 passes/s" in notes[0], notes
+
+    at.sidebar.radio(key="sb_preset").set_value("paper").run()
+    assert not at.exception, at.exception
+    assert at.number_input(key="sl_grid_w").value == 201
+    assert at.radio(key="sl_mode_w").value == "adaptive"

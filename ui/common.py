@@ -18,7 +18,7 @@ from rsviz.errors import RsvizError
 from rsviz.images import (DEFAULT_SAMPLE, SAMPLES, LoadedImage, decode_image, load_sample,
                           preprocess, tensor_hash)
 from rsviz.models import DEFAULT_MODEL, PAPER_SIGMA, REGISTRY, Classifier, default_sigma
-from ui.engines import engine_sidebar
+from ui.engines import engine_sidebar, preset_sidebar
 from ui.model import model_choices, model_section
 
 STATE_KEY = "rsviz_state"
@@ -133,6 +133,7 @@ def sidebar() -> AppState:
     sb.caption(f"Device: **{describe_device(device)}**")
     if model is not None:
         engine_sidebar(sb, model)
+        preset_sidebar(sb, model)
 
     sb.markdown("### Smoothing")
     sigma_default, sigma_why = default_sigma(model.info) if model is not None else (

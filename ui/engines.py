@@ -66,3 +66,56 @@ def _describe(sb: Any, model: Classifier, force: str, choice: Any) -> None:
     rejected = [r for r in choice.rejected() if r.name != force]
     for r in rejected:
         sb.caption(f"Rejected {r.name}: {r.reason}")
+
+
+# Widget keys whose defaults come from rsviz.defaults: a preset change resets them.
+SIZED_KEYS = ("img_N", "sl_grid", "sl_N", "sl_ns", "sl_mode", "prof_N", "prof_points",
+              "prof_attack", "prof_lanczos", "prof_probes", "dich_grid", "dich_N", "dich_trials",
+              "attack_budget")
+PRESET_LABELS = {"quick": "quick (≤ 45 s here)", "paper": "paper (GPU-sized)",
+                 "standard": "standard (fixed)"}
+
+
+def _reset_sized() -> None:
+    store = st.session_state.setdefault("rsviz_persist", {})
+    for key in SIZED_KEYS:
+        store.pop(key, None)
+        st.session_state.pop(key + "_w", None)
+
+
+def preset() -> str:
+    """The preset of the page defaults: the sidebar's, else $RSVIZ_PRESET, else quick."""
+    import os
+
+    return st.session_state.get("sb_preset") or os.environ.get("RSVIZ_PRESET", "quick")
+
+
+def preset_sidebar(sb: Any, model: Classifier) -> None:
+    """The 'Page defaults' switch: quick (sized to the measured rate) or the paper's sizes."""
+    import os
+
+    from rsviz.defaults import BUDGET_S
+    from rsviz.views.base import measured_rate
+
+    options = ["quick", "paper"] + (["standard"] if os.environ.get("RSVIZ_PRESET") ==
+                                    "standard" else [])
+    default = os.environ.get("RSVIZ_PRESET", "quick")
+    chosen = sb.radio("Page defaults", options, horizontal=True, key="sb_preset",
+                      index=options.index(default) if default in options else 0,
+                      format_func=PRESET_LABELS.get, on_change=_reset_sized,
+                      help="quick: every page's default finishes in about "
+                           f"{BUDGET_S:.0f} s at this model's measured rate; paper: the "
+                           "paper's sizes (minutes to hours on a CPU). Switching resets the "
+                           "pages' sized inputs.")
+    if chosen == "quick":
+        sb.caption(f"Defaults sized for ≤ {BUDGET_S:.0f} s at "
+                   f"{measured_rate(model):,.1f} passes/s.")
+
+
+def sized(page: str, model: Classifier, **target: Any) -> dict:
+    """The default setting of a page for this model's measured rate and the chosen preset."""
+    from rsviz.defaults import page_defaults
+    from rsviz.views.base import measured_rate
+
+    return page_defaults(page, measured_rate(model), preset(),
+                         gpu=model.device.type == "cuda", **target)

@@ -1,0 +1,151 @@
+"""Page defaults sized in seconds: what each page computes at Start, from the measured rate.
+
+    page_defaults("slice", rate=9.5)              # quick: finishes in ≤ BUDGET_S seconds here
+    page_defaults("slice", rate=9.5, preset="paper")   # the paper's sizes (GPU-sized)
+    estimate_seconds("slice", page_defaults("slice", 9.5), 9.5)
+
+A pure function of the rate (forward passes per second of the vote sampler, as measured by
+`rsviz.views.base.measured_rate`) and the preset:
+
+- "quick" (the app's default): the largest setting, from a ladder that ends at the standard
+  setting of the page, whose estimated cost finishes in at most `BUDGET_S` seconds at `rate`;
+  the smallest rung when even that does not fit. A fast machine gets the standard setting, a
+  slow one a smaller grid, fewer points or a smaller budget. `gpu=True` lets the ladder climb
+  to the paper's sizes.
+- "paper": the sizes of the paper's figures (GPU-sized: minutes to hours on a CPU).
+- "standard": the standard setting unsized (reproducible scripted runs and the app's tests).
+
+Costs count forward passes exactly as the views' `cost()` do (tested against them), so the
+seconds shown before Start and the sizing agree. Imports nothing heavy.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+BUDGET_S = 45.0
+PRESETS = ("quick", "paper", "standard")
+PAGES = ("image", "slice", "profile", "dichotomy", "attack")
+N0 = 100  # CERTIFY's selection votes on the image page (rsviz.views.image.N0)
+LINE_SEARCH_POINTS = 16  # rsviz.views.dichotomy.LINE_SEARCH_POINTS
+
+# The standard setting of each page on a CPU (the ladder's top for "quick") and the paper's.
+STANDARD = {
+    "image": {"N": 1000},
+    "slice": {"grid": 17, "n_samples": 50, "ns": [10, 50], "mode": "adaptive"},
+    "profile": {"n_samples": 256, "points": 30, "attack_iters": 20, "lanczos_steps": 16,
+                "probes": 4},
+    "dichotomy": {"grid": 64, "n_samples": 128, "trials": 1000},
+    "attack": {"budget": 2000},
+}
+PAPER = {
+    "image": {"N": 100_000},
+    "slice": {"grid": 201, "n_samples": 200, "ns": [10, 50, 200], "mode": "adaptive"},
+    "profile": {"n_samples": 2000, "points": 60, "attack_iters": 100, "lanczos_steps": 30,
+                "probes": 10},
+    "dichotomy": {"grid": 64, "n_samples": 1000, "trials": 1000},
+    "attack": {"budget": 2000},
+}
+SLQ_STEPS = 6  # the profile page's Lanczos steps per log-det probe
+
+
+def _slice_passes(grid: int, n_samples: int, mode: str = "adaptive", n0: int = 16,
+                  coarse: int = 4) -> int:
+    """rsviz.slices.estimate_passes of a slice with the page's other defaults."""
+    if mode == "dense":
+        return grid * grid * (n_samples + 1)
+    s = min(coarse, grid - 1)
+    coarse_points = ((grid - 1) // s + 1) ** 2
+    band = 2 * grid * (12 * n0 + n_samples)
+    return int(min(grid * grid + n_samples + n0 * coarse_points + band,
+                   grid * grid * (n_samples + 1)))
+
+
+def passes(page: str, setting: dict[str, Any], n: int = 10, smoothed: bool = True) -> int:
+    """Forward passes of a page's Start with `setting` (the view's `cost()`); `n` and
+    `smoothed` describe the attack page's target (g_{σ,n}, or f when not smoothed)."""
+    s = setting
+    if page == "image":
+        return N0 + s["N"]
+    if page == "slice":
+        return _slice_passes(s["grid"], s["n_samples"], s.get("mode", "adaptive"))
+    if page == "profile":
+        hvps = s["lanczos_steps"] + s["probes"] * SLQ_STEPS
+        return s["points"] * s["n_samples"] + min(s["attack_iters"], 30) * 20 + 2 * hvps
+    if page == "dichotomy":
+        return s["grid"] * s["n_samples"] + LINE_SEARCH_POINTS + 1
+    if page == "attack":
+        return 1 + s["budget"] * (n if smoothed else 1)
+    raise ValueError(f"unknown page {page!r}; pages: {', '.join(PAGES)}")
+
+
+def estimate_seconds(page: str, setting: dict[str, Any], rate: float, **target: Any) -> float:
+    """Estimated seconds of a page's Start at `rate` forward passes per second."""
+    return passes(page, setting, **target) / max(rate, 1e-9)
+
+
+def _nice_floor(value: float, low: int, high: int) -> int:
+    """The largest of 1, 2, 5 × 10^k that is ≤ value, kept within [low, high]."""
+    if value <= low:
+        return low
+    k = 10 ** math.floor(math.log10(value))
+    nice = max(m * k for m in (1, 2, 5) if m * k <= value)
+    return int(min(max(nice, low), high))
+
+
+def _ladder(page: str, top: dict[str, Any]) -> list[dict[str, Any]]:
+    """Settings of a page from `top` down to the smallest worth drawing, costliest first."""
+    out = []
+    if page == "slice":
+        grids = [g for g in (201, 151, 101, 75, 51, 41, 33, 25, 21, 17, 15, 13, 11)
+                 if g <= top["grid"]]
+        out += [{**top, "grid": g} for g in grids]
+        # slower machines: dense coarse grids with few votes (adaptive sampling's first pass
+        # and boundary band cost more than that below G ≈ 11)
+        for grid, n_samples in ((15, 20), (13, 20), (11, 20), (11, 10), (9, 10), (7, 10),
+                                (7, 5)):
+            ns = [v for v in top["ns"] if v <= n_samples] or [n_samples]
+            out.append({**top, "grid": grid, "n_samples": n_samples, "ns": ns, "mode": "dense"})
+    elif page == "profile":
+        points = [p for p in (60, 40, 30, 24, 20, 16, 12, 10, 8) if p <= top["points"]]
+        out += [{**top, "points": p} for p in points]
+        # N stays ≥ 50, the largest n the page shows by default
+        out += [{**top, "points": 8, "n_samples": v} for v in (128, 64) if v < top["n_samples"]]
+        out.append({**top, "points": 8, "n_samples": 64, "attack_iters": 10, "lanczos_steps": 8,
+                    "probes": 2})
+    elif page == "dichotomy":
+        out += [{**top, "n_samples": v} for v in (1000, 500, 256, 128, 64, 32)
+                if v <= top["n_samples"]]
+        out += [{**top, "n_samples": 32, "grid": g} for g in (48, 32, 24, 16) if g < top["grid"]]
+    else:
+        out = [top]
+    return out
+
+
+def page_defaults(page: str, rate: float, preset: str = "quick", gpu: bool = False,
+                  budget_s: float = BUDGET_S, n: int = 10, smoothed: bool = True) -> dict:
+    """The default setting of `page` at `rate` forward passes per second (module docstring)."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; presets: {', '.join(PRESETS)}")
+    if page not in PAGES:
+        raise ValueError(f"unknown page {page!r}; pages: {', '.join(PAGES)}")
+    top = dict((PAPER if preset == "paper" or gpu else STANDARD)[page])
+    if preset != "quick":
+        return top
+    affordable = max(rate, 1e-9) * budget_s  # forward passes that fit in the budget
+    if page == "image":
+        return {"N": _nice_floor(affordable - N0, 100, top["N"])}
+    if page == "attack":
+        per_query = n if smoothed else 1
+        return {"budget": _nice_floor((affordable - 1) / per_query, 100, top["budget"])}
+    ladder = _ladder(page, top)
+    return next((s for s in ladder if passes(page, s) <= affordable), ladder[-1])
+
+
+def describe(page: str, setting: dict[str, Any], rate: float, preset: str, **target: Any) -> str:
+    """One line for the page: which preset, and the estimate behind the default."""
+    seconds = estimate_seconds(page, setting, rate, **target)
+    name = {"quick": f"quick (≤ {BUDGET_S:.0f} s here)", "paper": "paper (GPU-sized)",
+            "standard": "standard"}[preset]
+    return f"Defaults: {name}, ≈ {seconds:,.0f} s at {rate:,.1f} passes/s."

@@ -1,0 +1,59 @@
+"""Page defaults sized in seconds: a pure function of the measured rate (fake rates here)."""
+
+from __future__ import annotations
+
+import pytest
+
+from rsviz import defaults
+from rsviz.defaults import BUDGET_S, PAGES, estimate_seconds, page_defaults, passes
+
+RATES = (2.0, 5.0, 12.0, 30.0, 60.0, 150.0, 400.0, 2000.0, 50_000.0)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_quick_defaults_fit_the_budget_and_grow_with_the_rate(page):
+    costs = []
+    for rate in RATES:
+        setting = page_defaults(page, rate)
+        seconds = estimate_seconds(page, setting, rate)
+        smallest = page_defaults(page, 1e-6)  # the bottom of the ladder
+        assert seconds <= BUDGET_S or setting == smallest, (rate, setting, seconds)
+        costs.append(passes(page, setting))
+    assert costs == sorted(costs)  # a faster machine never gets a smaller default
+    assert page_defaults(page, 1e9) == defaults.STANDARD[page]  # capped at the standard one
+    assert page_defaults(page, 1e9, gpu=True) == defaults.PAPER[page]
+
+
+def test_slow_machines_get_smaller_pages_and_presets_are_fixed():
+    slow = page_defaults("slice", 10.0)
+    assert slow["grid"] < 17 and slow["mode"] == "dense"
+    assert max(slow["ns"]) <= slow["n_samples"]
+    assert page_defaults("attack", 20.0, n=10)["budget"] == 100
+    assert page_defaults("attack", 20.0, n=1, smoothed=False)["budget"] == 500
+    assert page_defaults("image", 20.0) == {"N": 500}
+    for page in PAGES:
+        assert page_defaults(page, 3.0, preset="paper") == defaults.PAPER[page]
+        assert page_defaults(page, 3.0, preset="standard") == defaults.STANDARD[page]
+    with pytest.raises(ValueError, match="unknown preset"):
+        page_defaults("slice", 10.0, preset="fast")
+    assert "≈ 45 s at 20.0 passes/s" in defaults.describe(
+        "image", {"N": 800}, 20.0, "quick")  # (100 + 800) / 20
+
+
+def test_costs_are_the_views_costs():
+    """The sizing counts passes as the views' cost() do (shown in seconds before Start)."""
+    from rsviz.profile import ProfileConfig
+    from rsviz.slices import SliceConfig, estimate_passes
+    from rsviz.views import dichotomy, image
+
+    assert defaults.N0 == image.N0 and defaults.LINE_SEARCH_POINTS == dichotomy.LINE_SEARCH_POINTS
+    for rate in RATES:
+        s = page_defaults("slice", rate)
+        config = SliceConfig(sigma=0.05, ns=tuple(s["ns"]), grid=s["grid"],
+                             n_samples=s["n_samples"], mode=s["mode"])
+        assert passes("slice", s) == estimate_passes(config)
+        p = page_defaults("profile", rate)
+        config = ProfileConfig(n_samples=p["n_samples"], points=p["points"],
+                               attack_iters=p["attack_iters"], lanczos_steps=p["lanczos_steps"],
+                               probes=p["probes"], slq_steps=defaults.SLQ_STEPS)
+        assert passes("profile", p) == config.estimated_passes()
