@@ -162,3 +162,20 @@ def test_page_runs_on_ray_with_progress_and_cancel(cluster, app_env, tmp_path, m
     folders = sorted((tmp_path / "results" / "app").iterdir(), key=lambda p: p.stat().st_mtime)
     assert len(folders) == 2
     assert len(list((folders[-1] / "tasks").glob("*.json"))) < 15  # stopped before the end
+
+
+def test_a_model_with_an_attached_engine_ships_without_it(cluster, tiny_model, image_folder,
+                                                           tmp_path):
+    """The sidebar's model may carry a compiled engine that does not pickle (OpenVINO): the
+    workers get the model without it, and the driver's model keeps it."""
+    import threading
+
+    from rsviz.engines import attach, engine_of
+
+    lock = threading.Lock()  # stands for an engine object that cannot be pickled
+    attach(tiny_model, lock)
+    plan = tiny_plan(image_folder, attacks=("a",), certify=None)
+    study = run_study(plan, tmp_path / "out", model=tiny_model,
+                      runner=RayRunner(attack_fn=Scripted()))
+    assert study.executed == 4 and not study.failed
+    assert engine_of(tiny_model) is lock

@@ -46,6 +46,16 @@ def _worker_execute(task: Task, model_box: list, image_box: list, attack_fn: Att
     return execute_task(task, _WORKER_MODELS[key], ray.get(image_box[0]), attack_fn, None)
 
 
+def shippable(model: Classifier) -> Classifier:
+    """The model as workers receive it: on the CPU, without the forward engine attached in
+    this process (e.g. compiled OpenVINO objects, which neither pickle nor copy); each worker
+    picks its own engine at first use. The model itself is left as it is."""
+    clone = copy.copy(model)  # shares the weights; only the attribute dict is new
+    for key in [k for k in clone.__dict__ if k.startswith("rsviz_engine")]:
+        del clone.__dict__[key]
+    return copy.deepcopy(clone).cpu() if clone.device.type != "cpu" else clone
+
+
 def check_address(address: str, timeout: float = 3.0) -> None:
     """A HOST:PORT that accepts a connection, else ConfigError in one line."""
     host, sep, port = address.rpartition(":")
@@ -180,10 +190,7 @@ class RayRunner:
             if task.model not in model_refs:
                 if task.model not in self.models:
                     raise RsvizError(f"Model {task.model} is not loaded in this runner.")
-                model = self.models[task.model]
-                if model.device.type != "cpu":
-                    model = copy.deepcopy(model).cpu()
-                model_refs[task.model] = ray.put(model)
+                model_refs[task.model] = ray.put(shippable(self.models[task.model]))
             if task.image.hash not in image_refs:
                 x = self.images.get(task.image.hash)
                 if x is None:
