@@ -460,6 +460,51 @@ def print_tables(results: dict) -> None:
     for norm in ("l2", "linf"):
         print()
         print(tables(results, norm))
+    print()
+    print(per_image(results))
+    print(trace_agreement(results))
+
+
+def per_image(results: dict) -> str:
+    """Per-image ratios ours / official at every checkpoint (SurFree in ℓ2, RayS in ℓ∞), and the
+    official SurFree's second seed over its first (the noise floor)."""
+    cols = [q for q in CHECKPOINTS if q <= results["budget"]]
+    pairs = (("surfree", "surfree_ref", "l2"), ("surfree_ref2", "surfree_ref", "l2"),
+             ("rays", "rays_ref", "linf"))
+    lines = ["per-image ratio at " + "/".join(map(str, cols)),
+             f"{'image':<34}" + "".join(f"{a + '/' + b + ' ' + n:>38}" for a, b, n in pairs)]
+    for filename, entry in sorted(results["images"].items(), key=lambda e: e[1]["index"]):
+        cells = []
+        for a, b, norm in pairs:
+            if a in entry and b in entry:
+                cells.append(" ".join(f"{x / y:.2f}" for x, y in zip(entry[a][norm],
+                                                                     entry[b][norm])))
+            else:
+                cells.append("")
+        lines.append(f"{filename[:33]:<34}" + "".join(f"{c:>38}" for c in cells))
+    return "\n".join(lines)
+
+
+def trace_agreement(results: dict) -> str:
+    """RayS draws no random numbers: the largest relative difference of the closest accepted ℓ∞,
+    query by query, between ours and the official code (and between two official runs)."""
+    lines = []
+    for a, b in (("rays", "rays_ref"), ("rays_ref2", "rays_ref")):
+        worst, count = 0.0, 0
+        for entry in results["images"].values():
+            if "trace_linf" in entry.get(a, {}) and "trace_linf" in entry.get(b, {}):
+                x, y = np.array(entry[a]["trace_linf"]), np.array(entry[b]["trace_linf"])
+                n = min(len(x), len(y))
+                both = np.isfinite(x[:n]) & np.isfinite(y[:n])
+                if np.any(np.isfinite(x[:n]) != np.isfinite(y[:n])):
+                    worst = np.inf
+                elif both.any():
+                    worst = max(worst, float(np.max(np.abs(x[:n][both] / y[:n][both] - 1))))
+                count += 1
+        if count:
+            lines.append(f"{LABELS[a]} vs {LABELS[b]}: traces on {count} images, largest "
+                         f"relative ℓ∞ difference at any query {worst:.1e}")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
