@@ -370,6 +370,9 @@ def main() -> None:
     default = Path(__file__).resolve().parent.parent.parent / "shared" / "imagenet-sample"
     parser.add_argument("--folder", default=str(default), help="folder with labels.csv")
     parser.add_argument("--images", type=int, default=5, help="correctly classified images")
+    parser.add_argument("--first-image", type=int, default=1,
+                        help="skip the correctly classified images before this one (1-based; "
+                             "to split a run over processes, merged by --tables-from)")
     parser.add_argument("--budget", type=int, default=1000, help="queries per attack")
     parser.add_argument("--attacks", default="surfree,surfree_ref,rays,rays_ref",
                         help=f"comma-separated, among {', '.join(ATTACKS)}")
@@ -412,7 +415,9 @@ def main() -> None:
         sys.exit(f"{out} was measured with --forward {results['forward']}; choose another file.")
     started = time.perf_counter()
     for i, (filename, x, y) in enumerate(correctly_classified(model, folder, args.images), 1):
-        if fast is not None and i == 1:
+        if i < args.first_image:
+            continue
+        if fast is not None and i == args.first_image:
             print(fast.check(model, x), file=sys.stderr)
         entry = results["images"].get(filename, {"label": y, "index": i})
         for name in attacks:
