@@ -388,10 +388,16 @@ def main() -> None:
                         help="start no new run after this long (resume later)")
     parser.add_argument("--tables-from", nargs="+", default=None, metavar="JSON",
                         help="only print the tables of earlier --json-out files (merged)")
+    parser.add_argument("--markdown", default=None, metavar="OURS,REF,NORM",
+                        help="with --tables-from: the docs' table of one pair, e.g. "
+                             "surfree,surfree_ref,l2")
     args = parser.parse_args()
     if args.tables_from:
         merged = merge([json.loads(Path(p).read_text()) for p in args.tables_from])
-        print_tables(merged)
+        if args.markdown:
+            print(markdown(merged, *args.markdown.split(",")))
+        else:
+            print_tables(merged)
         return
     attacks = [a.strip() for a in args.attacks.split(",") if a.strip()]
     ref = Path(args.ref_dir) if args.ref_dir else None
@@ -468,6 +474,33 @@ def print_tables(results: dict) -> None:
     print()
     print(per_image(results))
     print(trace_agreement(results))
+
+
+def markdown(results: dict, ours: str, ref: str, norm: str) -> str:
+    """The docs' table of one pair: per image ours / reference and the paired statistics."""
+    cols = [q for q in CHECKPOINTS if q <= results["budget"]]
+    both = sorted((e for e in results["images"].values() if ours in e and ref in e),
+                  key=lambda e: e["index"])
+    names = {id(e): f for f, e in results["images"].items()}
+    lines = [f"| image | " + " | ".join(map(str, cols)) + " |",
+             "|---|" + "---:|" * len(cols)]
+    for e in both:
+        cells = [f"{a:.4g} / {b:.4g} ({a / b:.2f})" for a, b in zip(e[ours][norm], e[ref][norm])]
+        lines.append(f"| {names[id(e)].split('_', 1)[1].rsplit('.', 1)[0]} | "
+                     + " | ".join(cells) + " |")
+    if len(both) >= 2:
+        stats = compare(np.array([e[ours][norm] for e in both]),
+                        np.array([e[ref][norm] for e in both]))
+        rows = (("median of the per-image ratios", [f"**{v:.3f}**" for v in stats["median_ratio"]]),
+                ("95 % bootstrap interval", [f"{a:.2f}–{b:.2f}" for a, b in
+                                             zip(stats["ci_low"], stats["ci_high"])]),
+                ("ratio of the medians", [f"{v:.3f}" for v in stats["ratio_of_medians"]]),
+                ("images where ours is closer", [f"{v}/{len(both)}" for v in
+                                                 stats["ours_smaller"]]),
+                ("Wilcoxon p, against \"ours worse\"", [f"{v:.3f}" for v in stats["p_worse"]]),
+                ("Wilcoxon p, two-sided", [f"{v:.3f}" for v in stats["p_two_sided"]]))
+        lines += [f"| {label} | " + " | ".join(cells) + " |" for label, cells in rows]
+    return "\n".join(lines)
 
 
 def per_image(results: dict) -> str:
