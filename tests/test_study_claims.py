@@ -51,7 +51,7 @@ def test_clear_effects_are_reproduced_and_reversed_ones_refuted():
 
 
 def test_noise_and_tiny_samples_are_not_resolved():
-    v = verdicts(claims(results(gain=1.05, n_gain=1.0, spread=0.8, images=6)))
+    v = verdicts(claims(results(gain=1.05, n_gain=1.0, spread=0.8, images=20)))
     assert v[("RS forces larger distortions than f", "hsja",
               "σ=0.05, n=10 vs f")] == "not resolved at this size"
     assert paired_ratio({"a": 1.0}, {"a": 2.0}) is None
@@ -89,3 +89,16 @@ def test_plain_and_rs_aware_attacks_never_share_a_row():
     assert np.isclose(aware_gain, 3 * plain_gain, rtol=0.01)  # the table rounds to 0.01
     titles = [a.text for a in distortion_figure(rows).layout.annotations]
     assert "hsja" in titles and "hsja (rs-aware)" in titles
+
+
+def test_few_images_give_no_verdict_and_rays_gets_no_direction():
+    """A clear effect on 6 images is not a verdict (bootstrap intervals under-cover there);
+    RayS's own RS-vs-f row carries no verdict (the paper claims none)."""
+    rows = claims(results(gain=2.0, n_gain=1.5, spread=0.05, images=6))
+    v = verdicts(rows)
+    assert v[("RS forces larger distortions than f", "hsja", "σ=0.05, n=10 vs f")] == \
+        "not resolved at this size (6 paired images, 10 needed)"
+    rays = [r for r in claims(results(gain=2.0, n_gain=1.5, spread=0.05))
+            if r["attack"] == "rays" and r["setting"].endswith("vs f")]
+    assert len(rays) == 2 and all(r["verdict"] == "—" for r in rays)  # n = 1 and n = 10
+    assert all(r["claim"].startswith("RS vs f for RayS") for r in rays)
