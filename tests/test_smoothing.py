@@ -262,6 +262,25 @@ def test_lazy_vote_saves_passes_far_from_the_boundary(linear_model):
     assert (result.counts.sum(1) <= 100).all()
 
 
+def test_lazy_votes_do_not_depend_on_the_forward_batch(tiny_model):
+    """Same seed, forward batches 3, 8 and 64 (an engine's or a machine's choice): the same
+    votes, decisions and passes, so runners and thread counts agree on every query of g."""
+    points = torch.rand((5, *SHAPE), generator=torch.Generator().manual_seed(4))
+    hits = np.arange(tiny_model.info.num_classes) != 0
+    runs = [(lazy_votes(tiny_model, points, 0.5, 50, make_generator(9), batch_size=b),
+             lazy_threshold_votes(tiny_model, points, 0.5, 50, hits, 20, make_generator(9),
+                                  batch_size=b))
+            for b in (3, 8, 64)]
+    (plurality, threshold), others = runs[0], runs[1:]
+    assert plurality.forward_passes > 5  # several rounds: a batch could have mattered
+    for p, t in others:
+        np.testing.assert_array_equal(p.counts, plurality.counts)
+        np.testing.assert_array_equal(p.labels, plurality.labels)
+        assert p.forward_passes == plurality.forward_passes
+        for a, b in zip(t, threshold):
+            np.testing.assert_array_equal(a, b)
+
+
 # ----------------------------------------------------------------- precision and batching
 
 

@@ -35,7 +35,6 @@ from rsviz.models import Classifier
 from rsviz.device import default_batch_size, resolve_precision
 from rsviz.smoothing import forward_labels, lazy_threshold_votes, lazy_votes, make_generator
 
-ROUND_BYTES = 128 * 2**20  # noisy images held at once by a threshold vote (float32)
 
 Criterion = Literal["single_draw", "shortcut", "exact"]
 Distance = Literal["l2", "linf"]
@@ -193,11 +192,10 @@ class Oracle:
             self.forward_passes += result.forward_passes
             return self._wrong(result.labels)
         hit_classes = self._wrong(np.arange(self.model.info.num_classes))
-        round_size = max(64, ROUND_BYTES // (4 * xs[0].numel()))
         decision, _, passes = lazy_threshold_votes(self.model, xs, cfg.sigma, cfg.n,
                                                    hit_classes, cfg.wrong_votes_needed(),
                                                    self.generator,
-                                                   self.batch_size, self.precision, round_size)
+                                                   self.batch_size, self.precision)
         self.forward_passes += passes
         return decision
 

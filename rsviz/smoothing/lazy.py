@@ -23,6 +23,16 @@ from rsviz.smoothing.noise import noisy_batch
 
 VotesNeeded = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
+# Noisy images drawn per round when many votes are needed (float32 bytes). A round's size
+# depends only on the image size, never on the machine's forward batch, so one seed gives the
+# same votes on every engine, thread count and runner (the forward batch only splits a round).
+ROUND_BYTES = 128 * 2**20
+
+
+def default_round_size(image_shape: tuple[int, ...]) -> int:
+    """Votes per round for images of `image_shape` ([3, H, W]): ROUND_BYTES of noise, ≥ 64."""
+    return max(64, ROUND_BYTES // (4 * int(np.prod(image_shape))))
+
 
 def lazy_sample(model: Classifier, points: torch.Tensor, sigma: float, n: int,
                 generator: torch.Generator, votes_needed: VotesNeeded,
@@ -39,7 +49,8 @@ def lazy_sample(model: Classifier, points: torch.Tensor, sigma: float, n: int,
         votes_needed: maps (counts [m, C] votes so far, drawn [m]) to the fewest further votes
             that could decide each point; 0 when decided.
         batch_size: forward batch size (None: the tuned one).
-        round_size: votes drawn per round when many are needed (None: one forward batch);
+        round_size: votes drawn per round when many are needed (None: `default_round_size`,
+            fixed by the image size so the votes do not depend on the forward batch);
             every undecided point gets at least one vote per round.
 
     Returns:
@@ -51,7 +62,7 @@ def lazy_sample(model: Classifier, points: torch.Tensor, sigma: float, n: int,
     points, precision, channels_last = prepare(model, points, precision)
     m, C = int(points.shape[0]), model.info.num_classes
     cap = batch_size or BatchTuner(model, precision, tuple(points.shape[1:])).best()
-    round_size = round_size or cap
+    round_size = round_size or default_round_size(tuple(points.shape[1:]))
     counts = np.zeros((m, C), dtype=np.int64)
     drawn = np.zeros(m, dtype=np.int64)
     passes = 0
