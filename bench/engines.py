@@ -84,6 +84,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=512, help="votes per sampler round")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--part", choices=["both", "table", "sampler"], default="both",
+                        help="table: part 1 only; sampler: part 2 only (each fits 10 minutes)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -95,6 +97,14 @@ def main() -> None:
     print(f"{args.model}: {flops / 1e9:.2f} GFLOP/image; {describe_device(model.device)}; "
           f"AVX2 {'avx2' in flags}, AVX-512 {'avx512f' in flags}, "
           f"tcmalloc {tcmalloc_loaded()}; fp32 matmul peak {peak:.1f} GFLOP/s")
+    if args.part != "sampler":
+        engine_table(args, model, shape, flops, peak)
+    if args.part != "table" and args.n > 0:
+        sampler_rounds(args, model)
+
+
+def engine_table(args, model, shape, flops: float, peak: float) -> None:
+    """Part 1: images/s per engine and batch, GFLOP/s, fraction of the peak, agreement."""
     pool = {e.name: e for e in candidates(model, shape)}
     wanted = [name for name in args.engines.split(",") if name in pool]
     reference = pool["eager_nchw"]
@@ -124,8 +134,9 @@ def main() -> None:
                   f"{r * flops / 1e9 / peak:.0%} | {agree:.2%} | {diff:.1e} | {ratio} |")
         print(f"  ({name}: setup {setup:.1f} s)")
 
-    if args.n <= 0:
-        return
+
+def sampler_rounds(args, model) -> None:
+    """Part 2: rsviz's sampler, today's auto path against the chosen engine, interleaved."""
     x = preprocess(load_sample("coffee").original, model.info.input_size, model.info.resize,
                    model.info.interpolation)[None]
     started = time.perf_counter()

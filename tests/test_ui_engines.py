@@ -15,7 +15,7 @@ def captions(at) -> str:
 @pytest.fixture
 def with_permuted(monkeypatch):
     """The real candidates plus an engine whose labels are always wrong."""
-    from rsviz.engines import candidates as module
+    from rsviz.engines import candidates as module  # the submodule
     from rsviz.engines import select
 
     real = module.candidates

@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 _LOCK = threading.Lock()
 
 ENGINE_NAMES = ("eager", "eager_nchw", "eager_bf16", "eager_fp16", "compile", "openvino")
-_LAZY = {"Engine": "candidates", "EngineUnavailable": "candidates", "candidates": "candidates",
+_LAZY = {"Engine": "candidates", "EngineUnavailable": "candidates",
          "CHECK_INPUTS": "select", "CHECK_SIGMA": "select", "MIN_AGREEMENT": "select",
          "CandidateReport": "select", "EngineChoice": "select", "choose_engine": "select",
          "cpu_flags": "select", "cached_choice": "select", "environment_force": "select", "machine_key": "select"}
