@@ -20,13 +20,14 @@ $(STAMP): requirements.txt pyproject.toml
 venv: $(STAMP)
 
 run: $(STAMP)
-ifneq ($(TCMALLOC),)
-	@echo "make run: preloading tcmalloc ($(TCMALLOC)) for faster large-batch CPU inference"
-	LD_PRELOAD=$(TCMALLOC) $(PY) -m streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT) --server.headless true
-else
-	@echo "make run: tcmalloc not found (apt-get install libtcmalloc-minimal4 for up to 4x faster CPU batches); using glibc malloc"
-	$(PY) -m streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT) --server.headless true
-endif
+	@# tcmalloc speeds up eager torch, but OpenVINO (the faster engine) aborts with it preloaded
+	@if [ -n "$(TCMALLOC)" ] && $(PY) -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('openvino') is not None)"; then \
+		echo "make run: preloading tcmalloc ($(TCMALLOC)) for faster large-batch eager CPU inference"; \
+		LD_PRELOAD=$(TCMALLOC) $(PY) -m streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT) --server.headless true; \
+	else \
+		echo "make run: glibc malloc (OpenVINO installed, which aborts with tcmalloc; or no tcmalloc)"; \
+		$(PY) -m streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT) --server.headless true; \
+	fi
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -145,6 +145,7 @@ def test_tcmalloc_restart_plan(monkeypatch):
     from rsviz.engines import allocator
     monkeypatch.setattr(allocator, "find_tcmalloc", lambda: "/lib/libtcmalloc_minimal.so.4")
     monkeypatch.setattr(allocator, "tcmalloc_in_process", lambda: False)
+    monkeypatch.setattr(allocator, "openvino_installed", lambda: False)
     command, env = allocator.reexec_plan(["/x/rsviz/__main__.py", "smooth", "-n", "5"],
                                          {"LD_PRELOAD": "/lib/other.so"})
     assert command[1:] == ["-m", "rsviz", "smooth", "-n", "5"]
@@ -152,6 +153,9 @@ def test_tcmalloc_restart_plan(monkeypatch):
     assert allocator.reexec_plan(["rsviz"], env) is None  # restarted once, never twice
     assert allocator.reexec_plan(["rsviz"], {"RSVIZ_TCMALLOC": "0"}) is None
     monkeypatch.setattr(allocator, "find_tcmalloc", lambda: None)
+    assert allocator.reexec_plan(["rsviz"], {}) is None
+    monkeypatch.setattr(allocator, "find_tcmalloc", lambda: "/lib/libtcmalloc_minimal.so.4")
+    monkeypatch.setattr(allocator, "openvino_installed", lambda: True)  # aborts with tcmalloc
     assert allocator.reexec_plan(["rsviz"], {}) is None
 
 
@@ -214,12 +218,23 @@ def test_cli_engine_is_honoured_and_bad_names_are_one_line(tmp_path):
         assert "Traceback" not in proc.stderr and proc.stdout == ""
 
 
-def test_cli_restarts_with_tcmalloc_when_installed():
-    from rsviz.engines.allocator import find_tcmalloc
+def test_cli_restarts_with_tcmalloc_when_installed_and_openvino_is_not():
+    from rsviz.engines.allocator import find_tcmalloc, openvino_installed
     args = ("predict", "sample:coffee", "--model", "tiny_cnn", "--device", "cpu", "--verbose")
     proc = _cli(*args)
     assert proc.returncode == 0, proc.stderr
-    expected = "tcmalloc" if find_tcmalloc() else "the C library's malloc"
+    expected = "tcmalloc" if find_tcmalloc() and not openvino_installed() else \
+        "the C library's malloc"
     assert f"allocator: {expected}" in proc.stderr
     proc = _cli(*args, RSVIZ_TCMALLOC="0", LD_PRELOAD="")  # turned off: runs on, with glibc's malloc
     assert proc.returncode == 0 and "allocator: the C library's malloc" in proc.stderr
+
+
+def test_openvino_is_unavailable_with_tcmalloc(monkeypatch):
+    """OpenVINO aborts the process when tcmalloc is preloaded: it must never be tried then."""
+    import rsviz.device
+    pytest.importorskip("openvino")
+    monkeypatch.setattr(rsviz.device, "tcmalloc_loaded", lambda: True)
+    assert "tcmalloc" in OpenVINO.unavailable(torch.device("cpu"))
+    monkeypatch.setattr(rsviz.device, "tcmalloc_loaded", lambda: False)
+    assert OpenVINO.unavailable(torch.device("cpu")) is None

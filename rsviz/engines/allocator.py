@@ -3,7 +3,9 @@
 With glibc's malloc, CPU forwards of large batches spend much of their time allocating; with
 tcmalloc preloaded the same batches run up to 3× faster. `make run` preloads it for the app;
 `python -m rsviz` calls `reexec_with_tcmalloc()` first, which restarts the interpreter once with
-LD_PRELOAD set when the library is installed and not yet loaded. RSVIZ_TCMALLOC=0 turns it off.
+LD_PRELOAD set when the library is installed and not yet loaded, and OpenVINO is not installed:
+OpenVINO aborts when tcmalloc is preloaded, and it is faster than eager torch with tcmalloc.
+RSVIZ_TCMALLOC=0 turns it off.
 """
 
 from __future__ import annotations
@@ -22,6 +24,14 @@ def find_tcmalloc() -> str | None:
     return next((path for path in LIBRARIES if os.path.exists(path)), None)
 
 
+def openvino_installed() -> bool:
+    """OpenVINO aborts with tcmalloc preloaded ("free(): invalid pointer" when it compiles a
+    model, measured with openvino 2026.4.1), and it is the faster engine: no tcmalloc then."""
+    import importlib.util
+
+    return importlib.util.find_spec("openvino") is not None
+
+
 def tcmalloc_in_process() -> bool:
     try:
         with open("/proc/self/maps", encoding="utf-8") as handle:
@@ -32,7 +42,7 @@ def tcmalloc_in_process() -> bool:
 
 def reexec_plan(argv: list[str], environ: dict[str, str]) -> tuple[list[str], dict] | None:
     """(command, environment) of the restart with tcmalloc preloaded, or None to keep going."""
-    if environ.get("RSVIZ_TCMALLOC", "1") == "0" or environ.get(GUARD):
+    if environ.get("RSVIZ_TCMALLOC", "1") == "0" or environ.get(GUARD) or openvino_installed():
         return None
     library = find_tcmalloc()
     if library is None or library in environ.get("LD_PRELOAD", "") or tcmalloc_in_process():

@@ -145,6 +145,9 @@ class OpenVINO(Engine):
             import openvino  # noqa: F401
         except ImportError:
             return "the openvino package is not installed"
+        from rsviz.device import tcmalloc_loaded
+        if tcmalloc_loaded():
+            return "OpenVINO aborts with tcmalloc preloaded (LD_PRELOAD); start without it"
         return None
 
     def prepare(self) -> None:
