@@ -8,7 +8,8 @@ A pure function of the rate (forward passes per second of the vote sampler, as m
 `rsviz.views.base.measured_rate`) and the preset:
 
 - "quick" (the app's default): the largest setting, from a ladder that ends at the standard
-  setting of the page, whose estimated cost finishes in at most `BUDGET_S` seconds at `rate`;
+  setting of the page, whose estimated cost finishes in at most `BUDGET_S` seconds at `rate`
+  (the estimate times the page's measured `OVERHEAD`);
   the smallest rung when even that does not fit. A fast machine gets the standard setting, a
   slow one a smaller grid, fewer points or a smaller budget. `gpu=True` lets the ladder climb
   to the paper's sizes.
@@ -48,6 +49,12 @@ PAPER = {
     "attack": {"budget": 2000},
 }
 SLQ_STEPS = 6  # the profile page's Lanczos steps per log-det probe
+# Actual ÷ estimated seconds of each page's run, measured by bench/defaults.py (Lite0 through
+# OpenVINO, 2-core AVX2 CPU): the views' cost() counts passes at the vote sampler's rate, but
+# clean labels and white-box gradients run eager fp32 torch, and small vote batches (a dense
+# slice point, an attack query) run below the engine's best rate. The quick preset sizes
+# estimate × OVERHEAD to the budget; the estimate shown before Start is still cost ÷ rate.
+OVERHEAD = {"image": 2.2, "slice": 3.4, "profile": 2.0, "dichotomy": 3.3, "attack": 1.9}
 
 
 def _slice_passes(grid: int, n_samples: int, mode: str = "adaptive", n0: int = 16,
@@ -133,7 +140,7 @@ def page_defaults(page: str, rate: float, preset: str = "quick", gpu: bool = Fal
     top = dict((PAPER if preset == "paper" or gpu else STANDARD)[page])
     if preset != "quick":
         return top
-    affordable = max(rate, 1e-9) * budget_s  # forward passes that fit in the budget
+    affordable = max(rate, 1e-9) * budget_s / OVERHEAD[page]  # passes that fit the budget
     if page == "image":
         return {"N": _nice_floor(affordable - N0, 100, top["N"])}
     if page == "attack":

@@ -15,7 +15,7 @@ def test_quick_defaults_fit_the_budget_and_grow_with_the_rate(page):
     costs = []
     for rate in RATES:
         setting = page_defaults(page, rate)
-        seconds = estimate_seconds(page, setting, rate)
+        seconds = estimate_seconds(page, setting, rate) * defaults.OVERHEAD[page]
         smallest = page_defaults(page, 1e-6)  # the bottom of the ladder
         assert seconds <= BUDGET_S or setting == smallest, (rate, setting, seconds)
         costs.append(passes(page, setting))
@@ -29,8 +29,9 @@ def test_slow_machines_get_smaller_pages_and_presets_are_fixed():
     assert slow["grid"] < 17 and slow["mode"] == "dense"
     assert max(slow["ns"]) <= slow["n_samples"]
     assert page_defaults("attack", 20.0, n=10)["budget"] == 100
-    assert page_defaults("attack", 20.0, n=1, smoothed=False)["budget"] == 500
-    assert page_defaults("image", 20.0) == {"N": 500}
+    assert page_defaults("attack", 100.0, n=1, smoothed=False)["budget"] == 2000
+    assert page_defaults("attack", 100.0, n=10)["budget"] == 200  # 45 s × 100 / 1.9 / 10
+    assert page_defaults("image", 20.0) == {"N": 200}  # 45 s × 20 / 2.2 − 100 = 309
     for page in PAGES:
         assert page_defaults(page, 3.0, preset="paper") == defaults.PAPER[page]
         assert page_defaults(page, 3.0, preset="standard") == defaults.STANDARD[page]
