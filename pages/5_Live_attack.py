@@ -17,15 +17,13 @@ from rsviz.views.attack import AttackRequest, votes_at_adv
 from rsviz.views.base import inputs
 from rsviz.views.image import top5
 from ui.attacks import (STOPPED_KEY, display_options, overlay_traces, remember_run, show_curve,
-                        show_images, theory_vs_practice)
+                        show_images, theory_vs_practice, trace_metrics)
 from ui.common import choice, current, request_or_stop, require_ready, show_error, widget
 from ui.export import export_panel
 from ui.engines import sized
 from ui.jobs import snapshot, view_panel
 
 SLOT = "live_attack"
-P_A_HELP = ("Share of 100 fresh queries of the attacked classifier, outside the budget, that "
-            "call the final point adversarial (eq. 4's P_a, measured). Against f it is 0 or 1.")
 
 st.title("Live attack")
 st.caption("A decision-based attack sees only the decisions of the classifier. Against the "
@@ -98,14 +96,7 @@ def render_partial(partial: AttackTrace) -> None:
 def render(result: dict, fresh: bool) -> None:
     trace: AttackTrace = result["trace"]
     remember_run(key, trace.describe(), state.model_id, state.image_hash)
-    p_a = trace.p_a_empirical
-    for col, (label, value) in zip(st.columns(6), [
-            ("Queries", f"{trace.queries:,}"), ("Forward passes", f"{trace.forward_passes:,}"),
-            ("L2", f"{trace.l2:.4g}" if trace.success else "—"),
-            ("L∞", f"{trace.linf:.4g}" if trace.success else "—"),
-            ("Success", "yes" if trace.success else "no"),
-            ("Empirical P_a", "—" if p_a is None else f"{p_a:.2f}")]):
-        col.metric(label, value, help=P_A_HELP if label == "Empirical P_a" else None)
+    trace_metrics(trace)
     traces = overlay_traces(state.model_id, state.image_hash, key) + [trace]
     fig = show_curve(traces, display)
     export_panel(fig, "attack_distortion", trace_rows(traces),

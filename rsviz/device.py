@@ -66,11 +66,9 @@ def autocast(device: torch.device, precision: str) -> Iterator[None]:
 @functools.lru_cache(maxsize=1)
 def tcmalloc_loaded() -> bool:
     """True when tcmalloc is preloaded (it cannot change during the process)."""
-    try:
-        with open("/proc/self/maps", encoding="utf-8") as handle:
-            return "tcmalloc" in handle.read()
-    except OSError:
-        return False
+    from rsviz.engines.allocator import tcmalloc_in_process
+
+    return tcmalloc_in_process()
 
 
 def default_batch_size(device: torch.device, input_numel: int) -> int:

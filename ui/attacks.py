@@ -8,8 +8,10 @@ import streamlit as st
 
 from rsviz.cache import default_cache, make_key
 from rsviz.figures.attacks import amplified_perturbation, distortion_figure, to_image
-from ui.common import choice, widget
+from ui.common import choice, metric_row, widget
 
+P_A_HELP = ("Share of 100 fresh queries of the attacked classifier, outside the budget, that "
+            "call the final point adversarial (eq. 4's P_a, measured). Against f it is 0 or 1.")
 RUNS_KEY = "attack_runs"      # session: cache keys of finished runs to overlay
 STOPPED_KEY = "attack_stopped"  # session: partial traces of stopped runs, by job id
 
@@ -129,3 +131,14 @@ def theory_vs_practice(model: Any, x: Any, attack: str, config: Any, name: str) 
 
     view_panel("theory_vs_practice", request, model, x, render, f"Theory vs practice: {name}",
                start_label="Compute R(x_o), ∂g_σ and both runs")
+
+
+def trace_metrics(trace: Any) -> None:
+    """Queries, forward passes, distortions, success and empirical P_a of a finished run."""
+    p_a = trace.p_a_empirical
+    metric_row([("Queries", f"{trace.queries:,}", ""),
+                ("Forward passes", f"{trace.forward_passes:,}", ""),
+                ("L2", f"{trace.l2:.4g}" if trace.success else "—", ""),
+                ("L∞", f"{trace.linf:.4g}" if trace.success else "—", ""),
+                ("Success", "yes" if trace.success else "no", ""),
+                ("Empirical P_a", "—" if p_a is None else f"{p_a:.2f}", P_A_HELP)])

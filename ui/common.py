@@ -51,6 +51,12 @@ class AppState:
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
+def metric_row(items: list[tuple[str, str, str]]) -> None:
+    """One row of st.metric: (label, value, help) each, help "" for none."""
+    for col, (label, value, help_text) in zip(st.columns(len(items)), items):
+        col.metric(label, value, help=help_text or None)
+
+
 def cached_sample(name: str) -> LoadedImage:
     return load_sample(name)
 

@@ -16,12 +16,8 @@ from rsviz.figures.votes import (decisions_figure, g_draws_figure, p_hat_figure,
 from rsviz.smoothing import VoteRecord, lower_confidence_bound, prob_wrong_binomial
 from rsviz.theory import certified_radius, theory_summary
 from rsviz.views.image import COHEN_N
+from ui.common import metric_row
 from ui.export import export_panel
-
-
-def metric_row(items: list[tuple[str, str, str]]) -> None:
-    for col, (label, value, help_text) in zip(st.columns(len(items)), items):
-        col.metric(label, value, help=help_text or None)
 
 
 def votes_panel(counts: np.ndarray, summary: dict, class_name: Any, params: dict) -> None:

@@ -33,6 +33,7 @@ def openvino_installed() -> bool:
 
 
 def tcmalloc_in_process() -> bool:
+    """True when tcmalloc is loaded in this process (`rsviz.device.tcmalloc_loaded` caches it)."""
     try:
         with open("/proc/self/maps", encoding="utf-8") as handle:
             return "tcmalloc" in handle.read()
