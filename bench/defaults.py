@@ -14,18 +14,14 @@ ratio. Targets: every default ≤ 60 s, actual within 2× of the estimate. No di
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from rsviz import engines  # noqa: E402
-from rsviz.defaults import PAGES, page_defaults  # noqa: E402
-from rsviz.device import describe_device, tcmalloc_loaded  # noqa: E402
-from rsviz.models import default_sigma, load_model  # noqa: E402
-from rsviz.views.base import inputs, measured_rate, seconds  # noqa: E402
-from rsviz.views.inputs import load_image  # noqa: E402
+from rsviz import engines
+from rsviz.defaults import PAGES, page_defaults
+from rsviz.device import describe_device, tcmalloc_loaded
+from rsviz.models import default_sigma, load_model
+from rsviz.views.base import inputs, measured_rate, seconds
+from rsviz.views.inputs import load_image
 
 N = 10  # the sidebar's n
 
@@ -56,7 +52,8 @@ def request_for(page: str, d: dict, model, x, sigma: float):
         kind = "whitebox" if whitebox_available() else "random"
         return DichotomyRequest(**ids, config=DichotomyConfig(
             sigma=sigma, n_values=(10, 50, 100), trials=d["trials"], steps=12, grid=d["grid"],
-            n_samples=d["n_samples"], seed=0), kind=kind, extension=3.0)
+            n_samples=d["n_samples"], seed=0), kind=kind, extension=3.0,
+            attack_iters=d["attack_iters"])
     if page == "attack":
         from rsviz.attacks import OracleConfig
         from rsviz.views.attack import AttackRequest

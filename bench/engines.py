@@ -17,22 +17,18 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from rsviz import engines  # noqa: E402
-from rsviz.device import describe_device, tcmalloc_loaded  # noqa: E402
-from rsviz.engines import select  # noqa: E402
-from rsviz.engines.candidates import candidates  # noqa: E402
-from rsviz.images import load_sample, preprocess  # noqa: E402
-from rsviz.models import count_flops, load_model  # noqa: E402
-from rsviz.smoothing import make_generator, sample_votes  # noqa: E402
+from rsviz import engines
+from rsviz.device import describe_device, tcmalloc_loaded
+from rsviz.engines import select
+from rsviz.engines.candidates import candidates
+from rsviz.images import load_sample, preprocess
+from rsviz.models import count_flops, load_model
+from rsviz.smoothing import make_generator, sample_votes
 
 
 def matmul_peak(threads: int, size: int = 1536, seconds: float = 2.0) -> float:

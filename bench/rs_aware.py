@@ -30,13 +30,11 @@ import numpy as np
 import torch
 from scipy import stats
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from rsviz.attacks import OracleConfig, run_attack  # noqa: E402
-from rsviz.attacks.rs_aware.geometry import geometry  # noqa: E402
-from rsviz.images import load_image_file, preprocess  # noqa: E402
-from rsviz.models import load_model  # noqa: E402
-from rsviz.smoothing import forward_labels  # noqa: E402
+from rsviz.attacks import OracleConfig, run_attack
+from rsviz.attacks.rs_aware.geometry import geometry
+from rsviz.images import load_image_file, preprocess
+from rsviz.models import load_model
+from rsviz.smoothing import forward_labels
 
 CHECKPOINTS = (250, 500, 1000, 2000)
 VARIANTS = ("plain", "rs-aware")

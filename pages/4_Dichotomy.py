@@ -30,7 +30,7 @@ if not require_ready(state):
     st.stop()
 model, x, sigma = state.model, state.x, state.sigma
 kinds = [k for k in SEGMENTS if k != "auto" and (k != "whitebox" or whitebox_available())]
-cols = st.columns([2, 1, 1])
+cols = st.columns([2, 1, 1, 1])
 kind = choice(cols[0].radio, "End point B", "dich_segment", kinds, kinds[0],
               format_func=SEGMENTS.get, help="White-box and random segments fall back to the "
                                              "other image when they find no adversarial B.")
@@ -41,7 +41,13 @@ extension = widget(cols[2].number_input, "B past ∂f by (× σ)", "dich_ext", 3
                    max_value=50.0, step=0.5,
                    help="Pushes B this many σ beyond the boundary point of f, so that B is "
                         "also adversarial for the smoothed classifier.")
-d = sized("dichotomy", model)  # segment grid and N: sized to the measured rate
+d = sized("dichotomy", model)  # segment grid, N and white-box search: sized to the rate
+attack_iters = int(widget(cols[3].number_input, "White-box iterations", "dich_iters",
+                          d["attack_iters"], min_value=1, max_value=1000, step=10,
+                          disabled=kind != "whitebox",
+                          help="Gradient iterations of the search for the boundary point x_a "
+                               "of f (each ≈ 45 forward passes' time on a CPU). 20 puts x_a "
+                               "within ≈ 1.2× of the closest point found with 100."))
 cols = st.columns(4)
 n_values = several(cols[0].multiselect, "n (votes per query)", "dich_n", N_CHOICES, [10, 50, 100])
 trials = int(widget(cols[1].number_input, "Trials per n", "dich_trials", d["trials"], min_value=10,
@@ -76,9 +82,11 @@ config = request_or_stop(lambda: DichotomyConfig(
 towards = kind == "towards"
 request = request_or_stop(lambda: DichotomyRequest(
     **inputs(model, x), config=config, kind=kind, extension=float(extension),
+    attack_iters=attack_iters,
     other=model_input(cached_sample(other), model) if towards else None,
     other_name=f"sample:{other}" if towards else ""))
-params = {"kind": kind, "other": other if towards else None, "extension": float(extension)}
+params = {"kind": kind, "other": other if towards else None, "extension": float(extension),
+          "attack_iters": attack_iters if kind == "whitebox" else None}
 view_panel("dichotomy", request, model, x,
            lambda out, fresh: dichotomy_panels(out, model.info.class_name, params),
            "Dichotomy", start_label="Run dichotomies",

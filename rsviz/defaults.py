@@ -30,6 +30,11 @@ PRESETS = ("quick", "paper", "standard")
 PAGES = ("image", "slice", "profile", "dichotomy", "attack")
 N0 = 100  # CERTIFY's selection votes on the image page (rsviz.views.image.N0)
 LINE_SEARCH_POINTS = 16  # rsviz.views.dichotomy.LINE_SEARCH_POINTS
+# One iteration of the white-box boundary search (rsviz.whitebox.find_boundary_point: a margin
+# gradient and its ray bisection, eager fp32), counted in passes of the vote sampler: measured
+# 0.55–0.72 s per iteration at 67 passes/s on the 2-core AVX2 CPU (bench/defaults.py), ≈ 40–48.
+WHITEBOX_ITERATION_PASSES = 45
+QUICK_WHITEBOX_ITERATIONS = 20  # the quick preset's dichotomy segment search (‖x_a‖ ≈ 1.2× best)
 
 # The standard setting of each page on a CPU (the ladder's top for "quick") and the paper's.
 STANDARD = {
@@ -37,7 +42,7 @@ STANDARD = {
     "slice": {"grid": 17, "n_samples": 50, "ns": [10, 50], "mode": "adaptive"},
     "profile": {"n_samples": 256, "points": 30, "attack_iters": 20, "lanczos_steps": 16,
                 "probes": 4},
-    "dichotomy": {"grid": 64, "n_samples": 128, "trials": 1000},
+    "dichotomy": {"grid": 64, "n_samples": 128, "trials": 1000, "attack_iters": 100},
     "attack": {"budget": 2000},
 }
 PAPER = {
@@ -45,16 +50,17 @@ PAPER = {
     "slice": {"grid": 201, "n_samples": 200, "ns": [10, 50, 200], "mode": "adaptive"},
     "profile": {"n_samples": 2000, "points": 60, "attack_iters": 100, "lanczos_steps": 30,
                 "probes": 10},
-    "dichotomy": {"grid": 64, "n_samples": 1000, "trials": 1000},
+    "dichotomy": {"grid": 64, "n_samples": 1000, "trials": 1000, "attack_iters": 100},
     "attack": {"budget": 2000},
 }
 SLQ_STEPS = 6  # the profile page's Lanczos steps per log-det probe
 # Actual ÷ estimated seconds of each page's run, measured by bench/defaults.py (Lite0 through
-# OpenVINO, 2-core AVX2 CPU): the views' cost() counts passes at the vote sampler's rate, but
-# clean labels and white-box gradients run eager fp32 torch, and small vote batches (a dense
-# slice point, an attack query) run below the engine's best rate. The quick preset sizes
-# estimate × OVERHEAD to the budget; the estimate shown before Start is still cost ÷ rate.
-OVERHEAD = {"image": 2.2, "slice": 3.4, "profile": 2.0, "dichotomy": 3.3, "attack": 1.9}
+# OpenVINO at 67 passes/s, 2-core AVX2 CPU, 2026-11-28): the views' cost() counts passes at the
+# vote sampler's rate (white-box iterations at WHITEBOX_ITERATION_PASSES), but clean labels run
+# eager fp32 torch and small vote batches (a dense slice point, an attack query) run below the
+# engine's best rate. The quick preset sizes estimate × OVERHEAD to the budget; the estimate
+# shown before Start is still cost ÷ rate.
+OVERHEAD = {"image": 2.2, "slice": 3.4, "profile": 1.1, "dichotomy": 1.0, "attack": 1.9}
 
 
 def _slice_passes(grid: int, n_samples: int, mode: str = "adaptive", n0: int = 16,
@@ -79,9 +85,11 @@ def passes(page: str, setting: dict[str, Any], n: int = 10, smoothed: bool = Tru
         return _slice_passes(s["grid"], s["n_samples"], s.get("mode", "adaptive"))
     if page == "profile":
         hvps = s["lanczos_steps"] + s["probes"] * SLQ_STEPS
-        return s["points"] * s["n_samples"] + min(s["attack_iters"], 30) * 20 + 2 * hvps
-    if page == "dichotomy":
-        return s["grid"] * s["n_samples"] + LINE_SEARCH_POINTS + 1
+        return (s["points"] * s["n_samples"] + s["attack_iters"] * WHITEBOX_ITERATION_PASSES
+                + 2 * hvps)
+    if page == "dichotomy":  # the white-box segment (the page's default when available)
+        return (s["grid"] * s["n_samples"] + LINE_SEARCH_POINTS + 1
+                + s["attack_iters"] * WHITEBOX_ITERATION_PASSES)
     if page == "attack":
         return 1 + s["budget"] * (n if smoothed else 1)
     raise ValueError(f"unknown page {page!r}; pages: {', '.join(PAGES)}")
@@ -122,9 +130,13 @@ def _ladder(page: str, top: dict[str, Any]) -> list[dict[str, Any]]:
         out.append({**top, "points": 8, "n_samples": 64, "attack_iters": 10, "lanczos_steps": 8,
                     "probes": 2})
     elif page == "dichotomy":
-        out += [{**top, "n_samples": v} for v in (1000, 500, 256, 128, 64, 32)
+        # the white-box segment search is a fixed cost: shortened first, then N, then the grid
+        out.append(top)
+        short = {**top, "attack_iters": min(top["attack_iters"], QUICK_WHITEBOX_ITERATIONS)}
+        out += [{**short, "n_samples": v} for v in (1000, 500, 256, 128, 64, 32)
                 if v <= top["n_samples"]]
-        out += [{**top, "n_samples": 32, "grid": g} for g in (48, 32, 24, 16) if g < top["grid"]]
+        out += [{**short, "n_samples": 32, "grid": g} for g in (48, 32, 24, 16)
+                if g < top["grid"]]
     else:
         out = [top]
     return out

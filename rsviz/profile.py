@@ -94,9 +94,13 @@ class ProfileConfig:
                                probes=self.probes, slq_steps=self.slq_steps, seed=self.seed)
 
     def estimated_passes(self) -> int:
-        """Forward passes, roughly: votes + attack (typical) + curvature gradients."""
+        """Forward passes, roughly: votes + white-box attack (at most attack_iters iterations,
+        each counted as WHITEBOX_ITERATION_PASSES) + curvature gradients."""
+        from rsviz.defaults import WHITEBOX_ITERATION_PASSES
+
         curvature = 2 * self.curvature_config().hvps if self.curvature else 0
-        return self.points * self.n_samples + min(self.attack_iters, 30) * 20 + curvature
+        return (self.points * self.n_samples + self.attack_iters * WHITEBOX_ITERATION_PASSES
+                + curvature)
 
 
 @dataclass(frozen=True)

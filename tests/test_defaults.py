@@ -6,6 +6,9 @@ import pytest
 
 from rsviz import defaults
 from rsviz.defaults import BUDGET_S, PAGES, estimate_seconds, page_defaults, passes
+from rsviz.dichotomy import DichotomyConfig
+from rsviz.errors import ConfigError
+from rsviz.views import dichotomy
 
 RATES = (2.0, 5.0, 12.0, 30.0, 60.0, 150.0, 400.0, 2000.0, 50_000.0)
 
@@ -45,7 +48,7 @@ def test_costs_are_the_views_costs():
     """The sizing counts passes as the views' cost() do (shown in seconds before Start)."""
     from rsviz.profile import ProfileConfig
     from rsviz.slices import SliceConfig, estimate_passes
-    from rsviz.views import dichotomy, image
+    from rsviz.views import image
 
     assert defaults.N0 == image.N0 and defaults.LINE_SEARCH_POINTS == dichotomy.LINE_SEARCH_POINTS
     for rate in RATES:
@@ -58,3 +61,22 @@ def test_costs_are_the_views_costs():
                                attack_iters=p["attack_iters"], lanczos_steps=p["lanczos_steps"],
                                probes=p["probes"], slq_steps=defaults.SLQ_STEPS)
         assert passes("profile", p) == config.estimated_passes()
+        d = page_defaults("dichotomy", rate)
+        request = dichotomy.DichotomyRequest(
+            model_id="m", image_hash="h", kind="whitebox", attack_iters=d["attack_iters"],
+            config=DichotomyConfig(sigma=0.25, grid=d["grid"], n_samples=d["n_samples"],
+                                   trials=d["trials"]))
+        assert passes("dichotomy", d) == request.cost().passes
+
+
+def test_the_dichotomy_shortens_its_whitebox_search_before_its_votes():
+    """The white-box segment search is a fixed cost: a slow machine shortens it first."""
+    full = defaults.STANDARD["dichotomy"]
+    rate = passes("dichotomy", full) * defaults.OVERHEAD["dichotomy"] / BUDGET_S * 0.9
+    quick = page_defaults("dichotomy", rate)
+    assert quick["attack_iters"] == defaults.QUICK_WHITEBOX_ITERATIONS < full["attack_iters"]
+    assert quick["n_samples"] == full["n_samples"] and quick["grid"] == full["grid"]
+    assert page_defaults("dichotomy", rate / 0.9 * 1.01) == full
+    with pytest.raises(ConfigError, match="at least 1 iteration"):
+        dichotomy.DichotomyRequest(model_id="m", image_hash="h", attack_iters=0,
+                                   config=DichotomyConfig(sigma=0.25))

@@ -4,6 +4,7 @@ the CLI and the page."""
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -232,6 +233,21 @@ def test_cli_json(capsys):
         assert entry["live"]["forward_passes"] > 0
         assert entry["simulated"]["std"] >= 0 and 0 <= entry["simulated"]["wrong_side"] <= 1
     assert out["segment_forward_passes"] == 8 * 32
+
+
+def test_cli_whitebox_segment_search_is_bounded(capsys):
+    from rsviz.cli import main
+
+    code = main(["dichotomy", "sample:chelsea", "--model", "tiny_cnn", "--sigma", "0.25",
+                 "--n", "5", "--trials", "20", "--steps", "4", "--grid", "6", "--samples", "16",
+                 "--segment", "whitebox", "--attack-iters", "3", "--json"])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["segment"] == "whitebox"  # DeepFool crosses tiny_cnn's boundary within 3
+    assert re.search(r", [123] of at most 3 gradient iterations\)", out["segment_caption"])
+    assert main(["dichotomy", "sample:chelsea", "--model", "tiny_cnn", "--attack-iters", "0",
+                 "--json"]) != 0
+    assert "at least 1 iteration" in capsys.readouterr().err
 
 
 def test_page_runs_and_shows_histograms(app_env):

@@ -40,6 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                           "(default: the first sample f labels differently)")
     parser.add_argument("--extension", type=float, default=3.0,
                         help="push B this many σ past the boundary point of f")
+    parser.add_argument("--attack-iters", type=int, default=100,
+                        help="gradient iterations of the white-box search for B (default 100; "
+                             "each costs about 45 forward passes' time)")
     parser.add_argument("--seed", type=int, default=0)
 
 
@@ -57,7 +60,8 @@ def run(args: argparse.Namespace) -> dict:
     if args.towards and args.segment == "towards":
         other, other_name = load_cli_image(args.towards, model)
     request = DichotomyRequest(**view_inputs(model, x), config=config, kind=args.segment,
-                               extension=args.extension, other=other, other_name=other_name)
+                               extension=args.extension, attack_iters=args.attack_iters,
+                               other=other, other_name=other_name)
     out = run_view(request, model, x, NAME)
     return {**context(model, x, name), **request.summary(out, model.info.class_name)}
 

@@ -34,18 +34,21 @@ def whitebox_available() -> bool:
 
 
 def segment_past_whitebox(model: Classifier, x_o: torch.Tensor, y: int, sigma: float,
-                          extension: float = 3.0, progress: Progress | None = None) -> Segment:
+                          extension: float = 3.0, progress: Progress | None = None,
+                          max_iter: int = 100) -> Segment:
     """A = x_o, B = x_o + (‖x_a − x_o‖ + extension·σ) u past the white-box boundary point x_a of
-    f (u the unit direction to x_a), clamped to [0, 1]^d."""
+    f (u the unit direction to x_a, found in at most `max_iter` gradient iterations), clamped
+    to [0, 1]^d."""
     from rsviz.whitebox import find_boundary_point
 
     x_o = x_o.to(model.device, torch.float32)
-    point = find_boundary_point(model, x_o, y, progress=progress)
+    point = find_boundary_point(model, x_o, y, max_iter=max_iter, progress=progress)
     x_a = point.x_a.to(x_o.device, torch.float32).reshape(x_o.shape)
     dist = float((x_a - x_o).norm())
     b = (x_o + (x_a - x_o) * (1 + extension * sigma / dist)).clamp(0, 1)
     return Segment(x_o, b, y, "whitebox", f"B lies {extension:g}σ past the white-box boundary "
-                   f"point x_a of f (‖x_a − x_o‖ = {dist:.3f}), clamped to [0, 1]^d.")
+                   f"point x_a of f (‖x_a − x_o‖ = {dist:.3f}, {point.iterations} of at most "
+                   f"{max_iter} gradient iterations), clamped to [0, 1]^d.")
 
 
 def segment_by_line_search(model: Classifier, x_o: torch.Tensor, y: int, direction: torch.Tensor,

@@ -23,7 +23,8 @@ LINE_SEARCH_POINTS = 16  # coarse line search of the "towards" and "random" segm
 @dataclass(frozen=True, kw_only=True)
 class DichotomyRequest(Request):
     """Dichotomies on one segment. `kind` picks B (SEGMENTS); `other` is the image of
-    "towards" (None: the first sample photo f labels differently), keyed by its hash.
+    "towards" (None: the first sample photo f labels differently), keyed by its hash;
+    `attack_iters` bounds the white-box search of "whitebox" (gradient iterations).
 
     The result is {"result": DichotomyResult, "kind", "caption", "seconds"}.
     """
@@ -35,6 +36,7 @@ class DichotomyRequest(Request):
     config: Any
     kind: str = "auto"
     extension: float = 3.0
+    attack_iters: int = 100
     other_hash: str = ""
     other_name: str = ""
     other: Any = field(default=None, compare=False, repr=False)
@@ -48,6 +50,9 @@ class DichotomyRequest(Request):
             object.__setattr__(self, "kind", "whitebox" if whitebox_available() else "towards")
         if self.extension < 0:
             raise ConfigError(f"The extension past ∂f must be ≥ 0 (got {self.extension}).")
+        if self.attack_iters < 1:
+            raise ConfigError("The white-box search needs at least 1 iteration "
+                              f"(got {self.attack_iters}).")
         if self.other is not None and not self.other_hash:
             from rsviz.images import tensor_hash
 
@@ -55,11 +60,15 @@ class DichotomyRequest(Request):
 
     def cost(self) -> Cost:
         """An estimate: the segment pass (grid × N votes) and the line search are exact; the
-        white-box attack of "whitebox" adds gradients; live trials add at most
-        trials × k × Σn (lazy votes stop early)."""
+        white-box search of "whitebox" adds at most attack_iters iterations, each counted as
+        WHITEBOX_ITERATION_PASSES; live trials add at most trials × k × Σn (lazy votes stop
+        early)."""
+        from rsviz.defaults import WHITEBOX_ITERATION_PASSES
+
         c = self.config
         live = c.trials * c.steps * sum(c.n_values) if c.live else 0
-        return Cost(c.grid * c.n_samples + LINE_SEARCH_POINTS + 1 + live, "about")
+        whitebox = self.attack_iters * WHITEBOX_ITERATION_PASSES if self.kind == "whitebox" else 0
+        return Cost(c.grid * c.n_samples + LINE_SEARCH_POINTS + 1 + whitebox + live, "about")
 
     def run(self, model: Any, x: Any, progress: Any = None, cancel: Any = None) -> dict:
         from rsviz.dichotomy import run_dichotomy
@@ -101,7 +110,8 @@ def choose_segment(model: Any, x: Any, y: int, request: DichotomyRequest,
                 return segment_random(model, x, y, sigma, extension, request.config.seed), note
             if not whitebox_available():
                 raise RsvizError("rsviz.whitebox is not installed")
-            return segment_past_whitebox(model, x, y, sigma, extension, progress), note
+            return segment_past_whitebox(model, x, y, sigma, extension, progress,
+                                         request.attack_iters), note
         except RsvizError as exc:
             note = f"{SEGMENTS[request.kind]} failed ({exc}); fell back to another image. "
     return _towards(model, x, y, request), note
