@@ -242,9 +242,18 @@ def test_cli_whitebox_segment_search_is_bounded(capsys):
                  "--n", "5", "--trials", "20", "--steps", "4", "--grid", "6", "--samples", "16",
                  "--segment", "whitebox", "--attack-iters", "3", "--json"])
     assert code == 0
-    out = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    out, err = json.loads(captured.out), captured.err
     assert out["segment"] == "whitebox"  # DeepFool crosses tiny_cnn's boundary within 3
     assert re.search(r", [123] of at most 3 gradient iterations\)", out["segment_caption"])
+    # stderr: the estimate, as the page shows it before Start
+    assert re.search(r"dichotomy: about [\d,]+ forward passes, ≈ [\d.,]+ s at [\d.,]+ passes/s",
+                     err)
+    assert main(["dichotomy", "sample:chelsea", "--model", "tiny_cnn", "--sigma", "0.25",
+                 "--n", "5", "--trials", "20", "--steps", "4", "--grid", "6", "--samples", "16",
+                 "--segment", "whitebox", "--attack-iters", "3", "--json"]) == 0
+    err = capsys.readouterr().err
+    assert "loaded from the disk cache" in err and "forward passes, ≈" not in err
     assert main(["dichotomy", "sample:chelsea", "--model", "tiny_cnn", "--attack-iters", "0",
                  "--json"]) != 0
     assert "at least 1 iteration" in capsys.readouterr().err

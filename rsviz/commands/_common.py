@@ -129,14 +129,22 @@ def inputs(args: argparse.Namespace) -> tuple[Any, Any, str]:
 
 def run_view(request: Any, model: Any, x: Any, label: str) -> Any:
     """The request's result from the disk cache shared with the app, else computed with
-    progress on stderr (and stored)."""
-    from rsviz.jobs import StderrProgress
-    from rsviz.views.base import run_cached
+    progress on stderr (and stored). Before computing, stderr gets the estimate the page shows
+    before Start: the view's cost in forward passes and in seconds at the measured rate."""
+    import sys
 
+    from rsviz.cache import default_cache
+    from rsviz.jobs import StderrProgress
+    from rsviz.views.base import measured_rate, run_cached, seconds
+
+    if request.key() not in default_cache():
+        cost, rate = request.cost(), measured_rate(model)
+        wait = seconds(cost, rate)
+        shown = f"{wait:,.0f}" if wait >= 10 else f"{wait:.1f}"
+        print(f"{label}: {cost.describe()}, ≈ {shown} s at {rate:,.1f} passes/s (measured here)",
+              file=sys.stderr)
     result, cached = run_cached(request, model, x, StderrProgress(label))
     if cached:
-        import sys
-
         print(f"{label}: loaded from the disk cache ({request.key()})", file=sys.stderr)
     return result
 

@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> dict:
                          alpha=args.alpha, exact_realisations=args.exact_realisations,
                          seed=args.seed)
     request = SliceRequest(**view_inputs(model, x), config=config, target=target)
-    result = run_view(request, model, x, f"slice, {request.cost().describe()}")
+    result = run_view(request, model, x, "slice")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     result.save_npz(str(out / "slice.npz"))
