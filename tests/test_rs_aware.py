@@ -159,6 +159,38 @@ def test_level_check_rejects_points_inside_and_passes_points_outside():
     assert oracle.queries == 600
 
 
+def test_final_push_reports_a_fresh_passing_point_on_the_ray():
+    """A confirmed point just inside the level set (q ≈ 0.3: the lucky survivor of many noisy
+    checks) is re-checked with fresh queries, then moved σ, 2σ, 4σ outward along its ray until
+    a check passes; every check is ℓ queries of the reserve. Against f nothing happens."""
+    model, x_o = linear(), grey()
+    lucky = oblique_target(model, x_o, past=-0.2 * SIGMA)  # 45° to the normal, just inside
+    assert exact_q(model, lucky) < 0.35
+    passed = []
+    for seed in range(20):
+        oracle = Oracle(model, x_o, 0, OracleConfig(sigma=SIGMA, n=N, budget=1000, seed=seed))
+        view = NoiseAwareOracle(oracle, check_repeats=10)
+        assert view.push_steps == 4 and view.reserve == 50 and view.budget == 950
+        view.confirmed_x, view.confirmed_distance = lucky, float((lucky - x_o).norm())
+        assert view.secure() and 0 <= view.pushed < 4
+        assert oracle.queries == 10 * (view.pushed + 1)
+        moved = view.confirmed_x - x_o
+        assert torch.allclose(moved / moved.norm(), (lucky - x_o) / (lucky - x_o).norm(),
+                              atol=1e-5)  # on the same ray
+        extra = float(moved.norm() - (lucky - x_o).norm())
+        assert extra == pytest.approx(0 if view.pushed == 0 else SIGMA * 2 ** (view.pushed - 1),
+                                      abs=1e-5)
+        passed.append(exact_q(model, view.confirmed_x))
+    # the reported points are adversarial most of the time, the lucky one was not (measured:
+    # median q 0.89; 3 seeds of 20 kept it after a lucky re-check, 17 pushed it 1σ)
+    assert np.median(passed) > 0.6 > exact_q(model, lucky) + 0.25
+    on_f = NoiseAwareOracle(Oracle(model, x_o, 0, OracleConfig(budget=1000)))
+    on_f.confirmed_x = lucky
+    assert on_f.reserve == 0 and not on_f.secure() and on_f.queries == 0
+    small = NoiseAwareOracle(Oracle(model, x_o, 0, OracleConfig(sigma=SIGMA, n=N, budget=300)))
+    assert small.push_steps == 0 and small.reserve == 10  # ≤ 5 % of the budget kept back
+
+
 # ------------------------------------------------------------------------ budgets and counts
 
 
@@ -239,7 +271,7 @@ def test_rs_aware_hsja_beats_plain_hsja_on_the_smoothed_linear_model():
         config = OracleConfig(sigma=SIGMA, n=N, budget=1000, seed=seed)
         plain = run_attack(model, x_o, 0, "hsja", config, seed)
         aware = run_attack(model, x_o, 0, "hsja", config, seed, variant="rs-aware")
-        assert aware.l2 < 0.35 and plain.l2 > 2 * aware.l2
+        assert aware.l2 < 0.2 + 2 * SIGMA and plain.l2 > 2 * aware.l2
         assert aware.p_a_empirical >= 0.5 > plain.p_a_empirical
         assert aware.queries <= 1000 and aware.p_a_queries == 100
 

@@ -92,7 +92,7 @@ class AttackSpec:
 
 
 _TEST_DEFAULTS = {"test_level": None, "test_margin": 0.25, "test_error": 0.1, "max_repeats": 7,
-                  "check_repeats": 10}  # test_level None: P_a + 0.15
+                  "check_repeats": 10, "push_steps": 4}  # test_level None: P_a + 0.15
 
 REGISTRY: dict[str, AttackSpec] = {
     "hsja": AttackSpec(

@@ -8,7 +8,9 @@ sense against noise. What each one changes (σ, n and P_a of the defence are pub
   sequential test on repeated queries (`SequentialTest`, level P_a + 0.15 by default: the
   tests steer to just outside eq. (4)'s level set, ∂g_σ at P_a = ½) instead of one answer; the reported point is the closest one that passed
   eq. (4)'s level-P_a check by ℓ repeated queries (`check_repeats`), run once per outer
-  iteration on the new candidate and once more, on reserved queries, at the end;
+  iteration on the new candidate and once more, on reserved queries, at the end; then the
+  final push (`push_steps`): a fresh check of that point, else of it moved σ, 2σ, 4σ
+  outward along its ray, because the closest of many noisy passes is a lucky one;
 - HSJA: the direction estimate keeps single queries (more directions beat repeated answers
   for an average of ±1's) but probes at δ = max(δ_t, `probe_scale`·σ√d): a random unit
   direction u moves x along the normal of ∂g_σ by only δ/√d, and g's answers change over about
@@ -38,7 +40,8 @@ from rsviz.attacks.rs_aware.decisions import SequentialTest, default_test_level
 from rsviz.attacks.rs_aware.noisy_oracle import NoiseAwareOracle, ProbeView
 from rsviz.errors import BudgetExhausted, ConfigError
 
-TEST_KEYS = ("test_margin", "test_error", "max_repeats", "check_repeats", "test_level")
+TEST_KEYS = ("test_margin", "test_error", "max_repeats", "check_repeats", "test_level",
+             "push_steps")
 
 
 def split_params(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -57,11 +60,12 @@ class NoiseAware:
         test_level, test_margin, test_error, max_repeats: the `SequentialTest` of decisions
             (test_level None: `default_test_level(P_a)`).
         check_repeats: ℓ of the level-P_a check.
+        push_steps: steps of the final push (`NoiseAwareOracle.secure`; 0: none).
     """
 
     def __init__(self, inner: Any, name: str, test_level: float | None = None,
                  test_margin: float = 0.25, test_error: float = 0.1, max_repeats: int = 7,
-                 check_repeats: int = 10) -> None:
+                 check_repeats: int = 10, push_steps: int = 4) -> None:
         self.inner = inner
         self.name = name
         self.test_level = test_level
@@ -72,6 +76,9 @@ class NoiseAware:
         if int(check_repeats) < 1:
             raise ConfigError(f"check_repeats must be ≥ 1 (got {check_repeats}).")
         self.check_repeats = int(check_repeats)
+        if int(push_steps) < 0:
+            raise ConfigError(f"push_steps must be ≥ 0 (got {push_steps}).")
+        self.push_steps = int(push_steps)
 
     def _state(self, noisy: NoiseAwareOracle, state: AttackState) -> AttackState:
         best = noisy.confirmed_x
@@ -89,7 +96,7 @@ class NoiseAware:
         level = (default_test_level(oracle.config.p_a) if self.test_level is None
                  else float(self.test_level))
         noisy = NoiseAwareOracle(oracle, SequentialTest(level=level, **self.test_params),
-                                 self.check_repeats)
+                                 self.check_repeats, push_steps=self.push_steps)
         last: AttackState | None = None
         try:
             for state in self.inner.steps(noisy, x_o, generator):
@@ -100,11 +107,15 @@ class NoiseAware:
             pass
         try:
             noisy.confirm(final=True)
+            noisy.secure()
         except BudgetExhausted:
             pass
         iteration = (last.iteration + 1) if last is not None else 0
-        yield self._state(noisy, make_state(oracle, iteration, noisy.best_x,
-                                            "end: level-P_a check of the last candidate"))
+        phase = "end: level-P_a check of the last candidate"
+        if noisy.push_steps:
+            phase += {-1: ", final push: no check passed", 0: ", fresh re-check passed"}.get(
+                noisy.pushed, f", pushed {2 ** (noisy.pushed - 1):g}σ outward")
+        yield self._state(noisy, make_state(oracle, iteration, noisy.best_x, phase))
 
 
 class HopSkipJumpCore:
