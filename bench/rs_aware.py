@@ -12,6 +12,8 @@ Results are written per run as JSON under `--out` as soon as a run ends: a rerun
 done, so the bench runs in chunks (`--max-minutes`), e.g.
 
     flock /tmp/rsviz-heavy.lock .venv/bin/python bench/rs_aware.py --sigmas 0.05 --max-minutes 14
+    .venv/bin/python bench/rs_aware.py --threads 1 --shard 0/2 &   # one process per core
+    .venv/bin/python bench/rs_aware.py --threads 1 --shard 1/2
     .venv/bin/python bench/rs_aware.py --report            # tables + figure from what is saved
 
 A query of g_{σ,10} costs up to 10 forward passes of Lite0 (the lazy vote stops early).
@@ -187,6 +189,9 @@ def main() -> None:
     parser.add_argument("--boundary-votes", type=int, default=200)
     parser.add_argument("--report", action="store_true", help="only print the tables")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--shard", default="0/1", metavar="K/M",
+                        help="run only the images whose rank mod M is K (M processes in "
+                             "parallel, one per core; they share --out)")
     parser.add_argument("--engine", choices=("auto", "openvino"), default="auto",
                         help="vote forward: the app's measured choice, or OpenVINO fp32 "
                              "on --threads threads")
@@ -202,6 +207,8 @@ def main() -> None:
     sigmas = [float(s) for s in args.sigmas.split(",")]
     chosen = images(Path(args.folder), args.images, model)
     print(f"{len(chosen)} correctly classified images", file=sys.stderr)
+    shard, shards = (int(v) for v in args.shard.split("/"))
+    chosen = chosen[shard::shards]
     if args.engine == "openvino":
         from rsviz.engines import attach
 
@@ -239,6 +246,8 @@ def main() -> None:
             geo[name] = geometry(model, x, y, sigma,
                                  None if x_adv is None else torch.tensor(x_adv),
                                  args.cert_n, args.boundary_votes, args.seed)
+            if geo_path.exists():  # other shards' images, written meanwhile
+                geo = {**json.loads(geo_path.read_text()), **geo}
             geo_path.write_text(json.dumps(geo))
             print(f"geometry σ={sigma:g} {name}: {geo[name]}", file=sys.stderr, flush=True)
 
