@@ -208,7 +208,11 @@ def main() -> None:
     chosen = images(Path(args.folder), args.images, model)
     print(f"{len(chosen)} correctly classified images", file=sys.stderr)
     shard, shards = (int(v) for v in args.shard.split("/"))
+    if not 0 <= shard < shards:
+        sys.exit(f"--shard K/M needs 0 ≤ K < M (got {args.shard}).")
     chosen = chosen[shard::shards]
+    if not chosen:
+        sys.exit(f"shard {args.shard} has no image: use fewer shards or more --images.")
     if args.engine == "openvino":
         from rsviz.engines import attach
 
@@ -248,7 +252,9 @@ def main() -> None:
                                  args.cert_n, args.boundary_votes, args.seed)
             if geo_path.exists():  # other shards' images, written meanwhile
                 geo = {**json.loads(geo_path.read_text()), **geo}
-            geo_path.write_text(json.dumps(geo))
+            partial = geo_path.with_suffix(f".{shard}.tmp")
+            partial.write_text(json.dumps(geo))
+            partial.replace(geo_path)  # atomic: a reader never sees half a file
             print(f"geometry σ={sigma:g} {name}: {geo[name]}", file=sys.stderr, flush=True)
 
 if __name__ == "__main__":

@@ -60,7 +60,7 @@ SLQ_STEPS = 6  # the profile page's Lanczos steps per log-det probe
 # eager fp32 torch and small vote batches (a dense slice point, an attack query) run below the
 # engine's best rate. The quick preset sizes estimate × OVERHEAD to the budget; the estimate
 # shown before Start is still cost ÷ rate.
-OVERHEAD = {"image": 2.2, "slice": 3.4, "profile": 1.1, "dichotomy": 1.0, "attack": 1.9}
+OVERHEAD = {"image": 1.0, "slice": 1.9, "profile": 1.2, "dichotomy": 1.0, "attack": 1.5}
 
 
 def _slice_passes(grid: int, n_samples: int, mode: str = "adaptive", n0: int = 16,

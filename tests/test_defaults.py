@@ -33,8 +33,8 @@ def test_slow_machines_get_smaller_pages_and_presets_are_fixed():
     assert max(slow["ns"]) <= slow["n_samples"]
     assert page_defaults("attack", 20.0, n=10)["budget"] == 100
     assert page_defaults("attack", 100.0, n=1, smoothed=False)["budget"] == 2000
-    assert page_defaults("attack", 100.0, n=10)["budget"] == 200  # 45 s × 100 / 1.9 / 10
-    assert page_defaults("image", 20.0) == {"N": 200}  # 45 s × 20 / 2.2 − 100 = 309
+    assert page_defaults("attack", 100.0, n=10)["budget"] == 200  # 45 s × 100 / 1.5 / 10
+    assert page_defaults("image", 20.0) == {"N": 500}  # 45 s × 20 / 1.0 − 100 = 800
     for page in PAGES:
         assert page_defaults(page, 3.0, preset="paper") == defaults.PAPER[page]
         assert page_defaults(page, 3.0, preset="standard") == defaults.STANDARD[page]
@@ -77,6 +77,10 @@ def test_the_dichotomy_shortens_its_whitebox_search_before_its_votes():
     assert quick["attack_iters"] == defaults.QUICK_WHITEBOX_ITERATIONS < full["attack_iters"]
     assert quick["n_samples"] == full["n_samples"] and quick["grid"] == full["grid"]
     assert page_defaults("dichotomy", rate / 0.9 * 1.01) == full
+    towards = [dichotomy.DichotomyRequest(model_id="m", image_hash="h", kind="towards",
+                                          attack_iters=i, config=DichotomyConfig(sigma=0.25))
+               for i in (20, 100)]  # the field is unused there: one cache key
+    assert towards[0].key() == towards[1].key() and towards[0].cost() == towards[1].cost()
     with pytest.raises(ConfigError, match="at least 1 iteration"):
         dichotomy.DichotomyRequest(model_id="m", image_hash="h", attack_iters=0,
                                    config=DichotomyConfig(sigma=0.25))

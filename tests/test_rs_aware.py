@@ -273,6 +273,8 @@ def test_rs_aware_hsja_beats_plain_hsja_on_the_smoothed_linear_model():
         aware = run_attack(model, x_o, 0, "hsja", config, seed, variant="rs-aware")
         assert aware.l2 < 0.2 + 2 * SIGMA and plain.l2 > 2 * aware.l2
         assert aware.p_a_empirical >= 0.5 > plain.p_a_empirical
+        # the final push ran on the reserve (4 checks allowed at 1 000 queries) and one passed
+        assert any(s in aware.points[-1][4] for s in ("fresh re-check passed", "σ outward"))
         assert aware.queries <= 1000 and aware.p_a_queries == 100
 
 

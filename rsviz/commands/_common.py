@@ -137,16 +137,16 @@ def run_view(request: Any, model: Any, x: Any, label: str) -> Any:
     from rsviz.jobs import StderrProgress
     from rsviz.views.base import measured_rate, run_cached, seconds
 
-    if request.key() not in default_cache():
-        cost, rate = request.cost(), measured_rate(model)
-        wait = seconds(cost, rate)
-        shown = f"{wait:,.0f}" if wait >= 10 else f"{wait:.1f}"
-        print(f"{label}: {cost.describe()}, ≈ {shown} s at {rate:,.1f} passes/s (measured here)",
-              file=sys.stderr)
-    result, cached = run_cached(request, model, x, StderrProgress(label))
-    if cached:
+    hit = default_cache().get(request.key())
+    if hit is not None:
         print(f"{label}: loaded from the disk cache ({request.key()})", file=sys.stderr)
-    return result
+        return hit
+    cost, rate = request.cost(), measured_rate(model)
+    wait = seconds(cost, rate)
+    shown = f"{wait:,.0f}" if wait >= 10 else f"{wait:.1f}"
+    print(f"{label}: {cost.describe()}, ≈ {shown} s at {rate:,.1f} passes/s (measured here)",
+          file=sys.stderr)
+    return run_cached(request, model, x, StderrProgress(label))[0]
 
 
 class Timer:

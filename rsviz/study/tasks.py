@@ -12,6 +12,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
+from rsviz.attacks.rs_aware import RS_AWARE_REVISION
 from rsviz.cache import make_key
 from rsviz.certification import certify_image, derive_seed
 from rsviz.images import tensor_hash
@@ -83,7 +84,8 @@ class AttackTask:
 
     @property
     def task_id(self) -> str:
-        variant = [] if self.variant == "plain" else [self.variant]  # plain ids unchanged
+        # plain ids unchanged; RS-aware ids carry the variant's revision (2: the final push)
+        variant = [] if self.variant == "plain" else [self.variant, RS_AWARE_REVISION]
         return make_key("attack", self.model, self.image.hash, self.image.label, self.config,
                         self.attack, self.budget, self.seed, self.start_seed, list(self.params),
                         *variant)

@@ -20,7 +20,7 @@ class AttackRequest(Request):
     seed, target) and hyper-parameter overrides as sorted (name, value) pairs."""
 
     NAME = "attack"
-    VERSION = "1"
+    VERSION = "2"  # 2: RS-aware runs end with the final push
 
     attack: str = "hsja"
     config: Any = None

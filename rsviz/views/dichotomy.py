@@ -18,6 +18,7 @@ SEGMENTS = {"auto": "Past the white-box boundary point when available, else towa
             "towards": "Towards another image",
             "random": "Along a random direction"}
 LINE_SEARCH_POINTS = 16  # coarse line search of the "towards" and "random" segments
+DEFAULT_ATTACK_ITERS = 100  # white-box search iterations of the "whitebox" segment (CLI default)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -36,7 +37,7 @@ class DichotomyRequest(Request):
     config: Any
     kind: str = "auto"
     extension: float = 3.0
-    attack_iters: int = 100
+    attack_iters: int = DEFAULT_ATTACK_ITERS
     other_hash: str = ""
     other_name: str = ""
     other: Any = field(default=None, compare=False, repr=False)
@@ -53,6 +54,8 @@ class DichotomyRequest(Request):
         if self.attack_iters < 1:
             raise ConfigError("The white-box search needs at least 1 iteration "
                               f"(got {self.attack_iters}).")
+        if self.kind != "whitebox":  # unused: one cache key whatever the field says
+            object.__setattr__(self, "attack_iters", DEFAULT_ATTACK_ITERS)
         if self.other is not None and not self.other_hash:
             from rsviz.images import tensor_hash
 

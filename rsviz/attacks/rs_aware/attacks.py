@@ -112,7 +112,7 @@ class NoiseAware:
             pass
         iteration = (last.iteration + 1) if last is not None else 0
         phase = "end: level-P_a check of the last candidate"
-        if noisy.push_steps:
+        if noisy.push_steps and noisy.confirmed_x is not None:
             phase += {-1: ", final push: no check passed", 0: ", fresh re-check passed"}.get(
                 noisy.pushed, f", pushed {2 ** (noisy.pushed - 1):g}σ outward")
         yield self._state(noisy, make_state(oracle, iteration, noisy.best_x, phase))

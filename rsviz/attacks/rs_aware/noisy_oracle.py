@@ -16,7 +16,10 @@ on it unchanged. What changes:
   the closest of many that passed a noisy check, so its own q sits below the level (a
   winner's curse: median 0.43–0.49 for RayS and SurFree on the linear model); a *fresh*
   check of it, then of it pushed outward along its ray from x_o by σ, 2σ, 4σ (L2), reports
-  the first that passes: at most 4σ more distortion, and q back above the level.
+  the first that passes: at most 4σ more distortion. When no check passes the point stays
+  as it was (it has just failed a fresh check: its empirical P_a will say so). The reserve
+  allows `push_steps` checks only where ℓ·(1 + steps) ≤ 5 % of the budget: none below 400
+  queries, the re-check alone at 400–599, the moves σ, 2σ, 4σ from 600, 800, 1 000.
 
 Against the deterministic f (σ = None) nothing is repeated: a test is one query, the check is
 free (the answer cannot change), and the reserve is 0, so an attack on this view makes exactly
@@ -43,6 +46,8 @@ class NoiseAwareOracle:
         test: the sequential test of every decision (its level is usually ½ or P_a).
         check_repeats: ℓ, repeated queries of the level-P_a check (eq. 4) of a candidate.
         p_a: the level P_a of the check (default: the oracle's `p_a`).
+        push_steps: checks of the final push (`secure`), reduced so that the reserve stays
+            ≤ 5 % of the budget (`self.push_steps` is what runs).
     """
 
     def __init__(self, oracle: Oracle, test: SequentialTest | None = None,
