@@ -83,7 +83,9 @@ class BatchOneOpenVINO:
             graph = ov.convert_model(model, example_input=torch.rand(shape), input=[shape])
         compiled = ov.Core().compile_model(graph, "CPU", {"PERFORMANCE_HINT": "LATENCY",
                                                           "INFERENCE_NUM_THREADS": 1,
-                                                          "INFERENCE_PRECISION_HINT": "f32"})
+                                                          "INFERENCE_PRECISION_HINT": "f32",
+                                                          # one process per core: no pinning to core 0
+                                                          "ENABLE_CPU_PINNING": False})
         self.request = compiled.create_infer_request()
 
     def logits(self, xs: torch.Tensor) -> np.ndarray:

@@ -89,7 +89,9 @@ class OneThreadOpenVINO:
                                      input=[(-1, *shape)])
         compiled = ov.Core().compile_model(graph, "CPU", {"PERFORMANCE_HINT": "LATENCY",
                                                           "INFERENCE_NUM_THREADS": threads,
-                                                          "INFERENCE_PRECISION_HINT": "f32"})
+                                                          "INFERENCE_PRECISION_HINT": "f32",
+                                                          # one process per core: no pinning to core 0
+                                                          "ENABLE_CPU_PINNING": False})
         self.request = compiled.create_infer_request()
         self.batch_size = batch_size
 
