@@ -126,7 +126,7 @@ def run_one(model, x, y, attack, variant, sigma, n, budget, seed) -> dict:
 
 def load_results(out: Path) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted(out.glob("*.json"))
-            if not p.name.startswith("geometry")]
+            if not p.name.startswith(("geometry", "figure"))]  # runs only
 
 
 def report(out: Path, attack: str) -> None:
