@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from rsviz.defaults import WHITEBOX_ITERATION_PASSES
 from rsviz.dichotomy import DichotomyConfig, whitebox_available
 from rsviz.images import SAMPLES
 from rsviz.views.base import inputs
@@ -46,8 +47,9 @@ attack_iters = int(widget(cols[3].number_input, "White-box iterations", "dich_it
                           d["attack_iters"], min_value=1, max_value=1000, step=10,
                           disabled=kind != "whitebox",
                           help="Gradient iterations of the search for the boundary point x_a "
-                               "of f (each ≈ 45 forward passes' time on a CPU). 20 puts x_a "
-                               "within ≈ 1.2× of the closest point found with 100."))
+                               f"of f (each ≈ {WHITEBOX_ITERATION_PASSES} forward passes' time "
+                               "on a CPU). 20 puts x_a within ≈ 1.2× of the closest point found "
+                               "with 100."))
 cols = st.columns(4)
 n_values = several(cols[0].multiselect, "n (votes per query)", "dich_n", N_CHOICES, [10, 50, 100])
 trials = int(widget(cols[1].number_input, "Trials per n", "dich_trials", d["trials"], min_value=10,

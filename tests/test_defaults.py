@@ -51,6 +51,7 @@ def test_costs_are_the_views_costs():
     from rsviz.views import image
 
     assert defaults.N0 == image.N0 and defaults.LINE_SEARCH_POINTS == dichotomy.LINE_SEARCH_POINTS
+    assert defaults.STANDARD["dichotomy"]["attack_iters"] == dichotomy.DEFAULT_ATTACK_ITERS
     for rate in RATES:
         s = page_defaults("slice", rate)
         config = SliceConfig(sigma=0.05, ns=tuple(s["ns"]), grid=s["grid"],

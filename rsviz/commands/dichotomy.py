@@ -15,6 +15,9 @@ HELP = "distribution of binary-search outputs against g_{σ,n} on a segment (pap
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from rsviz.defaults import WHITEBOX_ITERATION_PASSES
+    from rsviz.views.dichotomy import DEFAULT_ATTACK_ITERS
+
     add_image_argument(parser)
     add_model_arguments(parser)
     parser.add_argument("--sigma", type=float, default=0.25, help="noise level σ (default 0.25)")
@@ -40,9 +43,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                           "(default: the first sample f labels differently)")
     parser.add_argument("--extension", type=float, default=3.0,
                         help="push B this many σ past the boundary point of f")
-    parser.add_argument("--attack-iters", type=int, default=100,
-                        help="gradient iterations of the white-box search for B (default 100; "
-                             "each costs about 45 forward passes' time)")
+    parser.add_argument("--attack-iters", type=int, default=DEFAULT_ATTACK_ITERS,
+                        help="gradient iterations of the white-box search for B (default "
+                             f"{DEFAULT_ATTACK_ITERS}; each costs about "
+                             f"{WHITEBOX_ITERATION_PASSES} forward passes' time)")
     parser.add_argument("--seed", type=int, default=0)
 
 

@@ -37,7 +37,7 @@ import torch
 from rsviz.attacks.base import AttackState, distortions, make_state
 from rsviz.attacks.oracle import Oracle
 from rsviz.attacks.rs_aware.decisions import SequentialTest, default_test_level
-from rsviz.attacks.rs_aware.noisy_oracle import NoiseAwareOracle, ProbeView
+from rsviz.attacks.rs_aware.noisy_oracle import NoiseAwareOracle, ProbeView, push_offset
 from rsviz.errors import BudgetExhausted, ConfigError
 
 TEST_KEYS = ("test_margin", "test_error", "max_repeats", "check_repeats", "test_level",
@@ -114,7 +114,7 @@ class NoiseAware:
         phase = "end: level-P_a check of the last candidate"
         if noisy.push_steps and noisy.confirmed_x is not None:
             phase += {-1: ", final push: no check passed", 0: ", fresh re-check passed"}.get(
-                noisy.pushed, f", pushed {2 ** (noisy.pushed - 1):g}σ outward")
+                noisy.pushed, f", pushed {push_offset(noisy.pushed):g}σ outward")
         yield self._state(noisy, make_state(oracle, iteration, noisy.best_x, phase))
 
 

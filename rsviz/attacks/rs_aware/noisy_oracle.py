@@ -38,6 +38,11 @@ from rsviz.attacks.rs_aware.decisions import SequentialTest, level_check_needed
 from rsviz.errors import BudgetExhausted, ConfigError
 
 
+def push_offset(step: int) -> float:
+    """The final push's outward move at `step`, in σ (L2): 0 (a fresh re-check), 1, 2, 4, …."""
+    return 0.0 if step == 0 else 2.0 ** (step - 1)
+
+
 class NoiseAwareOracle:
     """Sequential-test decisions and level-P_a checked best points over a counted `Oracle`.
 
@@ -203,8 +208,7 @@ class NoiseAwareOracle:
         length = float(delta.norm())
         sigma = float(self.inner.config.sigma)
         for k in range(self.push_steps):
-            push = 0.0 if k == 0 else sigma * 2 ** (k - 1)
-            x = (x_o + delta * (1 + push / max(length, 1e-12))).clamp(0, 1)
+            x = (x_o + delta * (1 + sigma * push_offset(k) / max(length, 1e-12))).clamp(0, 1)
             if self.level_check(x, use_reserve=True):
                 self.pushed = k
                 self.confirmed_x = self.best_x = x
