@@ -5,6 +5,10 @@ The same plan (attack tasks only: f and g_{σ,n} for each n, each attack, B quer
 from scratch — each runner with its own results folder and disk cache — and must give the same
 numbers. Tasks per hour are measured from submission to the last stored result; the local
 Ray's start and its workers' first imports are timed apart (a warm-up plan of other tasks).
+Between the two, the same plan runs in one process with one thread: W such processes without
+contention would finish in 1/W of its time, so 2-thread time × W / 1-thread time is the ceiling
+of the Ray / LocalRunner ratio on this machine. Each run prints the whole machine's busy cores
+(/proc/stat), and each runner the sum of its task times and the busy share of its slots.
 The projection scales the measured forward passes per query (by attack, and per vote for
 g_{σ,n}: the lazy criterion spends fewer than n) to the paper's grid (examples/
 plan_paper_gpu.json: 200 images, 13 configurations, 3 attacks, 2000 queries) and divides by the
@@ -55,12 +59,31 @@ def timed_run(plan: StudyPlan, model, runner, folder: Path) -> tuple[float, list
     ENGINES.mkdir(parents=True, exist_ok=True)
     (cache / "engines").symlink_to(ENGINES, target_is_directory=True)
     os.environ["RSVIZ_CACHE_DIR"] = str(cache)
-    started = time.perf_counter()
+    started, jiffies = time.perf_counter(), cpu_jiffies()
     study = run_study(plan, folder / "out", model=model, runner=runner)
     seconds = time.perf_counter() - started
+    print(f"  {folder.name}: {cores_busy(jiffies, cpu_jiffies())} of {os.cpu_count()} cores "
+          "busy on average (whole machine)", flush=True)
     if study.failed:
         raise SystemExit(f"failed tasks: {study.failed}")
     return seconds, study.results
+
+
+def cpu_jiffies() -> tuple[int, int] | None:
+    """(busy, total) clock ticks of the whole machine since boot, from /proc/stat (Linux)."""
+    try:
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def cores_busy(before, after) -> str:
+    """Average number of busy cores between two `cpu_jiffies` readings."""
+    if before is None or after is None or after[1] == before[1]:
+        return "n/a"
+    return f"{(after[0] - before[0]) / (after[1] - before[1]) * (os.cpu_count() or 1):.2f}"
 
 
 def strip(results: list[dict]) -> list[dict]:
@@ -124,7 +147,16 @@ def main() -> None:
         print(f"{rows[-1][0]}: {local_s:.1f} s, {passes} forward passes; load average "
               f"{os.getloadavg()[0]:.1f}", flush=True)
 
-        torch.set_num_threads(1)
+        torch.set_num_threads(1)  # the ceiling of W one-thread workers: one of them alone
+        for key in [k for k in model.__dict__ if k.startswith("rsviz_engine")]:
+            del model.__dict__[key]  # the engine chosen for 2 threads: choose again for 1
+        timed_run(warm, model, LocalRunner(), Path(tmp) / "warm-local-1")  # engine choice
+        single_s, single = timed_run(plan, model, LocalRunner(), Path(tmp) / "local-1")
+        print(f"LocalRunner, 1 process × 1 thread: {single_s:.1f} s; {args.workers} such "
+              f"processes without contention would take {single_s / args.workers:.1f} s, "
+              f"{local_s / single_s * args.workers:.2f}× the {args.threads}-thread LocalRunner "
+              "(the Ray ratio's ceiling)", flush=True)
+
         started = time.perf_counter()
         start_ray(None, workers=args.workers, threads=1)
         init_s = time.perf_counter() - started
@@ -146,6 +178,16 @@ def main() -> None:
     for name, seconds, passes in rows:
         print(f"{name:<40}{seconds:>9.1f}{tasks / seconds * 3600:>12.0f}{passes / seconds:>10.1f}")
     print(f"ratio Ray / LocalRunner (tasks per hour): {local_s / ray_s:.2f}")
+    for (name, seconds, _), results, slots in zip(rows, (local, remote), (1, args.workers)):
+        spent = sorted((r["seconds"] for r in results), reverse=True)
+        print(f"{name}: task seconds sum {sum(spent):.1f}, longest {spent[0]:.1f} / "
+              f"{spent[1]:.1f} / {spent[2]:.1f}; busy share of {slots} slot(s) "
+              f"{sum(spent) / (seconds * slots):.2f}")
+    for r_local, r_ray in zip(strip(local), strip(remote)):
+        if r_local != r_ray:
+            diff = sorted(k for k in r_local if r_local[k] != r_ray.get(k))
+            print(f"differs: {r_local['task_id']} ({r_local['attack']}, n={r_local['n']}): "
+                  f"{', '.join(diff)}")
     for name, seconds, passes in rows:
         proj = projection(local, passes / seconds)
         print(f"paper grid ({proj['tasks']} tasks, {proj['forward_passes']:.3g} forward passes "

@@ -141,6 +141,39 @@ def test_openvino_agrees_with_eager_on_the_tiny_model(tiny_model):
     assert torch.equal(out.argmax(1), reference.argmax(1))
 
 
+def test_openvino_keeps_to_the_thread_budget_and_pins_only_when_it_owns_the_machine(
+        monkeypatch):
+    """A one-thread process (a Ray worker, a background job) must not start a stream per core
+    pinned to the same cores as its neighbours: threads follow torch, pinning needs every core."""
+    from rsviz.engines.candidates import openvino_config
+
+    monkeypatch.setattr("os.cpu_count", lambda: 4)
+    one = openvino_config(1)
+    assert one["INFERENCE_NUM_THREADS"] == 1 and one["ENABLE_CPU_PINNING"] is False
+    every = openvino_config(4)
+    assert every["INFERENCE_NUM_THREADS"] == 4 and every["ENABLE_CPU_PINNING"] is True
+    assert one["INFERENCE_PRECISION_HINT"] == "f32"  # labels must match eager fp32
+    saved = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        assert openvino_config()["INFERENCE_NUM_THREADS"] == 2
+    finally:
+        torch.set_num_threads(saved)
+
+
+@pytest.mark.skipif(OpenVINO.unavailable(torch.device("cpu")) is not None,
+                    reason="openvino not installed")
+def test_openvino_engine_in_a_one_thread_process_uses_one_thread(tiny_model):
+    saved = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        engine = OpenVINO(tiny_model, tiny_model.info.input_shape)
+        assert select._build(engine) is None
+        assert int(engine.compiled.get_property("INFERENCE_NUM_THREADS")) == 1
+    finally:
+        torch.set_num_threads(saved)
+
+
 def test_tcmalloc_restart_plan(monkeypatch):
     from rsviz.engines import allocator
     monkeypatch.setattr(allocator, "find_tcmalloc", lambda: "/lib/libtcmalloc_minimal.so.4")

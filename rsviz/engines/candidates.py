@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import os
 import re
 import warnings
 from pathlib import Path
@@ -126,6 +127,20 @@ def _ir_path(model: Classifier, input_shape: tuple[int, ...], folder: Path) -> P
     return folder / f"{safe}-{digest}-{shape}.xml"
 
 
+def openvino_config(threads: int | None = None) -> dict:
+    """OpenVINO CPU settings that keep to this process's torch thread budget.
+
+    Left to itself OpenVINO takes every core of the machine and pins its threads: in a Ray
+    worker or a background job given one thread, it would still start one stream per core, and
+    two such processes pinned their streams to the same cores. So: as many threads as torch
+    has (`torch.get_num_threads()`, which a Ray worker sets to its CPU share), and pinning only
+    when the process owns every core."""
+    threads = threads or torch.get_num_threads()
+    cores = os.cpu_count() or 1
+    return {"PERFORMANCE_HINT": "THROUGHPUT", "INFERENCE_PRECISION_HINT": "f32",
+            "INFERENCE_NUM_THREADS": threads, "ENABLE_CPU_PINNING": threads >= cores}
+
+
 class OpenVINO(Engine):
     """OpenVINO CPU inference, fp32 (THROUGHPUT hint, one async request per stream).
 
@@ -167,8 +182,7 @@ class OpenVINO(Engine):
                 if path is not None:
                     path.parent.mkdir(parents=True, exist_ok=True)
                     ov.save_model(ir, str(path), compress_to_fp16=False)
-            self.compiled = core.compile_model(ir, "CPU", {"PERFORMANCE_HINT": "THROUGHPUT",
-                                                           "INFERENCE_PRECISION_HINT": "f32"})
+            self.compiled = core.compile_model(ir, "CPU", openvino_config())
         except Exception as error:  # conversion of an unusual model: say why, fall back
             raise EngineUnavailable(f"OpenVINO could not convert the model: {error}") from error
         self.requests = int(self.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
