@@ -175,11 +175,12 @@ REGISTRY: dict[str, ModelSpec] = {
     ),
     "efficientnet_lite0_noise": ModelSpec(
         name="efficientnet_lite0_noise",
-        label="EfficientNet-Lite0 noise-robust (distilled for σ = 0.25, embedded)",
+        label="EfficientNet-Lite0 noise-robust (for σ = 0.25, embedded)",
         factory=efficientnet_lite0_noise,
         input_size=224, resize=256, mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
         classes=imagenet_classes, interpolation="bicubic",
-        source="rsviz/weights (Lite0 distilled under Gaussian noise, docs/model_card_noise.md)",
+        source="rsviz/weights (Lite0 distilled under Gaussian noise, weight-interpolated with "
+               "the clean Lite0; docs/model_card_noise.md)",
         trained_sigma=0.25, version=lambda: manifest()["efficientnet_lite0_noise"]["sha256"][:12],
         extra={"trained_sigma": 0.25},
     ),

@@ -59,7 +59,8 @@ def load_state(name: str, path: str | Path | None = None) -> dict[str, torch.Ten
 
 
 def efficientnet_lite0_noise(path: str | Path | None = None) -> nn.Module:
-    """EfficientNet-Lite0 distilled for Gaussian noise (docs/model_card_noise.md): the timm
+    """EfficientNet-Lite0 made robust to Gaussian noise (distilled, then weight-interpolated
+    with the clean Lite0; docs/model_card_noise.md): the timm
     `tf_efficientnet_lite0` network with the shipped weights (input normalised to [-1, 1])."""
     import timm
 
