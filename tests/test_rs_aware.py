@@ -16,8 +16,10 @@ import torch
 from rsviz import theory
 from rsviz.attacks import REGISTRY, VARIANTS, empirical_p_a, make_attack, run_attack
 from rsviz.attacks import hsja
+from rsviz.attacks.base import MAX_IDLE_STATES, make_state, run_steps
 from rsviz.attacks.oracle import Oracle, OracleConfig
 from rsviz.attacks.rs_aware import NoiseAwareOracle, SequentialTest, level_check_needed
+from rsviz.attacks.rs_aware.attacks import NoiseAware
 from rsviz.errors import BudgetExhausted, ConfigError
 from rsviz.models import Classifier, REGISTRY as MODELS, make_linear_toy, spec_info
 
@@ -189,6 +191,42 @@ def test_final_push_reports_a_fresh_passing_point_on_the_ray():
     assert on_f.reserve == 0 and not on_f.secure() and on_f.queries == 0
     small = NoiseAwareOracle(Oracle(model, x_o, 0, OracleConfig(sigma=SIGMA, n=N, budget=300)))
     assert small.push_steps == 0 and small.reserve == 10  # ≤ 5 % of the budget kept back
+
+
+class StuckAfterOneQuery:
+    """An attack that finds one adversarial point, then yields states without querying."""
+
+    name = "stuck"
+
+    def __init__(self, target: torch.Tensor) -> None:
+        self.target = target
+
+    def steps(self, oracle, x_o, generator):
+        oracle.is_adversarial(self.target)
+        iteration = 0
+        while True:
+            iteration += 1
+            yield make_state(oracle, iteration, self.target, "stuck")
+
+
+def test_a_stalled_rs_aware_attack_still_runs_its_final_check_and_push():
+    """run_steps stops an attack after MAX_IDLE_STATES states without a query; the RS-aware
+    wrapper is told (Stalled) and still ends with its reserved final check and push."""
+    model, x_o = linear(), grey()
+    target = oblique_target(model, x_o, past=2.0)  # far outside: every check passes
+    oracle = Oracle(model, x_o, 0, OracleConfig(sigma=SIGMA, n=N, budget=1000, seed=0))
+    attack = NoiseAware(StuckAfterOneQuery(target), "stuck")
+    states = list(run_steps(attack, oracle, x_o, torch.Generator().manual_seed(0)))
+    assert len(states) == 1 + MAX_IDLE_STATES + 1  # the first, the idle ones, the final state
+    final = states[-1]
+    assert final.phase.startswith("end: level-P_a check") and "fresh re-check passed" in final.phase
+    assert final.queries > states[-2].queries  # the push's fresh check used the reserve
+    assert final.x_adv is not None and final.queries <= 1000
+
+    plain = Oracle(model, x_o, 0, OracleConfig(sigma=SIGMA, n=N, budget=1000, seed=0))
+    states = list(run_steps(StuckAfterOneQuery(target), plain, x_o,
+                            torch.Generator().manual_seed(0)))
+    assert len(states) == MAX_IDLE_STATES + 1 and states[-1].phase == "stuck"  # just stops
 
 
 # ------------------------------------------------------------------------ budgets and counts

@@ -23,6 +23,10 @@ from rsviz.errors import BudgetExhausted
 MAX_IDLE_STATES = 50  # states in a row without a new query: the attack is stuck, stop it
 
 
+class Stalled(Exception):
+    """Thrown into an attack's generator by `run_steps` when it stopped querying."""
+
+
 @dataclass(frozen=True)
 class AttackState:
     """Snapshot after one outer iteration.
@@ -91,16 +95,29 @@ def run_steps(attack: Attack, oracle: Oracle, x_o: torch.Tensor,
     """Iterate an attack, ending cleanly (with a final state) when the budget is exhausted.
 
     Also stops an attack that yields `MAX_IDLE_STATES` states in a row without querying
-    (a guard against loops that make no progress).
+    (a guard against loops that make no progress): `Stalled` is thrown into its generator, so
+    a wrapper can still end properly (the RS-aware variants run their final check and push
+    and yield their final state); an attack that does not catch it just stops.
     """
     last: AttackState | None = None
     idle = 0
+    steps = attack.steps(oracle, x_o, generator)
     try:
-        for state in attack.steps(oracle, x_o, generator):
+        for state in steps:
             idle = idle + 1 if last is not None and state.queries == last.queries else 0
             last = state
             yield state
             if idle >= MAX_IDLE_STATES:
-                return
+                break
+        else:
+            return
+        if not hasattr(steps, "throw"):  # a plain iterator, not a generator: just stop
+            return
+        try:
+            final = steps.throw(Stalled(f"no query in {MAX_IDLE_STATES} states"))
+        except (Stalled, StopIteration):
+            return
+        yield final
+        steps.close()
     except BudgetExhausted:
         yield make_state(oracle, (last.iteration + 1) if last else 0, None, "budget exhausted")

@@ -34,7 +34,7 @@ from typing import Any, Iterator
 
 import torch
 
-from rsviz.attacks.base import AttackState, distortions, make_state
+from rsviz.attacks.base import AttackState, Stalled, distortions, make_state
 from rsviz.attacks.oracle import Oracle
 from rsviz.attacks.rs_aware.decisions import SequentialTest, default_test_level
 from rsviz.attacks.rs_aware.noisy_oracle import NoiseAwareOracle, ProbeView, push_offset
@@ -103,7 +103,7 @@ class NoiseAware:
                 noisy.confirm()
                 last = self._state(noisy, state)
                 yield last
-        except BudgetExhausted:
+        except (BudgetExhausted, Stalled):  # either way: the final check and push still run
             pass
         try:
             noisy.confirm(final=True)
