@@ -20,7 +20,7 @@ class AttackRequest(Request):
     seed, target) and hyper-parameter overrides as sorted (name, value) pairs."""
 
     NAME = "attack"
-    VERSION = "2"  # 2: RS-aware runs end with the final push
+    VERSION = "3"  # 2: RS-aware runs end with the final push; 3: also when they stall
 
     attack: str = "hsja"
     config: Any = None

@@ -26,7 +26,7 @@ class TheoryVsPracticeRequest(Request):
     `cert_n` votes and the ∂g_σ bisection with `votes` votes per point."""
 
     NAME = "theory-vs-practice"
-    VERSION = "2"  # 2: RS-aware runs end with the final push
+    VERSION = "3"  # 2: RS-aware runs end with the final push; 3: also when they stall
 
     attack: str = "hsja"
     config: Any = None

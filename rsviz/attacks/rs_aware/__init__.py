@@ -12,5 +12,6 @@ from rsviz.attacks.rs_aware.noisy_oracle import NoiseAwareOracle, ProbeView
 __all__ = ["NoiseAwareOracle", "ProbeView", "SequentialTest", "level_check_needed"]
 
 # Bumped when an RS-aware run's result changes for the same parameters (study task ids carry
-# it; the views bump their VERSION). 2: the final push (NoiseAwareOracle.secure).
-RS_AWARE_REVISION = 2
+# it; the views bump their VERSION). 2: the final push (NoiseAwareOracle.secure); 3: a stalled
+# run still ends with its final check and push (`Stalled`).
+RS_AWARE_REVISION = 3
