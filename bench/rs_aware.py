@@ -36,15 +36,21 @@ from rsviz.attacks import OracleConfig, run_attack
 from rsviz.attacks.rs_aware.geometry import geometry
 from rsviz.images import load_image_file, preprocess
 from rsviz.models import load_model
-from rsviz.smoothing import forward_labels
+from rsviz.smoothing import forward_labels, make_generator, sample_votes
 
 CHECKPOINTS = (250, 500, 1000, 2000)
 VARIANTS = ("plain", "rs-aware")
 DEFAULT_FOLDER = "/work/shared/imagenet-sample"
+GATE_VOTES = 32  # noisy votes deciding whether g_σ classifies an image correctly
 
 
-def images(folder: Path, count: int, model) -> list[tuple[str, torch.Tensor, int]]:
-    """The first `count` images of labels.csv that f classifies correctly."""
+def images(folder: Path, count: int, model, sigma: float, votes: int = GATE_VOTES,
+           seed: int = 0) -> list[tuple[str, torch.Tensor, int]]:
+    """The first `count` images of labels.csv that both f and g_σ classify correctly.
+
+    g_σ's label is the plurality of `votes` seeded noisy votes, as in bench/noise_accuracy.py:
+    an image g_σ already misclassifies has nothing to attack (at σ = 0.25 Lite0's g_σ top-1 is
+    0.40, so many of f's correct images are skipped there)."""
     info = model.info
     out = []
     for row in csv.DictReader((folder / "labels.csv").open()):
@@ -53,7 +59,10 @@ def images(folder: Path, count: int, model) -> list[tuple[str, torch.Tensor, int
         x = preprocess(load_image_file(str(folder / row["filename"])).original,
                        info.input_size, info.resize, info.interpolation)
         y = int(row["class_index"])
-        if int(forward_labels(model, x[None])[0]) == y:
+        if int(forward_labels(model, x[None])[0]) != y:
+            continue
+        record = sample_votes(model, x[None], sigma, votes, make_generator(seed))
+        if int(record.top_class()[0]) == y:
             out.append((row["filename"], x, y))
     return out
 
@@ -207,25 +216,29 @@ def main() -> None:
     started = time.perf_counter()
     model = load_model(args.model, "cpu")
     sigmas = [float(s) for s in args.sigmas.split(",")]
-    chosen = images(Path(args.folder), args.images, model)
-    print(f"{len(chosen)} correctly classified images", file=sys.stderr)
     shard, shards = (int(v) for v in args.shard.split("/"))
     if not 0 <= shard < shards:
         sys.exit(f"--shard K/M needs 0 ≤ K < M (got {args.shard}).")
-    chosen = chosen[shard::shards]
-    if not chosen:
-        sys.exit(f"shard {args.shard} has no image: use fewer shards or more --images.")
     if args.engine == "openvino":
         from rsviz.engines import attach
 
         engine = OneThreadOpenVINO(model, args.threads)
-        print(engine.check(model, chosen[0][1]), file=sys.stderr)
+        check_input = torch.rand(tuple(model.info.input_shape),
+                                 generator=torch.Generator().manual_seed(0))
+        print(engine.check(model, check_input), file=sys.stderr)
         attach(model, engine)
 
     def time_left() -> bool:
         return (time.perf_counter() - started) / 60 + args.run_minutes <= args.max_minutes
 
     for sigma in sigmas:
+        chosen = images(Path(args.folder), args.images, model, sigma, seed=args.seed)
+        print(f"σ={sigma:g}: {len(chosen)} images correctly classified by f and g_σ: "
+              f"{' '.join(Path(name).stem for name, _, _ in chosen)}", file=sys.stderr)
+        chosen = chosen[shard::shards]
+        if not chosen:
+            print(f"shard {args.shard} has no image at σ={sigma:g}", file=sys.stderr)
+            continue
         geo_path = out / f"geometry_{args.attack}_{sigma:g}.json"
         geo = json.loads(geo_path.read_text()) if geo_path.exists() else {}
         for name, x, y in chosen:    # image by image: both variants, then its geometry
