@@ -1,7 +1,8 @@
 """Plain vs RS-aware attacks against g_{σ,n} on the embedded model, same images, same budget.
 
-For each of the first `--images` correctly classified images of the ImageNet sample (f's label
-is the true one) and each σ, runs the plain and the RS-aware variant of `--attack` (HSJA by
+For each σ and each of the first `--images` images of the ImageNet sample that both f and g_σ
+classify correctly (g_σ: plurality of 32 seeded votes; an image g_σ already misclassifies has
+nothing to attack), runs the plain and the RS-aware variant of `--attack` (HSJA by
 default) once with budget 2 000 queries of g_{σ,n}, reads the reported point's L2 at the
 checkpoints 250/500/1 000/2 000 (the last state at or below each), and measures the final
 point's empirical P_a on 100 fresh queries (outside the budget). Then, for the figure, per
