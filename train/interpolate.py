@@ -100,11 +100,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--out", default="train/runs/wise")
     args = p.parse_args(argv)
-    torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
     rows = read_folder(args.data)  # refuses the evaluation sample
+    torch.set_num_threads(args.threads)  # after the checks: a refused run changes nothing
     order = np.random.default_rng(args.seed).permutation(len(rows))
     val_rows = [rows[i] for i in order[:args.val]]  # the distillation's held-out split
     centre = torch.stack([preprocess(e.load(), SIZE, RESIZE, "bicubic") for e in val_rows])
