@@ -30,6 +30,7 @@ from pathlib import Path
 
 import torch
 
+from rsviz.engines import detach
 from rsviz.imagesets import ImageSetSpec
 from rsviz.models import load_model
 from rsviz.study import LocalRunner, StudyPlan, run_study
@@ -148,8 +149,7 @@ def main() -> None:
               f"{os.getloadavg()[0]:.1f}", flush=True)
 
         torch.set_num_threads(1)  # the ceiling of W one-thread workers: one of them alone
-        for key in [k for k in model.__dict__ if k.startswith("rsviz_engine")]:
-            del model.__dict__[key]  # the engine chosen for 2 threads: choose again for 1
+        detach(model)  # the engine chosen for 2 threads: choose again for 1
         timed_run(warm, model, LocalRunner(), Path(tmp) / "warm-local-1")  # engine choice
         single_s, single = timed_run(plan, model, LocalRunner(), Path(tmp) / "local-1")
         print(f"LocalRunner, 1 process × 1 thread: {single_s:.1f} s; {args.workers} such "

@@ -83,6 +83,14 @@ def read_folder(folder: str) -> list[ImageEntry]:
     return list(from_folder(folder).entries)
 
 
+def validation_split(rows: list[ImageEntry], count: int,
+                     seed: int) -> tuple[list[ImageEntry], list[ImageEntry]]:
+    """(validation, training) rows: a seeded `count` held out to choose checkpoints (and, in
+    train/interpolate.py, the interpolation weight); the rest is trained on."""
+    order = np.random.default_rng(seed).permutation(len(rows))
+    return [rows[i] for i in order[:count]], [rows[i] for i in order[count:]]
+
+
 def load_resized(entry: ImageEntry) -> torch.Tensor:
     """uint8 [3,H,W] with the short side RESIZE (bicubic), long side centre-cropped to 1.5×."""
     img = entry.load()
@@ -208,9 +216,7 @@ def main(argv: list[str] | None = None) -> None:
     log(f"start: {json.dumps(vars(args))}")
 
     rows = read_folder(args.data)
-    order = np.random.default_rng(args.seed).permutation(len(rows))
-    val_rows = [rows[i] for i in order[:args.val]]
-    train_rows = [rows[i] for i in order[args.val:]]
+    val_rows, train_rows = validation_split(rows, args.val, args.seed)
     if args.limit:
         train_rows, val_rows = train_rows[:args.limit], val_rows[:max(4, args.limit // 4)]
     t0 = time.time()

@@ -30,14 +30,13 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from rsviz.images import preprocess
 from rsviz.imagesets import shared_folder
 from rsviz.models import Classifier, load_model
 from train.distill_noise import (RESIZE, SIZE, add_noise, augmented_crop, load_resized,
-                                 read_folder, save_atomic)
+                                 read_folder, save_atomic, validation_split)
 
 
 def load_distilled(path: str) -> Classifier:
@@ -105,8 +104,7 @@ def main(argv: list[str] | None = None) -> None:
 
     rows = read_folder(args.data)  # refuses the evaluation sample
     torch.set_num_threads(args.threads)  # after the checks: a refused run changes nothing
-    order = np.random.default_rng(args.seed).permutation(len(rows))
-    val_rows = [rows[i] for i in order[:args.val]]  # the distillation's held-out split
+    val_rows, _ = validation_split(rows, args.val, args.seed)  # the distillation's held-out split
     centre = torch.stack([preprocess(e.load(), SIZE, RESIZE, "bicubic") for e in val_rows])
     labels = torch.tensor([e.label for e in val_rows])
     augmented = [augmented_crop(load_resized(e), args.seed + 1000, i, k)

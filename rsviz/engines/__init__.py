@@ -41,6 +41,12 @@ def attach(model, engine, choice=None) -> None:
     model.__dict__["rsviz_engine_precision"] = resolve_precision("auto", model.device)
 
 
+def detach(model) -> dict:
+    """Remove the engine decision attached to `model` (the vote sampler chooses again at first
+    use); returns the removed attributes, so a caller can put them back."""
+    return {k: model.__dict__.pop(k) for k in list(model.__dict__) if k.startswith("rsviz_engine")}
+
+
 def engine_of(model):
     """The engine attached to `model` (None: eager fp32)."""
     return model.__dict__.get("rsviz_engine")

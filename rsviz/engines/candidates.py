@@ -55,8 +55,9 @@ class Engine:
 
     def _copy(self) -> torch.nn.Module:
         """A copy of the model without its attached engine (OpenVINO objects do not copy)."""
-        saved = {k: self.model.__dict__.pop(k) for k in list(self.model.__dict__)
-                 if k.startswith("rsviz_engine")}
+        from rsviz.engines import detach
+
+        saved = detach(self.model)
         try:
             return copy.deepcopy(self.model)
         finally:

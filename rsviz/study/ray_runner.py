@@ -22,6 +22,7 @@ from typing import Any, Sequence
 
 import torch
 
+from rsviz.engines import detach
 from rsviz.errors import Cancelled, ConfigError, RsvizError
 from rsviz.jobs import Progress
 from rsviz.models import Classifier
@@ -51,8 +52,7 @@ def shippable(model: Classifier) -> Classifier:
     this process (e.g. compiled OpenVINO objects, which neither pickle nor copy); each worker
     picks its own engine at first use. The model itself is left as it is."""
     clone = copy.copy(model)  # shares the weights; only the attribute dict is new
-    for key in [k for k in clone.__dict__ if k.startswith("rsviz_engine")]:
-        del clone.__dict__[key]
+    detach(clone)
     return copy.deepcopy(clone).cpu() if clone.device.type != "cpu" else clone
 
 
