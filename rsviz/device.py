@@ -63,6 +63,26 @@ def autocast(device: torch.device, precision: str) -> Iterator[None]:
         yield
 
 
+def physical_cores(sysfs: str = "/sys/devices/system/cpu") -> int:
+    """Physical cores among the CPUs this process may run on (its affinity mask).
+
+    Hyperthread siblings share one core (`topology/core_cpus_list`), so a 4-core machine with
+    SMT reports 8 logical CPUs here counted as 4. Falls back to the logical count when sysfs
+    does not say (containers, other OSes)."""
+    try:
+        cpus = sorted(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+    groups = set()
+    for cpu in cpus:
+        try:
+            with open(f"{sysfs}/cpu{cpu}/topology/core_cpus_list", encoding="utf-8") as handle:
+                groups.add(handle.read().strip())
+        except OSError:
+            return max(1, len(cpus))
+    return max(1, len(groups))
+
+
 @functools.lru_cache(maxsize=1)
 def tcmalloc_loaded() -> bool:
     """True when tcmalloc is preloaded (it cannot change during the process)."""

@@ -126,6 +126,23 @@ def test_attached_engine_runs_the_vote_sampler_only(tiny_model):
         engines.attach(tiny_model, None)
 
 
+def test_physical_cores_counts_hyperthread_siblings_once(tmp_path, monkeypatch):
+    """4 logical CPUs on 2 cores with 2 threads each -> 2; a CPU outside the affinity mask is
+    not counted; a sysfs that does not say falls back to the logical count."""
+    from rsviz.device import physical_cores
+
+    for cpu, siblings in enumerate(["0,2", "1,3", "0,2", "1,3", "4"]):
+        folder = tmp_path / f"cpu{cpu}" / "topology"
+        folder.mkdir(parents=True)
+        (folder / "core_cpus_list").write_text(siblings + "\n")
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    assert physical_cores(str(tmp_path)) == 2
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 1, 2, 3, 4})
+    assert physical_cores(str(tmp_path)) == 3
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: {0, 7})
+    assert physical_cores(str(tmp_path)) == 2  # cpu7 has no topology file: logical count
+
+
 @pytest.mark.skipif(OpenVINO.unavailable(torch.device("cpu")) is not None,
                     reason="openvino not installed")
 def test_openvino_agrees_with_eager_on_the_tiny_model(tiny_model):
@@ -147,7 +164,7 @@ def test_openvino_keeps_to_the_thread_budget_and_pins_only_when_it_owns_the_mach
     pinned to the same cores as its neighbours: threads follow torch, pinning needs every core."""
     from rsviz.engines.candidates import openvino_config
 
-    monkeypatch.setattr("os.cpu_count", lambda: 4)
+    monkeypatch.setattr("rsviz.engines.candidates.physical_cores", lambda: 4)
     one = openvino_config(1)
     assert one["INFERENCE_NUM_THREADS"] == 1 and one["ENABLE_CPU_PINNING"] is False
     every = openvino_config(4)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import hashlib
-import os
 import re
 import warnings
 from pathlib import Path
@@ -19,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from rsviz.device import autocast, cpu_supports_bf16
+from rsviz.device import autocast, cpu_supports_bf16, physical_cores
 from rsviz.models import Classifier
 
 
@@ -135,9 +134,10 @@ def openvino_config(threads: int | None = None) -> dict:
     worker or a background job given one thread, it would still start one stream per core, and
     two such processes pinned their streams to the same cores. So: as many threads as torch
     has (`torch.get_num_threads()`, which a Ray worker sets to its CPU share), and pinning only
-    when the process owns every core."""
+    when the process owns every physical core it may run on (torch's default on a machine with
+    hyperthreads is one thread per physical core, so comparing to logical CPUs never pinned)."""
     threads = threads or torch.get_num_threads()
-    cores = os.cpu_count() or 1
+    cores = physical_cores()
     return {"PERFORMANCE_HINT": "THROUGHPUT", "INFERENCE_PRECISION_HINT": "f32",
             "INFERENCE_NUM_THREADS": threads, "ENABLE_CPU_PINNING": threads >= cores}
 
