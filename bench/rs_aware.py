@@ -50,8 +50,8 @@ def images(folder: Path, count: int, model, sigma: float, votes: int = GATE_VOTE
     """The first `count` images of labels.csv that both f and g_σ classify correctly.
 
     g_σ's label is the plurality of `votes` seeded noisy votes, as in bench/noise_accuracy.py:
-    an image g_σ already misclassifies has nothing to attack (at σ = 0.25 Lite0's g_σ top-1 is
-    0.40, so many of f's correct images are skipped there)."""
+    an image g_σ already misclassifies has nothing to attack (at σ = 0.25 Lite0's g_σ top-1 on
+    the sample is 0.43, README, so many of f's correct images are skipped there)."""
     info = model.info
     out = []
     for row in csv.DictReader((folder / "labels.csv").open()):
@@ -81,8 +81,8 @@ def at_checkpoints(points: list, checkpoints=CHECKPOINTS) -> dict[str, dict]:
 
 class OneThreadOpenVINO:
     """The vote sampler's forward through OpenVINO fp32 on `threads` threads (--engine
-    openvino): a background bench keeps to its one core, where the app's engine selection would
-    take every core. Checked against eager fp32 before use; attached with `rsviz.engines.attach`."""
+    openvino): a background bench keeps to `threads` cores and never pins them, whatever the
+    machine's core count (`rsviz.engines.openvino_config` pins when it owns every core). Checked against eager fp32 before use; attached with `rsviz.engines.attach`."""
 
     name = "openvino"
     rate = None

@@ -73,14 +73,15 @@ def timed_run(plan: StudyPlan, model, runner, folder: Path) -> tuple[float, list
 def cpu_jiffies() -> tuple[int, int] | None:
     """(busy, total) clock ticks of the whole machine since boot, from /proc/stat (Linux)."""
     try:
-        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:]]
+        # user nice system idle iowait irq softirq steal; guest time is already in user/nice
+        fields = [int(v) for v in Path("/proc/stat").read_text().split("\n")[0].split()[1:9]]
     except (OSError, ValueError):
         return None
     idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
     return sum(fields) - idle, sum(fields)
 
 
-def cores_busy(before, after) -> str:
+def cores_busy(before: tuple[int, int] | None, after: tuple[int, int] | None) -> str:
     """Average number of busy cores between two `cpu_jiffies` readings."""
     if before is None or after is None or after[1] == before[1]:
         return "n/a"
@@ -152,7 +153,8 @@ def main() -> None:
         detach(model)  # the engine chosen for 2 threads: choose again for 1
         timed_run(warm, model, LocalRunner(), Path(tmp) / "warm-local-1")  # engine choice
         single_s, single = timed_run(plan, model, LocalRunner(), Path(tmp) / "local-1")
-        print(f"LocalRunner, 1 process × 1 thread: {single_s:.1f} s; {args.workers} such "
+        print(f"LocalRunner, 1 process × 1 thread: {single_s:.1f} s (task seconds sum "
+              f"{sum(r['seconds'] for r in single):.1f}); {args.workers} such "
               f"processes without contention would take {single_s / args.workers:.1f} s, "
               f"{local_s / single_s * args.workers:.2f}× the {args.threads}-thread LocalRunner "
               "(the Ray ratio's ceiling)", flush=True)
@@ -180,8 +182,9 @@ def main() -> None:
     print(f"ratio Ray / LocalRunner (tasks per hour): {local_s / ray_s:.2f}")
     for (name, seconds, _), results, slots in zip(rows, (local, remote), (1, args.workers)):
         spent = sorted((r["seconds"] for r in results), reverse=True)
-        print(f"{name}: task seconds sum {sum(spent):.1f}, longest {spent[0]:.1f} / "
-              f"{spent[1]:.1f} / {spent[2]:.1f}; busy share of {slots} slot(s) "
+        longest = " / ".join(f"{t:.1f}" for t in spent[:3]) or "n/a"
+        print(f"{name}: task seconds sum {sum(spent):.1f}, longest {longest}; "
+              f"busy share of {slots} slot(s) "
               f"{sum(spent) / (seconds * slots):.2f}")
     for r_local, r_ray in zip(strip(local), strip(remote)):
         if r_local != r_ray:

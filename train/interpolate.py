@@ -57,13 +57,14 @@ def interpolate(clean: Classifier, noise: Classifier, alpha: float) -> Classifie
     out = load_model("efficientnet_lite0")
     a, b = clean.state_dict(), noise.state_dict()
     if a.keys() != b.keys():
-        raise SystemExit("the two networks do not have the same parameters")
+        raise ValueError("the two networks do not have the same parameters")
     out.load_state_dict({k: ((1 - alpha) * a[k].float() + alpha * b[k].float()).to(a[k].dtype)
                          if a[k].is_floating_point() else a[k] for k in a})
     return out.eval()
 
 
 def top1(model: Classifier, x: torch.Tensor, y: torch.Tensor, batch: int = 32) -> float:
+    """Fraction of the inputs `x` that `model` labels `y` (argmax of the logits), by batches."""
     with torch.inference_mode():
         labels = torch.cat([model(x[s:s + batch]).argmax(1) for s in range(0, len(x), batch)])
     return float((labels == y).float().mean())

@@ -97,7 +97,8 @@ def run_steps(attack: Attack, oracle: Oracle, x_o: torch.Tensor,
     Also stops an attack that yields `MAX_IDLE_STATES` states in a row without querying
     (a guard against loops that make no progress): `Stalled` is thrown into its generator, so
     a wrapper can still end properly (the RS-aware variants run their final check and push
-    and yield their final state); an attack that does not catch it just stops.
+    and yield their final state). Only the first state yielded after `Stalled` is passed on,
+    then the generator is closed; an attack that does not catch it just stops.
     """
     last: AttackState | None = None
     idle = 0
