@@ -10,7 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 from rsviz.errors import RsvizError
-from rsviz.study import StudyResults, default_results_dir, open_results, parse_plan
+from rsviz.study import StudyResults, default_results_dir, open_many, parse_plan
 from rsviz.views.base import measured_rate
 from rsviz.views.study import request_for, results_name
 from ui.common import choice, current, persist, show_error, widget
@@ -28,11 +28,13 @@ mode = choice(st.radio, "Plan", "study_mode",
               horizontal=True)
 try:
     if mode == "Open a results folder":
-        folder = widget(st.text_input, "Results folder (e.g. written by `python -m rsviz study`)",
-                        "study_open", str(default_results_dir()))
-        if st.button("Open", key="study_open_btn") or persist("study_opened", None) == folder:
-            st.session_state.setdefault("rsviz_persist", {})["study_opened"] = folder
-            show(open_results(folder))
+        text = widget(st.text_area, "Results folder(s), one per line (e.g. written by "
+                      "`python -m rsviz study`; several are drawn together, e.g. one per model)",
+                      "study_open", str(default_results_dir()), height=90)
+        folders = [line.strip() for line in text.splitlines() if line.strip()]
+        if st.button("Open", key="study_open_btn") or persist("study_opened", None) == text:
+            st.session_state.setdefault("rsviz_persist", {})["study_opened"] = text
+            show(open_many(folders))
     elif state.model is None:
         st.warning(state.model_error or "Choose a model in the sidebar.")
     else:

@@ -252,10 +252,23 @@ def test_study_page_open_and_run(app_env, image_folder, tmp_path, monkeypatch):
     assert len(folders) == 1 and (folders[0] / "summary.csv").is_file()
     # open the finished folder like one written by the CLI on a GPU machine
     at.radio(key="study_mode_w").set_value("Open a results folder").run()
-    at.text_input(key="study_open_w").set_value(str(folders[0])).run()
+    at.text_area(key="study_open_w").set_value(str(folders[0])).run()
     at.button(key="study_open_btn").click().run()
     assert not at.exception, at.exception
     assert any("tasks done" in c.value for c in at.caption)
+    assert any(str(t.label) == "Claims" for t in at.tabs)
+    assert any("paired bootstrap" in c.value for c in at.caption)  # the claims table's legend
+    # several folders, one per line (here the same one twice: each task counted once)
+    at.text_area(key="study_open_w").set_value(f"{folders[0]}\n\n{folders[0]}\n").run()
+    at.button(key="study_open_btn").click().run()
+    assert not at.exception, at.exception
+    done = [c.value for c in at.caption if "tasks done" in c.value]
+    tasks = len(list((folders[0] / "tasks").iterdir()))
+    assert done and done[0].startswith(f"{tasks} of {tasks} tasks done")
+    # a folder that is not a study: one message, no traceback
+    at.text_area(key="study_open_w").set_value(str(tmp_path)).run()
+    at.button(key="study_open_btn").click().run()
+    assert not at.exception and any("not a study folder" in e.value for e in at.error)
 
 
 @pytest.mark.parametrize("change, message", [

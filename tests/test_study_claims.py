@@ -102,3 +102,21 @@ def test_few_images_give_no_verdict_and_rays_gets_no_direction():
             if r["attack"] == "rays" and r["setting"].endswith("vs f")]
     assert len(rays) == 2 and all(r["verdict"] == "—" for r in rays)  # n = 1 and n = 10
     assert all(r["claim"].startswith("RS vs f for RayS") for r in rays)
+
+
+def test_rays_gain_is_compared_at_every_n_and_the_radius_claim_is_per_model():
+    """Fig. 5 shows RayS against HSJA at each n; a study of two models gets one "30×" row
+    each (a model far below 30× must not hide behind the other's ratios)."""
+    one = results(gain=2.0, n_gain=1.5, spread=0.05)
+    other = [dict(r, model="m2") for r in results(gain=2.0, n_gain=1.5, spread=0.05, seed=1)]
+    for r in other:
+        if r["kind"] == "certify":
+            r["radius"] = 1.0  # L2 ≈ 10–30 over a radius of 1: below 30× on most images
+    rows = claims(one + other)
+    v = verdicts([r for r in rows if r["model"] == "m"])
+    for n in (1, 10):
+        assert v[("RayS is the least affected by RS", "hsja",
+                  f"σ=0.05, n={n}: gain of hsja vs gain of RayS")] == "reproduced"
+    radius = {r["model"]: r["verdict"] for r in rows
+              if r["claim"] == "distortion ≥ 30× the certified radius"}
+    assert radius == {"m": "reproduced", "m2": "refuted"}

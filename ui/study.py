@@ -116,7 +116,7 @@ def show(study: StudyResults, final: bool = True) -> None:
     summary, runs, ratios = study.summary(), study.certification(), study.ratios()
     export = export_panel if final else (lambda *a, **k: None)
     tabs = st.tabs(["Distortion vs accuracy (Fig. 5)", "Certification (Fig. 4)",
-                    "Distortion / certified radius", "Tables"])
+                    "Distortion / certified radius", "Claims", "Tables"])
     with tabs[0]:
         metric = st.radio("Distortion", list(METRICS), format_func=METRICS.get, horizontal=True,
                           key=f"study_metric_{final}") if final else "mean_l2"
@@ -144,6 +144,8 @@ def show(study: StudyResults, final: bool = True) -> None:
         else:
             st.info("Ratios need a successful attack on an image certified at that σ.")
     with tabs[3]:
+        show_claims(study, final)
+    with tabs[4]:
         st.dataframe(summary, hide_index=True)
         if final:
             from rsviz.figures.export import data_to_csv
@@ -151,3 +153,24 @@ def show(study: StudyResults, final: bool = True) -> None:
                                file_name="study_summary.csv", key="study_dl_summary")
             st.download_button("Every task (CSV)", data_to_csv(study.results) or "",
                                file_name="study_tasks.csv", key="study_dl_tasks")
+
+
+def show_claims(study: StudyResults, final: bool) -> None:
+    """The paper's claims checked on these results (`python -m rsviz.study.claims`)."""
+    from rsviz.study.claims import MIN_PAIRED, SIMILAR, claims
+
+    rows = claims(study.results)
+    if not rows:
+        st.info("The claims compare attacks on f and on g (include the undefended f in the plan)"
+                " and need finished attacks on the same images.")
+        return
+    st.caption("Ratio of mean L2 distortions over the images where both compared attacks "
+               "succeeded, with a 95 % paired bootstrap interval. *Reproduced*: the interval "
+               "lies on the paper's side of 1; *refuted*: on the other side; fewer than "
+               f"{MIN_PAIRED} paired images or an interval across 1: *not resolved at this "
+               f"size*. \"P_a hardly matters\": the interval within [{SIMILAR[0]}, {SIMILAR[1]}].")
+    st.dataframe(rows, hide_index=True)
+    if final:
+        from rsviz.figures.export import data_to_csv
+        st.download_button("Claims (CSV)", data_to_csv(rows) or "", file_name="study_claims.csv",
+                           key="study_dl_claims")

@@ -155,7 +155,9 @@ def open_many(folders: Sequence[str | Path]) -> StudyResults:
     every result once (by task id), so Fig. 4 and Fig. 5 draw every model."""
     if not folders:
         raise RsvizError("Give at least one results folder.")
-    studies = [open_results(f) for f in folders]
+    # a folder named twice (another spelling of the same path) is opened once
+    studies = [open_results(f) for f in dict.fromkeys(Path(f).expanduser().resolve()
+                                                          for f in folders)]
     if len(studies) == 1:
         return studies[0]
     results = list({r["task_id"]: r for s in studies for r in s.results}.values())
