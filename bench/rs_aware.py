@@ -82,7 +82,7 @@ def at_checkpoints(points: list, checkpoints=CHECKPOINTS) -> dict[str, dict]:
 class OneThreadOpenVINO:
     """The vote sampler's forward through OpenVINO fp32 on `threads` threads (--engine
     openvino): a background bench keeps to `threads` cores and never pins them, whatever the
-    machine's core count (`rsviz.engines.openvino_config` pins when it owns every core).
+    machine's core count (`rsviz.engines.openvino_config` pins when it owns every physical core).
     Checked against eager fp32 before use; attached with `rsviz.engines.attach`."""
 
     name = "openvino"
