@@ -27,7 +27,8 @@ from rsviz.device import tcmalloc_loaded
 from rsviz.engines.candidates import Engine, EngineUnavailable, OpenVINO, candidates
 from rsviz.models import Classifier
 
-SELECTION_VERSION = 4  # 3: OpenVINO keeps to the torch thread budget; 4: pins only with every physical core
+# 3: OpenVINO keeps to the torch thread budget; 4: it pins only with every physical core
+SELECTION_VERSION = 4
 # (2: batch rates averaged over repeated runs; 1: one run per size)
 CHECK_INPUTS = 512
 CHECK_SIGMA = 0.25
