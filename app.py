@@ -41,8 +41,8 @@ def main() -> None:
     nav = st.navigation(pages)
     st.sidebar.title("rsviz")
     st.sidebar.caption("Randomized smoothing under attack: theory vs practice")
-    sidebar()
-    try:
+    try:  # the sidebar too: whatever it or the page lets through is one message
+        sidebar()
         nav.run()
     except Exception as exc:  # noqa: BLE001 - the app shows one message, never a traceback
         logging.getLogger("rsviz.app").exception("page %s failed", nav.title)

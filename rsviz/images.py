@@ -46,11 +46,18 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")
 
 
+def _reason(exc: BaseException) -> str:
+    """A decoder's error in a few words: its first line, else its type."""
+    first = (str(exc).splitlines() or [""])[0].strip()
+    return first[:160] if first else type(exc).__name__
+
+
 def decode_image(data: bytes, name: str = "upload") -> LoadedImage:
     """Decode untrusted bytes into an RGB image, or raise ImageError with a clear message.
 
     Handles JPEG, PNG, WebP, BMP, TIFF (8/16-bit), palette, grayscale, RGBA and CMYK images and
-    applies the EXIF orientation. Refuses empty, huge, corrupt and non-image data.
+    applies the EXIF orientation. Refuses empty, huge, corrupt and non-image data: whatever
+    Pillow raises on bad bytes (TypeError, OverflowError, struct.error...) becomes ImageError.
     """
     if not data:
         raise ImageError(f"{name}: the file is empty.")
@@ -61,6 +68,7 @@ def decode_image(data: bytes, name: str = "upload") -> LoadedImage:
         )
     try:
         with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a bad upload's decoder notes are not the log's
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data))
             if img.format not in SUPPORTED_FORMATS:
@@ -79,8 +87,8 @@ def decode_image(data: bytes, name: str = "upload") -> LoadedImage:
         raise ImageError(f"{name}: refused, the image is too large to decode safely.") from exc
     except UnidentifiedImageError as exc:
         raise ImageError(f"{name}: not an image file we can read.") from exc
-    except (OSError, ValueError, SyntaxError, EOFError) as exc:
-        raise ImageError(f"{name}: the image is corrupt or truncated ({exc}).") from exc
+    except Exception as exc:  # noqa: BLE001 - whatever a decoder raises on bad bytes is one line
+        raise ImageError(f"{name}: the image is corrupt or truncated ({_reason(exc)}).") from exc
     if min(rgb.size) < 8:
         raise ImageError(f"{name}: the image is only {rgb.size[0]}×{rgb.size[1]} pixels.")
     return LoadedImage(original=rgb, name=name, source="upload")

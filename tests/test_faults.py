@@ -1,0 +1,63 @@
+"""Fault injection (issue #29): what a hostile but honest user can do gives one rsviz line,
+never a traceback, a hang or another session's lost work."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import os
+import sys
+
+import pytest
+
+from rsviz.errors import ImageError, RsvizError
+from rsviz.images import decode_image, synthetic_image
+from tests.conftest import ROOT, make_app
+
+
+def malformed_tiff() -> bytes:
+    """An uncompressed RGB TIFF whose StripOffsets tag is typed RATIONAL (byte 72 set to 5):
+    Pillow raised TypeError on it."""
+    buffer = io.BytesIO()
+    synthetic_image(32).save(buffer, format="TIFF", compression="raw")
+    data = bytearray(buffer.getvalue())
+    assert int.from_bytes(data[70:72], "little") == 273  # the StripOffsets tag, typed at 72
+    data[72] = 5
+    return bytes(data)
+
+
+def load_bench(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+# ------------------------------------------------------------------------------- decoding
+
+
+def test_malformed_tiff_is_one_rsviz_error():
+    with pytest.raises(ImageError, match=r"^bad\.tif: the image is corrupt") as info:
+        decode_image(malformed_tiff(), "bad.tif")
+    assert "\n" not in str(info.value)
+
+
+def test_decode_fuzz_lets_only_rsviz_errors_escape():
+    fuzz = load_bench("decode_fuzz")
+    counts, escapes = fuzz.run(3000, seed=0)
+    assert escapes == []
+    for fmt in fuzz.FORMATS:  # the mutants reach every decoder: some decode, some are refused
+        assert counts[fmt, "rsviz error"] > 0, fmt
+        assert counts[fmt, "decoded"] > 0, fmt
+
+
+def test_malformed_tiff_upload_keeps_the_app_whole(app_env):
+    at = make_app()
+    at.sidebar.radio(key="sb_source").set_value("Upload").run()
+    at.sidebar.file_uploader(key="sb_upload").set_value(
+        ("bad.tif", malformed_tiff(), "image/tiff")).run()
+    assert not at.exception, at.exception
+    errors = [e.value for e in at.sidebar.error]
+    assert len(errors) == 1 and errors[0].startswith("bad.tif: the image is corrupt"), errors
+    assert at.sidebar.selectbox(key="sb_model")  # the sidebar went on past the uploader
