@@ -61,3 +61,45 @@ def test_malformed_tiff_upload_keeps_the_app_whole(app_env):
     errors = [e.value for e in at.sidebar.error]
     assert len(errors) == 1 and errors[0].startswith("bad.tif: the image is corrupt"), errors
     assert at.sidebar.selectbox(key="sb_model")  # the sidebar went on past the uploader
+
+
+# ----------------------------------------------------------------------- checkpoint paths
+
+
+def _special_paths(tmp_path):
+    fifo = tmp_path / "pipe.pth"
+    os.mkfifo(fifo)
+    folder = tmp_path / "folder.pth"
+    folder.mkdir()
+    return [(str(fifo), "named pipe \\(FIFO\\)"), ("/dev/zero", "device"), (str(folder), "folder")]
+
+
+def test_special_files_are_refused_before_reading(tmp_path):
+    from rsviz.models import load_checkpoint
+
+    for path, kind in _special_paths(tmp_path):
+        with pytest.raises(RsvizError, match=f"is a {kind}, not a checkpoint file") as info:
+            load_checkpoint(None, path)
+        assert "\n" not in str(info.value)
+
+
+def test_checkpoint_over_the_limit_is_refused(tmp_path):
+    from rsviz.models.checkpoints import checkpoint_limit, load_checkpoint
+
+    path = tmp_path / "big.pth"
+    path.write_bytes(b"\0" * (2**20 + 1))
+    with pytest.raises(RsvizError, match="over the 1 MB limit on checkpoints"):
+        load_checkpoint(None, str(path), max_bytes=2**20)
+    assert checkpoint_limit() == 1024 * 2**20  # server.maxUploadSize of .streamlit/config.toml
+
+
+def test_fifo_checkpoint_path_in_the_sidebar_is_one_line(app_env, tmp_path):
+    fifo = tmp_path / "pipe.pth"
+    os.mkfifo(fifo)
+    at = make_app(timeout=30)  # a blocked read would time the run out
+    at.sidebar.selectbox(key="sb_model").select("checkpoint").run()
+    at.sidebar.text_input(key="sb_ckpt_path").input(str(fifo)).run()
+    assert not at.exception, at.exception
+    errors = [e.value for e in at.sidebar.error]
+    assert len(errors) == 1 and "is a named pipe (FIFO)" in errors[0], errors
+    assert errors[0].endswith("Still using tiny_cnn.")

@@ -131,7 +131,7 @@ def test_upload_size_check_says_what_to_do():
     with pytest.raises(CheckpointMismatch) as info:
         check_upload_size(3 * 2**30 + 1, 2**30)
     text = str(info.value)
-    assert "3.0 GB" in text and "1.0 GB upload limit" in text and "path on the server" in text
+    assert "3.0 GB" in text and "1.0 GB upload limit" in text and "server.maxUploadSize" in text
     with pytest.raises(CheckpointMismatch, match="201 MB, over the 200 MB"):
         check_upload_size(201 * 2**20, 200 * 2**20)
 

@@ -33,9 +33,10 @@ def cached_checkpoint(arch: str, digest: str, _data: bytes, normalization: Any,
 
 @st.cache_resource(show_spinner="Loading the checkpoint…", max_entries=3)
 def cached_checkpoint_file(arch: str, path: str, stamp: tuple[int, int], normalization: Any,
-                           device: str) -> Classifier:
-    """A checkpoint on the server, reloaded when its size or modification time changes."""
-    return load_checkpoint(arch, path, normalization, torch.device(device))
+                           device: str, limit: int) -> Classifier:
+    """A checkpoint on the server, reloaded when its size or modification time changes; a
+    regular file of at most `limit` bytes, read with a timeout (no FIFO, device or folder)."""
+    return load_checkpoint(arch, path, normalization, torch.device(device), max_bytes=limit)
 
 
 def upload_limit() -> int:
@@ -98,14 +99,15 @@ def checkpoint_widgets(sb: Any, device: torch.device) -> Classifier | None:
         f"…or upload it (.pth, .pt, .tar; up to {limit / 2**30:.0f} GB)" if limit >= 2**30
         else f"…or upload it (.pth, .pt, .tar; up to {limit // 2**20} MB)",
         type=["pth", "pt", "bin", "tar"], key="sb_ckpt",
-        help="Larger files: give their path on the server.")
+        help="A path on the server has the same limit (server.maxUploadSize in "
+             ".streamlit/config.toml).")
     if custom is not None:
         normalization = parse_mean_std(*custom)
     if path:
         full = os.path.expanduser(path)
         stat = os.stat(full) if os.path.isfile(full) else None
         stamp = (stat.st_size, stat.st_mtime_ns) if stat else (0, 0)
-        model = cached_checkpoint_file(arch, full, stamp, normalization, str(device))
+        model = cached_checkpoint_file(arch, full, stamp, normalization, str(device), limit)
     elif upload is None:
         return None
     else:

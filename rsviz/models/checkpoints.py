@@ -21,14 +21,18 @@ import io
 import math
 import os
 import re
+import stat
+import threading
+import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 import torch
 
-from rsviz.errors import CheckpointMismatch, ModelUnavailable
+from rsviz.errors import CheckpointMismatch, ModelUnavailable, RsvizError
 from rsviz.models.base import (IMAGENET_MEAN, IMAGENET_STD, Classifier, ModelInfo, content_hash,
                                imagenet_classes)
 
@@ -43,6 +47,8 @@ SAFE_GLOBALS: list[Any] = [
     (_SCALAR, "numpy._core.multiarray.scalar"), (_SCALAR, "numpy.core.multiarray.scalar"),
     *[type(np.dtype(t)) for t in ("float16", "float32", "float64", "int32", "int64", "bool")],
 ]
+READ_TIMEOUT_S = 120.0  # a checkpoint path on a stalled file system fails instead of hanging
+APP_CONFIG = Path(__file__).resolve().parents[2] / ".streamlit" / "config.toml"
 _ARCH_LABELS = {"resnet50": "ResNet50", "resnet18": "ResNet18", "resnet34": "ResNet34",
                 "resnet101": "ResNet101", "wide_resnet50_2": "WideResNet50-2"}
 
@@ -100,7 +106,8 @@ def _reason(exc: Exception) -> str:
 
 
 def load_checkpoint(arch: str | None, data: bytes | str, normalization: Normalization = None,
-                    device: torch.device | str = "cpu", name: str | None = None) -> Classifier:
+                    device: torch.device | str = "cpu", name: str | None = None,
+                    max_bytes: int | None = None) -> Classifier:
     """Load a checkpoint (bytes, or a path on this machine) as a Classifier on pixel space.
 
     Args:
@@ -112,12 +119,25 @@ def load_checkpoint(arch: str | None, data: bytes | str, normalization: Normaliz
             flag ("none" / auto).
         device: where to put the model.
         name: display name of the file (defaults to its base name).
-    The detection line is the model's info.source; its model_id hashes weights and
-    normalisation, so two checkpoints of one architecture never share results.
+        max_bytes: the largest file read from a path (default `checkpoint_limit()`).
+    Any failure raises an RsvizError with one line. The detection line is the model's
+    info.source; its model_id hashes weights and normalisation, so two checkpoints of one
+    architecture never share results.
     """
+    raw, name = _read_bytes(data, name, max_bytes)
+    try:
+        return _build(arch, raw, name, normalization, device)
+    except RsvizError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - whatever torch raises on odd weights is one line
+        raise CheckpointMismatch(f"Cannot build a model from the checkpoint "
+                                 f"({type(exc).__name__}: {_reason(exc)}).") from exc
+
+
+def _build(arch: str | None, raw: bytes, name: str | None, normalization: Normalization,
+           device: torch.device | str) -> Classifier:
     import torchvision
 
-    raw, name = _read_bytes(data, name)
     obj = read_checkpoint(raw)
     state, file_arch, container = _unwrap(obj)
     detection, state = detect(state, arch, file_arch, container, normalization)
@@ -137,15 +157,78 @@ def load_checkpoint(arch: str | None, data: bytes | str, normalization: Normaliz
     return model.to(device)
 
 
-def _read_bytes(data: bytes | str, name: str | None) -> tuple[bytes, str | None]:
+def _read_bytes(data: bytes | str, name: str | None,
+                max_bytes: int | None = None) -> tuple[bytes, str | None]:
     if not isinstance(data, (str, os.PathLike)):
         return bytes(data), name
     path = os.path.expanduser(str(data))
+    return read_checkpoint_file(path, max_bytes), name or os.path.basename(path)
+
+
+def checkpoint_limit() -> int:
+    """The largest checkpoint read, in bytes: the app's upload limit (server.maxUploadSize in
+    .streamlit/config.toml, in MB; 1024 when unset), for paths as for uploads."""
     try:
-        with open(path, "rb") as handle:
-            return handle.read(), name or os.path.basename(path)
+        with open(APP_CONFIG, "rb") as handle:
+            return int(tomllib.load(handle)["server"]["maxUploadSize"]) * 2**20
+    except (OSError, ValueError, KeyError, TypeError):
+        return 1024 * 2**20
+
+
+def read_checkpoint_file(path: str, max_bytes: int | None = None,
+                         timeout: float = READ_TIMEOUT_S) -> bytes:
+    """The bytes of a checkpoint on this machine: a regular file of at most `max_bytes`
+    (default `checkpoint_limit()`), read within `timeout` seconds. A folder, FIFO, device or
+    socket is refused before it is opened; every failure raises ModelUnavailable (one line)."""
+    limit = max_bytes or checkpoint_limit()
+    box: dict[str, Any] = {}
+
+    def read() -> None:
+        try:
+            box["data"] = _read_regular(path, limit)
+        except Exception as exc:  # noqa: BLE001 - handed to the caller below
+            box["error"] = exc
+
+    reader = threading.Thread(target=read, name="rsviz-checkpoint-read", daemon=True)
+    reader.start()
+    reader.join(timeout)
+    if reader.is_alive():
+        raise ModelUnavailable(f"Reading checkpoint {path} took longer than {timeout:.0f} s "
+                               "(a stalled file system?); gave up.")
+    if "error" in box:
+        raise box["error"]
+    return box["data"]
+
+
+def _read_regular(path: str, limit: int) -> bytes:
+    try:
+        info = os.stat(path)
+        _check_regular(path, info.st_mode)
+        _check_size(path, info.st_size, limit)
+        # O_NONBLOCK: a file swapped for a FIFO after the check cannot block the open
+        with os.fdopen(os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)), "rb") as handle:
+            _check_regular(path, os.fstat(handle.fileno()).st_mode)
+            data = handle.read(limit + 1)
     except OSError as exc:
-        raise ModelUnavailable(f"Cannot read checkpoint {path}: {exc.strerror}.") from exc
+        raise ModelUnavailable(f"Cannot read checkpoint {path}: {exc.strerror or exc}.") from exc
+    _check_size(path, len(data), limit)
+    return data
+
+
+def _check_regular(path: str, mode: int) -> None:
+    if stat.S_ISREG(mode):
+        return
+    kind = ("a folder" if stat.S_ISDIR(mode) else "a named pipe (FIFO)" if stat.S_ISFIFO(mode)
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+    raise ModelUnavailable(f"Checkpoint {path} is {kind}, not a checkpoint file.")
+
+
+def _check_size(path: str, size: int, limit: int) -> None:
+    if size > limit:
+        raise ModelUnavailable(f"Checkpoint {path} is {_human(size)}, over the {_human(limit)} "
+                               "limit on checkpoints (server.maxUploadSize in "
+                               ".streamlit/config.toml).")
 
 
 def _unwrap(obj: Any) -> tuple[dict[str, torch.Tensor], str | None, str]:
@@ -252,11 +335,11 @@ def parse_mean_std(mean: str, std: str) -> tuple[tuple[float, ...], tuple[float,
 
 def check_upload_size(size: int, limit: int) -> None:
     """Refuse a checkpoint upload of `size` bytes over `limit` bytes with one line that says
-    what to do (give it as a path on the server), before anything reads it."""
+    what to do (raise the limit), before anything reads it."""
     if size > limit:
         raise CheckpointMismatch(
-            f"The file is {_human(size)}, over the {_human(limit)} upload limit: give it as a path "
-            "on the server instead (or raise server.maxUploadSize in .streamlit/config.toml).")
+            f"The file is {_human(size)}, over the {_human(limit)} upload limit (it bounds "
+            "checkpoint paths too): raise server.maxUploadSize in .streamlit/config.toml.")
 
 
 def _human(size: int) -> str:
