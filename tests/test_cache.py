@@ -54,14 +54,16 @@ def test_corrupt_entry_is_recomputed(tmp_path):
     assert cache.get_or_compute("k", lambda: 42) == 42
 
 
-def test_corrupt_database_is_not_fatal(tmp_path):
+def test_corrupt_database_is_moved_aside_and_rebuilt(tmp_path):
     folder = tmp_path / "c"
     folder.mkdir()
     (folder / "cache.db").write_bytes(b"this is not sqlite" * 100)
     cache = DiskCache(folder)
     assert cache.get("k") is None
-    assert cache.get_or_compute("k", lambda: 7) == 7  # computed even though nothing is stored
-    assert cache.last_warning
+    assert cache.get_or_compute("k", lambda: 7) == 7
+    assert cache.get("k") == 7  # stored in the rebuilt database
+    assert (folder / "cache.db.corrupt").read_bytes() == b"this is not sqlite" * 100
+    assert "rebuilt the cache" in cache.notice and cache.last_warning is None
 
 
 def test_full_disk_keeps_the_result(tmp_path, monkeypatch):

@@ -103,3 +103,44 @@ def test_fifo_checkpoint_path_in_the_sidebar_is_one_line(app_env, tmp_path):
     errors = [e.value for e in at.sidebar.error]
     assert len(errors) == 1 and "is a named pipe (FIFO)" in errors[0], errors
     assert errors[0].endswith("Still using tiny_cnn.")
+
+
+# ------------------------------------------------------------------------ self-healing caches
+
+
+def test_garbage_cache_db_is_moved_aside_and_rebuilt(isolated_cache):
+    from rsviz.cache import default_cache
+    from rsviz.jobs import JobManager
+
+    isolated_cache.mkdir(parents=True)
+    garbage = os.urandom(8192)
+    (isolated_cache / "cache.db").write_bytes(garbage)
+    manager = JobManager()
+    snap = manager.wait(manager.submit("x", lambda job: {"v": 1}, cache_key="key-x"))
+    manager.shutdown()
+    assert snap.status == "done" and snap.warning is None
+    assert default_cache().get("key-x") == {"v": 1}  # stored in the rebuilt database
+    assert (isolated_cache / "cache.db.corrupt").read_bytes() == garbage
+    assert "rebuilt the cache" in default_cache().notice
+
+
+def test_corrupt_openvino_ir_is_rebuilt(isolated_cache, caplog):
+    pytest.importorskip("openvino")
+    import torch
+
+    from rsviz.engines.select import choose_engine, engines_dir
+    from rsviz.models import load_model
+
+    model = load_model("tiny_cnn")
+    first, _ = choose_engine(model, force="openvino", count=64)
+    if first is None:
+        pytest.skip("OpenVINO cannot convert the model here")
+    ir = next((engines_dir() / "openvino").glob("*.xml"))
+    ir.write_bytes(os.urandom(ir.stat().st_size))
+    engine, choice = choose_engine(model, force="openvino", count=64)
+    assert choice.name == "openvino" and engine is not None
+    x = torch.rand((4, *model.info.input_shape), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.allclose(engine.logits(x), model(x), atol=1e-4)
+    assert ir.with_name(ir.name + ".corrupt").is_file() and ir.is_file()
+    assert "rebuilt the cache" in caplog.text

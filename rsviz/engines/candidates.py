@@ -167,14 +167,39 @@ class OpenVINO(Engine):
         return None
 
     def prepare(self) -> None:
+        """Compile the cached IR, or convert the model and cache its IR with a checksum. A
+        cached IR that fails its checksum or does not compile is moved aside (`*.corrupt`,
+        logged) and rebuilt at once."""
+        import logging
+
         import openvino as ov
 
         core = ov.Core()
         path = _ir_path(self.model, self.input_shape, self.ir_folder) if self.ir_folder else None
+        files = [path, path.with_suffix(".bin"), path.with_suffix(".sha256")] if path else []
+
+        def checksum() -> str:
+            digest = hashlib.sha256()
+            for part in files[:2]:
+                digest.update(part.read_bytes())
+            return digest.hexdigest()
+
+        self.compiled = None
+        if path is not None and path.exists():
+            try:
+                if not files[2].exists() or files[2].read_text().strip() != checksum():
+                    raise ValueError("no checksum, or not the one it was saved with")
+                self.compiled = core.compile_model(core.read_model(str(path)), "CPU",
+                                                   openvino_config())
+            except Exception as error:  # noqa: BLE001 - a damaged cache is rebuilt, not fatal
+                for part in files:
+                    if part.exists():
+                        part.replace(part.with_name(part.name + ".corrupt"))
+                logging.getLogger(__name__).warning(
+                    "OpenVINO IR %s is unusable (%s): moved it aside (*.corrupt) and rebuilt the "
+                    "cache", path, error)
         try:
-            if path is not None and path.exists():
-                ir = core.read_model(str(path))
-            else:
+            if self.compiled is None:
                 example = torch.rand((1, *self.input_shape))
                 with warnings.catch_warnings():  # torch.jit.trace deprecation notices
                     warnings.simplefilter("ignore")
@@ -183,7 +208,8 @@ class OpenVINO(Engine):
                 if path is not None:
                     path.parent.mkdir(parents=True, exist_ok=True)
                     ov.save_model(ir, str(path), compress_to_fp16=False)
-            self.compiled = core.compile_model(ir, "CPU", openvino_config())
+                    files[2].write_text(checksum())
+                self.compiled = core.compile_model(ir, "CPU", openvino_config())
         except Exception as error:  # conversion of an unusual model: say why, fall back
             raise EngineUnavailable(f"OpenVINO could not convert the model: {error}") from error
         self.requests = int(self.compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
