@@ -1,4 +1,7 @@
-"""Device choice, precision and batch-size defaults. Nothing here hard-codes CUDA."""
+"""Device choice, autocast and batch-size defaults. Nothing here hard-codes CUDA.
+
+The arithmetic a result was computed in is settled by the engine decision
+(`rsviz.engines.precision_of`, `rsviz.identity`), not by CPU flags here."""
 
 from __future__ import annotations
 
@@ -39,17 +42,6 @@ def cpu_supports_bf16() -> bool:
     except OSError:
         return False
     return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """Turn "auto" into a concrete precision for the device."""
-    if precision != "auto":
-        return precision
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    if os.environ.get("RSVIZ_PRECISION") in ("fp32", "bf16"):
-        return os.environ["RSVIZ_PRECISION"]
-    return "bf16" if cpu_supports_bf16() else "fp32"
 
 
 @contextlib.contextmanager

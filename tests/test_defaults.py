@@ -79,6 +79,7 @@ def test_the_dichotomy_shortens_its_whitebox_search_before_its_votes():
     assert quick["n_samples"] == full["n_samples"] and quick["grid"] == full["grid"]
     assert page_defaults("dichotomy", rate / 0.9 * 1.01) == full
     towards = [dichotomy.DichotomyRequest(model_id="m", image_hash="h", kind="towards",
+                                          forward="cpu/eager/fp32/torch-2.14.1",
                                           attack_iters=i, config=DichotomyConfig(sigma=0.25))
                for i in (20, 100)]  # the field is unused there: one cache key
     assert towards[0].key() == towards[1].key() and towards[0].cost() == towards[1].cost()

@@ -57,6 +57,26 @@ def test_wrong_engines_are_rejected_with_a_reason(tiny_model):
     assert reports["eager_nchw"].status == "forced only"
 
 
+class EarlyWrong(Slightly):
+    """Wrong on one input of the first chunk: the check stops after that chunk."""
+
+    name = "early_wrong"
+
+    def logits(self, x):
+        self.calls += 1  # Slightly errs on its second call: this one on its first
+        return super().logits(x)
+
+
+def test_agreement_is_reported_over_the_inputs_checked(tiny_model):
+    """An early stop reports the agreement of the inputs it saw (31/32), not that count over
+    every input planned (31/64): the bug that showed bf16's ~97 % as 6 %."""
+    _, choice = engines.choose_engine(tiny_model, count=COUNT, pool=pool(tiny_model, EarlyWrong))
+    report = next(r for r in choice.reports if r.name == "early_wrong")
+    assert report.status == "rejected"
+    assert report.agreement == pytest.approx(31 / 32)
+    assert "of 32 noisy inputs" in report.reason and "stopped there" in report.reason
+
+
 def test_forcing_a_rejected_engine_falls_back_and_says_so(tiny_model):
     _, choice = engines.choose_engine(tiny_model, count=COUNT, force="permuted",
                                       pool=pool(tiny_model, Permuted))

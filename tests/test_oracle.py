@@ -187,10 +187,14 @@ def test_describe_names_the_criterion():
     assert "σ=0.25" in text and "n=10" in text and "P_a=0.8" in text and "≥ 8 of 10" in text
 
 
-def test_auto_precision_is_fp32_against_f(monkeypatch):
-    """bf16 would round HSJA's tiny probes away: f is always queried in fp32 under "auto"."""
-    monkeypatch.setenv("RSVIZ_PRECISION", "bf16")
+def test_auto_precision_is_fp32_against_f():
+    """bf16 would round HSJA's tiny probes away: f is always queried in fp32 under "auto";
+    against g, "auto" is the attached engine's arithmetic (here a bf16 one)."""
+    from types import SimpleNamespace
+
+    from rsviz.engines import attach
     model = linear()
+    attach(model, SimpleNamespace(precision="bf16", batch_size=None), None)
     assert Oracle(model, GREY, 0, OracleConfig()).precision == "fp32"
     assert Oracle(model, GREY, 0, OracleConfig(sigma=0.1)).precision == "bf16"
     assert Oracle(model, GREY, 0, OracleConfig(precision="bf16")).precision == "bf16"

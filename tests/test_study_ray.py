@@ -170,9 +170,10 @@ def test_a_model_with_an_attached_engine_ships_without_it(cluster, tiny_model, i
     workers get the model without it, and the driver's model keeps it."""
     import threading
 
-    from rsviz.engines import attach, engine_of
+    from rsviz.engines import Engine, attach, engine_of
 
-    lock = threading.Lock()  # stands for an engine object that cannot be pickled
+    lock = Engine(tiny_model, tiny_model.info.input_shape)  # eager fp32, as workers run it,
+    lock.unpicklable = threading.Lock()  # with an object that cannot be pickled (OpenVINO's)
     attach(tiny_model, lock)
     plan = tiny_plan(image_folder, attacks=("a",), certify=None)
     study = run_study(plan, tmp_path / "out", model=tiny_model,

@@ -33,11 +33,12 @@ def test_sidebar_shows_and_forces_the_engine(app_env, with_permuted, monkeypatch
     assert not at.exception, at.exception
     engine = at.sidebar.selectbox(key="sb_engine")
     assert engine.value == "auto" and "openvino" in engine.options
-    assert "Engine: **eager fp32** (small input: not measured)" in captions(at)
+    assert "f runs on **eager torch fp32, CPU** (small input: not measured)" in captions(at)
 
     engine.select("eager_nchw").run()
     assert not at.exception, at.exception
-    assert "Engine: **eager_nchw:" in captions(at) and "(forced)" in captions(at)
+    assert "f runs on **eager torch (NCHW) fp32, batch " in captions(at)
+    assert "(forced)" in captions(at)
     assert not at.sidebar.warning
     status = at.sidebar.status[0]  # the measurement's steps, shown while it runs
     assert status.label == "Forward engine chosen"
@@ -56,7 +57,7 @@ def test_sidebar_shows_and_forces_the_engine(app_env, with_permuted, monkeypatch
 def test_sidebar_follows_the_forced_environment(app_env):
     at = make_app()  # app_env sets RSVIZ_ENGINE=eager
     assert at.sidebar.selectbox(key="sb_engine").value == "eager"
-    assert "Engine: **eager fp32** (forced)" in captions(at)
+    assert "f runs on **eager torch fp32, CPU** (forced)" in captions(at)
 
 
 def test_page_defaults_follow_the_rate_and_the_preset(app_env, monkeypatch):

@@ -32,8 +32,11 @@ def test_key_ignores_summary_fields_only(tiny_model, coffee):
     base = votes_request(tiny_model, coffee)
     assert base.key() == votes_request(tiny_model, coffee, n=5, alpha=0.01, batch_size=7).key()
     for change in ({"sigma": 0.5}, {"n_samples": 300}, {"n0": 10}, {"seed": 1},
-                   {"precision": "fp32"}):
+                   {"precision": "bf16"}):
         assert base.key() != votes_request(tiny_model, coffee, **change).key(), change
+    # "auto" is settled on the forward identity (eager fp32 here): the same key as explicit fp32
+    assert base.precision == "fp32" and base.forward.startswith("cpu/eager/fp32/")
+    assert base.key() == votes_request(tiny_model, coffee, precision="fp32").key()
     other = votes_request(tiny_model, coffee.flip(-1))
     assert other.key() != base.key()
 

@@ -52,13 +52,16 @@ def engine_sidebar(sb: Any, model: Classifier) -> Any:
 
 
 def _describe(sb: Any, model: Classifier, force: str, choice: Any) -> None:
+    from rsviz.engines import describe_forward
     from rsviz.views.base import measured_rate
 
+    words = describe_forward(model)  # what every result of this model records
     if choice is None:
         why = "forced" if force == "eager" else "small input: not measured"
-        sb.caption(f"Engine: **eager fp32** ({why}), about {measured_rate(model):,.0f} passes/s")
+        sb.caption(f"f runs on **{words}** ({why}), about {measured_rate(model):,.0f} passes/s")
         return
-    sb.caption(f"Engine: **{choice.summary()}**")
+    sb.caption(f"f runs on **{words}**: {choice.rate:.1f} passes/s "
+               f"({'forced' if choice.forced else 'measured'})")
     if force not in ("auto", choice.name):
         reason = next((r.reason for r in choice.reports if r.name == force), "")
         sb.warning(f"Engine {force} rejected: {reason or 'not usable here'}. "

@@ -51,7 +51,11 @@ def _app_params(params: dict[str, Any] | None) -> Callable[[], dict[str, Any]]:
         if state is not None:
             base = {"sigma": state.sigma, "n": state.n, "device": str(state.device)}
             if state.model is not None:
-                base.update(model=state.model.info.name, model_id=state.model_id)
+                from rsviz.engines import describe_forward, forward_of
+
+                base.update(model=state.model.info.name, model_id=state.model_id,
+                            forward=forward_of(state.model).tag(),
+                            engine=describe_forward(state.model))
             if state.image is not None:
                 base["image"] = state.image.name
             if state.x is not None:

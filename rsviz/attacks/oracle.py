@@ -32,7 +32,8 @@ from rsviz import theory
 from rsviz.config import check_count, check_probability, check_sigma
 from rsviz.errors import BudgetExhausted, ConfigError
 from rsviz.models import Classifier
-from rsviz.device import default_batch_size, resolve_precision
+from rsviz.device import default_batch_size
+from rsviz.engines import precision_of
 from rsviz.smoothing import forward_labels, lazy_threshold_votes, lazy_votes, make_generator
 
 
@@ -60,9 +61,8 @@ class OracleConfig:
         seed: seed of the oracle's noise generator.
         precision: forward precision. "auto" is fp32 when f is attacked — decision-based attacks
             probe perturbations far below the input resolution of bf16 (2⁻⁸ relative: HSJA's
-            δ_t is ~10⁻⁶ per pixel at 224²), which would round them away — and the device
-            default (bf16 autocast where supported) against g_{σ,n}, whose noise dithers
-            that rounding.
+            δ_t is ~10⁻⁶ per pixel at 224²), which would round them away. Against g_{σ,n},
+            "auto" is the vote sampler's engine arithmetic (`rsviz.engines.precision_of`).
     """
 
     sigma: float | None = None
@@ -86,6 +86,8 @@ class OracleConfig:
             check_count("target class", self.target, minimum=0)
         if self.precision not in ("auto", "fp32", "bf16", "fp16"):
             raise ConfigError(f"Unknown precision {self.precision!r}.")
+        if self.precision == "auto" and self.sigma is None:  # f is attacked: see above
+            object.__setattr__(self, "precision", "fp32")
 
     @property
     def smoothed(self) -> bool:
@@ -142,10 +144,7 @@ class Oracle:
         self.config = config
         # an explicit batch size keeps the engine from re-tuning it at every (small) query
         self.batch_size = batch_size or default_batch_size(self.device, self.x_o.numel())
-        wanted = precision or config.precision
-        if wanted == "auto" and config.sigma is None:
-            wanted = "fp32"
-        self.precision = resolve_precision(wanted, self.device)
+        self.precision = precision_of(model, precision or config.precision)
         self.generator = make_generator(config.seed, self.device)
         self.queries = 0
         self.forward_passes = 0

@@ -111,13 +111,18 @@ def load_cli_image(spec: str, model: Any) -> tuple[Any, str]:
     return load_image(spec, model)
 
 
-def context(model: Any, x: Any, name: str) -> dict:
-    """Metadata common to every JSON output."""
+def context(model: Any, x: Any, name: str, request: Any = None) -> dict:
+    """Metadata common to every JSON output; with the view's request, its forward identity
+    (the tag in "forward", the same in words in "engine")."""
     from rsviz.device import describe_device
+    from rsviz.engines import describe_forward
     from rsviz.images import tensor_hash
 
-    return {"model": model.info.name, "model_id": model.info.model_id,
-            "device": describe_device(model.device), "image": name, "image_hash": tensor_hash(x)}
+    out = {"model": model.info.name, "model_id": model.info.model_id,
+           "device": describe_device(model.device), "image": name, "image_hash": tensor_hash(x)}
+    if request is not None:
+        out.update(forward=request.forward, engine=describe_forward(model, request.forward))
+    return out
 
 
 def inputs(args: argparse.Namespace) -> tuple[Any, Any, str]:
@@ -134,6 +139,7 @@ def run_view(request: Any, model: Any, x: Any, label: str) -> Any:
     import sys
 
     from rsviz.cache import default_cache
+    from rsviz.engines import describe_forward
     from rsviz.jobs import StderrProgress
     from rsviz.views.base import measured_rate, run_cached, seconds
 
@@ -144,8 +150,8 @@ def run_view(request: Any, model: Any, x: Any, label: str) -> Any:
     cost, rate = request.cost(), measured_rate(model)
     wait = seconds(cost, rate)
     shown = f"{wait:,.0f}" if wait >= 10 else f"{wait:.1f}"
-    print(f"{label}: {cost.describe()}, ≈ {shown} s at {rate:,.1f} passes/s (measured here)",
-          file=sys.stderr)
+    print(f"{label}: {cost.describe()}, ≈ {shown} s at {rate:,.1f} passes/s (measured here); "
+          f"f runs on {describe_forward(model, request.forward)}", file=sys.stderr)
     return run_cached(request, model, x, StderrProgress(label))[0]
 
 

@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> dict:
     request = AttackRequest(**view_inputs(model, x), attack=args.attack, config=config,
                             params=tuple(params.items()), variant=args.variant)
     result = run_view(request, model, x, f"{NAME} {args.attack}")
-    summary = {**context(model, x, name), **request.summary(result, model.info.class_name)}
+    summary = {**context(model, x, name, request), **request.summary(result, model.info.class_name)}
     if args.out:
         summary["files"] = write_outputs(Path(args.out), result["trace"], x, summary)
     return summary

@@ -77,7 +77,7 @@ def _one_image(args: argparse.Namespace, model: Any, config: Any) -> dict[str, A
     x, name = load_cli_image(args.image, model)
     request = CertifyRequest(**view_inputs(model, x), config=config, name=name)
     rows = run_view(request, model, x, NAME)
-    return {**context(model, x, name), **request.summary(rows, model.info.class_name)}
+    return {**context(model, x, name, request), **request.summary(rows, model.info.class_name)}
 
 
 def render(result: dict[str, Any]) -> str:

@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> dict:
                                extension=args.extension, attack_iters=args.attack_iters,
                                other=other, other_name=other_name)
     out = run_view(request, model, x, NAME)
-    return {**context(model, x, name), **request.summary(out, model.info.class_name)}
+    return {**context(model, x, name, request), **request.summary(out, model.info.class_name)}
 
 
 def render(result: dict) -> str:

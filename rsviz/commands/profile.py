@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> dict:
     model, x, name = inputs(args)
     request = ProfileRequest(**view_inputs(model, x), config=config)
     result = run_view(request, model, x, NAME)
-    out = {**context(model, x, name), **request.summary(result)}
+    out = {**context(model, x, name, request), **request.summary(result)}
     if args.out:
         out["files"] = write_outputs(result["profile"], out, Path(args.out))
     return out

@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> dict:
             files.append(str(out / f"{stem}.png"))
         except Exception as exc:  # noqa: BLE001 - kaleido/Chromium missing: HTML is enough
             notes.append(f"PNG skipped for {stem} ({type(exc).__name__}: {str(exc)[:80]})")
-    return {**context(model, x, name), **request.summary(result), "files": files,
+    return {**context(model, x, name, request), **request.summary(result), "files": files,
             "notes": notes, "out": os.fspath(out)}
 
 

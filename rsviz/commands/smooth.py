@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> dict:
                            n0=args.n0, seed=args.seed, precision=args.precision, n=args.n,
                            alpha=args.alpha, batch_size=args.batch_size)
     sampled = run_view(request, model, x, NAME)
-    return {**context(model, x, name), **request.summary(sampled, model.info.class_name)}
+    return {**context(model, x, name, request), **request.summary(sampled, model.info.class_name)}
 
 
 def render(result: dict) -> str:

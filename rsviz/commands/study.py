@@ -37,14 +37,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from rsviz.study import load_plan
     from rsviz.views.study import request_for
 
+    before = os.environ.get("RSVIZ_ENGINE")
     if args.engine != "auto":  # every model of the plan, in this process and its workers
         os.environ["RSVIZ_ENGINE"] = args.engine
-    plan = load_plan(args.plan)
-    device = resolve_device(args.device)
-    request = request_for(plan, args.out, base=str(Path(args.plan).resolve().parent),
-                          device=device.type, runner=args.runner, address=args.address)
-    study = request.run(None, None, StderrProgress(f"study {plan.name}"))
-    return request.summary(study)
+    try:
+        plan = load_plan(args.plan)
+        device = resolve_device(args.device)
+        request = request_for(plan, args.out, base=str(Path(args.plan).resolve().parent),
+                              device=device.type, runner=args.runner, address=args.address)
+        study = request.run(None, None, StderrProgress(f"study {plan.name}"))
+        return request.summary(study)
+    finally:  # the caller's environment as it was (tests run commands in-process)
+        if before is None:
+            os.environ.pop("RSVIZ_ENGINE", None)
+        else:
+            os.environ["RSVIZ_ENGINE"] = before
 
 
 def render(result: dict[str, Any]) -> str:

@@ -35,10 +35,71 @@ def __getattr__(name: str) -> Any:
 
 def attach(model, engine, choice=None) -> None:
     """Route the vote sampler's forwards of `model` through `engine` (None: eager fp32)."""
-    from rsviz.device import resolve_precision
     model.__dict__["rsviz_engine"] = engine
     model.__dict__["rsviz_engine_choice"] = choice
-    model.__dict__["rsviz_engine_precision"] = resolve_precision("auto", model.device)
+
+
+def precision_of(model, precision: str = "auto") -> str:
+    """The arithmetic a forward pass of `model` runs at: `precision` when concrete; "auto" is
+    the attached engine's own (eager fp32 without one). The one rule behind every "auto"."""
+    if precision != "auto":
+        return precision
+    engine = engine_of(model)
+    return engine.precision if engine is not None else "fp32"
+
+
+def forward_of(model, precision: str = "auto"):
+    """The `rsviz.identity.Forward` of the vote sampler's forward passes of `model` at
+    `precision`: its device, the arithmetic that runs, the engine and versions. Settles the
+    engine decision first (the cached or measured choice, `first_use`) when none is attached."""
+    import torch
+
+    from rsviz.identity import Forward
+    if "rsviz_engine" not in model.__dict__:
+        first_use(model)
+    engine = engine_of(model)
+    if engine is None:
+        base = Forward(model.device.type, "fp32", "eager", "", torch.__version__)
+    else:
+        base = Forward(model.device.type, engine.precision, engine.identity_name,
+                       engine.version, torch.__version__)
+    return base.with_precision(precision_of(model, precision))
+
+
+def match_forward(model, tag: str) -> str:
+    """Make `model` run the forward identity `tag` under "auto" (a study task's, planned where
+    the study started and checked for fidelity there): the engine of that identity is built
+    and attached when the one attached differs. Returns `tag`; raises RsvizError when this
+    process cannot run it (another device, version or engine)."""
+    from rsviz.engines.candidates import candidates
+    from rsviz.engines.select import _build
+    from rsviz.errors import RsvizError
+    from rsviz.identity import Forward
+    wanted = Forward.parse(tag)
+    if forward_of(model).tag() != tag:
+        if (wanted.engine, wanted.precision) == ("eager", "fp32"):
+            attach(model, None)
+        found = [e for e in candidates(model, tuple(model.info.input_shape))
+                 if (e.identity_name, e.precision) == (wanted.engine, wanted.precision)
+                 and (e.identity_name, e.precision) != ("eager", "fp32")]
+        if found and _build(found[0]) is None:
+            attach(model, found[0])
+        running = forward_of(model)
+        if running.tag() != tag:
+            raise RsvizError(f"This process runs {running.describe()} ({running.tag()}), not the "
+                             f"task's {wanted.describe()} ({tag}).")
+    return tag
+
+
+def describe_forward(model, tag: str | None = None) -> str:
+    """A forward identity in words (`tag`, else the model's own), with the attached engine's
+    batch when that engine runs it: 'OpenVINO fp32, batch 4, CPU'."""
+    from rsviz.identity import Forward
+    forward = Forward.parse(tag) if tag else forward_of(model)
+    engine = engine_of(model)
+    served = engine is not None and (forward.engine, forward.precision) == (
+        engine.identity_name, engine.precision)
+    return forward.describe(engine.batch_size if served else None)
 
 
 def detach(model) -> dict:
@@ -132,4 +193,4 @@ def first_use(model) -> None:
             log.warning("rsviz engines: %s", choice.summary())
 
 
-__all__ = ["ensure_engine", "first_use", "needs_measurement", "ENGINE_NAMES", "attach", "choice_of", "engine_of", "use_best_engine", *_LAZY]
+__all__ = ["describe_forward", "forward_of", "match_forward", "precision_of", "ensure_engine", "first_use", "needs_measurement", "ENGINE_NAMES", "attach", "choice_of", "engine_of", "use_best_engine", *_LAZY]

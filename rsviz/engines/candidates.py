@@ -30,11 +30,13 @@ class Engine:
     """Eager torch fp32 as rsviz has always run it (channels_last for convnets).
 
     Subclasses override `prepare` and `logits`. `precision` names the arithmetic ("fp32",
-    "bf16", "fp16"); `batch_size` is set by the selection once measured.
+    "bf16", "fp16"); `batch_size` is set by the selection once measured. `identity_name` and
+    `version` go into the forward identity of every result (`rsviz.identity.Forward`).
     """
 
     name = "eager"
     precision = "fp32"
+    version = ""  # the engine's own version where it is not torch's
     layout = "channels_last"
     in_auto = True  # False: only used when forced (e.g. torch.compile's minute-long compile)
 
@@ -48,6 +50,11 @@ class Engine:
     def unavailable(cls, device: torch.device) -> str | None:
         """Why this engine cannot run on `device` (None when it can)."""
         return None
+
+    @property
+    def identity_name(self) -> str:
+        """The engine's name in a forward identity: runs of the same arithmetic share it."""
+        return self.name
 
     def _is_conv(self) -> bool:
         return any(isinstance(m, torch.nn.Conv2d) for m in self.model.modules())
@@ -96,6 +103,11 @@ class EagerLowPrecision(Engine):
         super().__init__(model, input_shape)
         self.precision = precision
         self.name = f"eager_{precision}"
+
+    @property
+    def identity_name(self) -> str:
+        """"eager": the same arithmetic as the sampler's own eager path under autocast."""
+        return "eager"
 
     @classmethod
     def unavailable_for(cls, device: torch.device, precision: str) -> str | None:
@@ -152,6 +164,11 @@ class OpenVINO(Engine):
     name = "openvino"
     layout = "nchw"
     ir_folder: Path | None = None  # set by the selection (cache/engines/openvino)
+
+    @property
+    def version(self) -> str:  # type: ignore[override]
+        import openvino
+        return openvino.__version__.split("-")[0]
 
     @classmethod
     def unavailable(cls, device: torch.device) -> str | None:

@@ -14,7 +14,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from rsviz.device import autocast, default_batch_size, resolve_precision, tcmalloc_loaded
+from rsviz.device import autocast, default_batch_size, tcmalloc_loaded
+from rsviz.engines import precision_of
 from rsviz.jobs import NullProgress, Progress
 from rsviz.models import Classifier
 from rsviz.smoothing.noise import make_generator
@@ -34,12 +35,13 @@ def uses_channels_last(model: Classifier) -> bool:
 def prepare(model: Classifier, points: torch.Tensor,
             precision: str) -> tuple[torch.Tensor, str, bool]:
     """(points as float32 on the model's device, the concrete precision, whether the model
-    runs channels_last): the common start of every vote sampler."""
+    runs channels_last): the common start of every vote sampler. "auto" is the attached
+    engine's arithmetic (`rsviz.engines.precision_of`), settled here at first use."""
     points = points.to(device=model.device, dtype=torch.float32)
     if "rsviz_engine" not in model.__dict__:  # first use: measured choice (rsviz.engines)
         from rsviz.engines import first_use
         first_use(model)
-    return points, resolve_precision(precision, model.device), uses_channels_last(model)
+    return points, precision_of(model, precision), uses_channels_last(model)
 
 
 def forward(model: Classifier, x: torch.Tensor, precision: str) -> torch.Tensor:
@@ -49,9 +51,10 @@ def forward(model: Classifier, x: torch.Tensor, precision: str) -> torch.Tensor:
 
 
 def vote_engine(model: Classifier, precision: str):
-    """The engine attached by `rsviz.engines.attach` when it serves this precision, else None."""
+    """The engine attached by `rsviz.engines.attach` when it runs this precision, else None
+    (the same rule as `rsviz.identity.Forward.with_precision`)."""
     engine = model.__dict__.get("rsviz_engine")
-    if engine is not None and precision == model.__dict__.get("rsviz_engine_precision"):
+    if engine is not None and precision_of(model, precision) == engine.precision:
         return engine
     return None
 
@@ -150,7 +153,7 @@ def auto_batch_size(model: Classifier, precision: str = "auto", measure: bool = 
     With measure=False, returns the best size measured so far (the heuristic before any).
     Measuring runs each candidate twice on noise images (~3 s for Lite0 on a 2-core CPU).
     """
-    precision = resolve_precision(precision, model.device)
+    precision = precision_of(model, precision)
     shape = tuple(input_shape or model.info.input_shape)
     tuner = BatchTuner(model, precision, shape)
     if measure:
@@ -170,7 +173,7 @@ def estimate_rate(model: Classifier, precision: str = "auto") -> float:
 
     The one speed probe of rsviz: cost estimates of every view divide by it.
     """
-    precision = resolve_precision(precision, model.device)
+    precision = precision_of(model, precision)
     engine = vote_engine(model, precision)
     if engine is not None and getattr(engine, "rate", None):
         return float(engine.rate)  # measured by the engine selection (`rsviz.engines`)
@@ -191,7 +194,7 @@ def forward_labels(model: Classifier, points: torch.Tensor, batch_size: int | No
                    precision: str = "auto", progress: Progress | None = None) -> np.ndarray:
     """Labels f(x) of the base classifier for each of the m points (no noise)."""
     device = model.device
-    precision = resolve_precision(precision, device)
+    precision = precision_of(model, precision)
     channels_last = uses_channels_last(model)
     batch = batch_size or BatchTuner(model, precision, tuple(points.shape[1:])).best()
     progress = progress or NullProgress()

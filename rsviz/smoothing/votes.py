@@ -19,6 +19,7 @@ import torch
 from scipy import stats
 
 from rsviz.config import check_count, check_sigma, check_votes_within
+from rsviz.engines import forward_of
 from rsviz.errors import ConfigError
 from rsviz.jobs import NullProgress, Progress
 from rsviz.models import Classifier
@@ -39,6 +40,8 @@ class VoteRecord:
         seconds: wall time of the sampling.
         batch_size: forward batch size of the last batch (before clipping to what was left).
         precision: forward precision actually used ("fp32", "bf16" or "fp16").
+        forward: the forward identity that produced the labels (`rsviz.identity.Forward` tag:
+            device, arithmetic, engine and versions).
     """
 
     labels: np.ndarray
@@ -48,6 +51,7 @@ class VoteRecord:
     seconds: float = 0.0
     batch_size: int = 0
     precision: str = "fp32"
+    forward: str = ""
     _counts: np.ndarray | None = field(default=None, repr=False)
 
     @property
@@ -180,4 +184,5 @@ def sample_votes(model: Classifier, points: torch.Tensor, sigma: float, n_sample
     return VoteRecord(labels=labels.view(m, n_samples).cpu().numpy(),
                       num_classes=model.info.num_classes, sigma=float(sigma),
                       forward_passes=total, seconds=time.perf_counter() - started,
-                      batch_size=last, precision=precision)
+                      batch_size=last, precision=precision,
+                      forward=forward_of(model, precision).tag())

@@ -11,6 +11,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from rsviz.certification import CertRow, accuracy_drop_table
+from rsviz.identity import LEGACY, describe_tag
 from rsviz.study.plan import StudyPlan
 
 BOOTSTRAP_REPS = 2000
@@ -66,6 +67,7 @@ def summarize(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         rows.append({
             "model": model, "sigma": sigma, "n": n, "criterion": criterion, "p_a": p_a,
             "attack": attack, "variant": variant, "configuration": group[0]["configuration"],
+            "forward": forward_of_result(group[0]),
             "images": len(group), "accuracy": float(np.mean([r["start_correct"] for r in group])),
             "attacked": len(attacked),
             "success_rate": len(won) / len(attacked) if attacked else None,
@@ -80,6 +82,30 @@ def summarize(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                              r["sigma"] or 0,
                              r["n"] or 0, r["criterion"] or "", r["p_a"] or 0))
     return rows
+
+
+def forward_of_result(r: dict[str, Any]) -> str:
+    """A result's forward identity tag ("legacy" for results stored before identities)."""
+    return r.get("forward") or LEGACY
+
+
+def separate_identities(results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Results of one model computed with several forward identities (a CPU fp32 folder opened
+    with a GPU bf16 one, or a folder resumed after identities were recorded) never share a row
+    or a certification run: their "model" becomes 'MODEL_ID [identity in words]', the id
+    itself moves to "model_id". Results of a model with one identity are left as they are."""
+    plain = [{**{k: v for k, v in r.items() if k != "model_id"}, "model": r["model_id"]}
+             if "model_id" in r else r for r in results]  # labelled by an earlier call
+    seen: dict[str, set[str]] = {}
+    for r in plain:
+        seen.setdefault(r["model"], set()).add(forward_of_result(r))
+    out = []
+    for r in plain:
+        if len(seen[r["model"]]) > 1:
+            words = describe_tag(r.get("forward", ""))
+            r = {**r, "model_id": r["model"], "model": f"{r['model']} [{words}]"}
+        out.append(r)
+    return out
 
 
 def variant_of(r: dict[str, Any]) -> str:
@@ -154,6 +180,9 @@ class StudyResults:
     plans: list[StudyPlan] = field(default_factory=list)
     merged_expected: int | None = None
 
+    def __post_init__(self) -> None:
+        self.results = separate_identities(self.results)
+
     @property
     def expected(self) -> int:
         """Number of tasks the plan has for these images (image refs are per model)."""
@@ -173,6 +202,7 @@ class StudyResults:
         """What exported figures carry: the plan(s), the model ids, the folder(s)."""
         plans = self.plans or [self.plan]
         return {"plans": [p.to_dict() for p in plans], "model_ids": self.models,
+                "forwards": sorted({forward_of_result(r) for r in self.results}),
                 "folder": self.folder, "tasks": len(self.results)}
 
     def certification(self) -> dict[float, list[CertRow]]:

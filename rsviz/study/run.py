@@ -65,12 +65,14 @@ def prepare(plan: StudyPlan, model: Classifier, images: ImageSet | None = None,
             base: str | Path | None = None
             ) -> tuple[list[Task], list[ImageRef], dict[str, torch.Tensor]]:
     """Resolve the image set, preprocess it for the model, and expand the plan into its tasks
-    for that model (identified by its model id)."""
+    for that model (identified by its model id and the forward identity it runs here)."""
+    from rsviz.engines import forward_of
+
     info = model.info
     images = images if images is not None else plan.images.resolve(info.class_names, base)
     tensors = images.tensors(info.input_size, info.resize, info.interpolation)
     refs = image_refs(images, tensors, info.model_id)
-    return (build_tasks(plan, refs, info.model_id), refs,
+    return (build_tasks(plan, refs, info.model_id, forward_of(model).tag()), refs,
             {ref.hash: x for ref, x in zip(refs, tensors)})
 
 
@@ -150,6 +152,27 @@ def open_results(folder: str | Path) -> StudyResults:
                         failed=failed, plans=[plan])
 
 
+def merge_results(studies: Sequence[StudyResults]) -> list[dict]:
+    """Every result of the studies once. Task ids carry the forward identity, so results of
+    different identities never replace each other; the same id stored in two folders without
+    an identity (before identities existed) is kept once only when both hold the same numbers,
+    else refused: nothing says which machine computed which."""
+    merged: dict[str, tuple[dict, str]] = {}
+    for study in studies:
+        for r in study.results:
+            kept = merged.setdefault(r["task_id"], (r, study.folder))
+            if kept[0] is not r and not r.get("forward") and _numbers(kept[0]) != _numbers(r):
+                raise RsvizError(
+                    f"{kept[1]} and {study.folder} both hold task {r['task_id']} with different "
+                    "numbers, stored before rsviz recorded which engine and arithmetic ran: "
+                    "open these folders separately.")
+    return [r for r, _ in merged.values()]
+
+
+def _numbers(result: dict) -> dict:
+    return {k: v for k, v in result.items() if k not in ("seconds", "model", "model_id")}
+
+
 def open_many(folders: Sequence[str | Path]) -> StudyResults:
     """Several results folders together (e.g. one per model, or one per machine): every plan,
     every result once (by task id), so Fig. 4 and Fig. 5 draw every model."""
@@ -160,7 +183,7 @@ def open_many(folders: Sequence[str | Path]) -> StudyResults:
                                                           for f in folders)]
     if len(studies) == 1:
         return studies[0]
-    results = list({r["task_id"]: r for s in studies for r in s.results}.values())
+    results = merge_results(studies)
     images = [i for s in studies for i in s.images]
     return StudyResults(studies[0].plan, images, results,
                         os.pathsep.join(s.folder for s in studies),

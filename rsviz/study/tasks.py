@@ -1,6 +1,8 @@
 """Study tasks: CERTIFY of one image at one σ, or one attack on one image against one
 configuration — each a pure function of its inputs and its derived seed, identified by a
-content key (`task_id`) that names the model by its id (weights included), never its name.
+content key (`task_id`) that names the model by its id (weights included), never its name,
+and the forward identity that runs it (`rsviz.identity`: device, arithmetic, engine), so a
+GPU bf16 result and a CPU fp32 result of the same task never share an id.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import torch
 from rsviz.attacks.rs_aware import RS_AWARE_REVISION
 from rsviz.cache import make_key
 from rsviz.certification import certify_image, derive_seed
+from rsviz.engines import forward_of, match_forward
 from rsviz.images import tensor_hash
 from rsviz.imagesets import ImageSet
 from rsviz.jobs import Progress
@@ -49,6 +52,7 @@ class CertifyTask:
     n: int
     alpha: float
     seed: int
+    forward: str = ""  # rsviz.identity tag; "" only for tasks built before identities
 
     kind = "certify"
 
@@ -59,7 +63,7 @@ class CertifyTask:
     @property
     def task_id(self) -> str:
         return make_key("certify", self.model, self.image.hash, self.image.label, self.sigma,
-                        self.n0, self.n, self.alpha, self.seed)
+                        self.n0, self.n, self.alpha, self.seed, *_identity(self.forward))
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,7 @@ class AttackTask:
     start_seed: int
     params: tuple[tuple[str, Any], ...] = ()
     variant: str = "plain"
+    forward: str = ""  # rsviz.identity tag; "" only for tasks built before identities
 
     kind = "attack"
 
@@ -88,10 +93,16 @@ class AttackTask:
         variant = [] if self.variant == "plain" else [self.variant, RS_AWARE_REVISION]
         return make_key("attack", self.model, self.image.hash, self.image.label, self.config,
                         self.attack, self.budget, self.seed, self.start_seed, list(self.params),
-                        *variant)
+                        *variant, *_identity(self.forward))
 
 
 Task = CertifyTask | AttackTask
+
+
+def _identity(forward: str) -> list[str]:
+    """The forward identity's part of a task id (none for tasks without one: the ids of
+    results stored before identities, which open as "legacy")."""
+    return [f"forward={forward}"] if forward else []
 
 
 def image_refs(images: ImageSet, tensors: Sequence[torch.Tensor],
@@ -100,23 +111,26 @@ def image_refs(images: ImageSet, tensors: Sequence[torch.Tensor],
             for i, (e, x) in enumerate(zip(images.entries, tensors))]
 
 
-def build_tasks(plan: StudyPlan, refs: Sequence[ImageRef], model_id: str) -> list[Task]:
-    """Every task of the plan for one model, image by image (so partial results cover every
-    configuration early): CERTIFY at each σ, then each configuration × attack."""
+def build_tasks(plan: StudyPlan, refs: Sequence[ImageRef], model_id: str,
+                forward: str = "") -> list[Task]:
+    """Every task of the plan for one model run with forward identity `forward`, image by
+    image (so partial results cover every configuration early): CERTIFY at each σ, then each
+    configuration × attack."""
     tasks: list[Task] = []
     for image in refs:
         if plan.certify is not None:
             for sigma in plan.sigmas:
                 tasks.append(CertifyTask(model_id, image, float(sigma), plan.certify.n0,
                                          plan.certify.n, plan.certify.alpha,
-                                         derive_seed(plan.seed, image.hash, "certify", sigma)))
+                                         derive_seed(plan.seed, image.hash, "certify", sigma),
+                                         forward))
         for config in plan.configurations():
             for attack in plan.attacks:
                 params = tuple(sorted(plan.attack_params.get(attack, {}).items()))
                 tasks.append(AttackTask(model_id, image, config, attack, plan.budget,
                                         derive_seed(plan.seed, image.hash, config.label(), attack),
                                         derive_seed(plan.seed, image.hash, config.label(), "start"),
-                                        params, plan.variant))
+                                        params, plan.variant, forward))
     return tasks
 
 
@@ -143,9 +157,12 @@ def _start_correct(model: Classifier, x: torch.Tensor, y: int, config: Configura
 def execute_task(task: Task, model: Classifier, x: torch.Tensor,
                  attack_fn: AttackFn | None = None,
                  progress: Progress | None = None) -> dict[str, Any]:
-    """Run one task; the result is a JSON-ready dict (a pure function of task and x)."""
+    """Run one task; the result is a JSON-ready dict (a pure function of task and x). The model
+    first runs the task's forward identity (`rsviz.engines.match_forward`), which the result
+    records."""
     started = time.perf_counter()
-    base = {"task_id": task.task_id, "kind": task.kind, "model": task.model,
+    forward = match_forward(model, task.forward) if task.forward else forward_of(model).tag()
+    base = {"task_id": task.task_id, "kind": task.kind, "model": task.model, "forward": forward,
             "image": task.image.name, "image_idx": task.image.idx, "image_hash": task.image.hash,
             "label": task.image.label, "seed": task.seed}
     if isinstance(task, CertifyTask):

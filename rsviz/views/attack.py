@@ -36,6 +36,7 @@ class AttackRequest(Request):
         if self.config is None:
             raise ConfigError("An attack request needs an OracleConfig.")
         object.__setattr__(self, "params", tuple(sorted(dict(self.params).items())))
+        super().__post_init__()
 
     def cost(self) -> Cost:
         """At most budget × n forward passes (n = 1 against f; lazy votes often stop early),

@@ -1,9 +1,12 @@
 """What every view request shares: identity of the inputs, cache key, cost, cached run.
 
-A request names its model by `model_id`, its image by `image_hash` and the device type
-(noise drawn on a GPU differs from noise drawn on the CPU), plus the view's own parameters.
-`key()` hashes them with the view's NAME and VERSION: bump a view's VERSION when a change of
-the engine changes what that view computes. See docs/architecture.md.
+A request names its model by `model_id`, its image by `image_hash`, the device type (noise
+drawn on a GPU differs from noise drawn on the CPU) and its forward identity `forward` (the
+arithmetic and engine that run f, `rsviz.identity`), plus the view's own parameters. A
+precision left at "auto" in the request or its config is replaced by the identity's when the
+request is built, so "auto" never reaches a key. `key()` hashes everything with the view's NAME
+and VERSION: bump a view's VERSION when a change of the engine changes what that view
+computes. See docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -75,12 +78,43 @@ class Request:
     NAME: ClassVar[str] = "view"
     VERSION: ClassVar[str] = "1"
     NOT_IN_KEY: ClassVar[tuple[str, ...]] = ()
+    # False for views whose results carry their own identity (a study's, per task)
+    NEEDS_FORWARD: ClassVar[bool] = True
 
     model_id: str
     image_hash: str
     device: str = "cpu"
+    forward: str = ""  # rsviz.identity.Forward tag, from `inputs(model, x)`
+
+    def __post_init__(self) -> None:
+        """Settle every precision of the request on its forward identity: "auto" becomes the
+        identity's arithmetic; an explicit other precision makes the identity eager torch at
+        that precision (an engine serves only its own arithmetic)."""
+        if not self.forward:
+            return
+        from rsviz.identity import Forward
+
+        holders = [self, *(getattr(self, f.name) for f in dataclasses.fields(self))]
+        holders = [h for h in holders if isinstance(getattr(h, "precision", None), str)]
+        wanted = {h.precision for h in holders} - {"auto"}
+        if len(wanted) > 1:
+            raise ConfigError(f"One {self.NAME} request runs one precision, not "
+                              f"{' and '.join(sorted(wanted))}.")
+        forward = Forward.parse(self.forward).with_precision(wanted.pop() if wanted else "auto")
+        object.__setattr__(self, "forward", forward.tag())
+        for holder in holders:
+            if holder.precision == "auto" and holder is self:
+                object.__setattr__(self, "precision", forward.precision)
+            elif holder.precision == "auto":
+                name = next(f.name for f in dataclasses.fields(self)
+                            if getattr(self, f.name) is holder)
+                object.__setattr__(self, name, dataclasses.replace(holder,
+                                                                   precision=forward.precision))
 
     def key(self) -> str:
+        if not self.forward and self.NEEDS_FORWARD:
+            raise ConfigError(f"This {self.NAME} request has no forward identity: build it "
+                              "with rsviz.views.base.inputs(model, x).")
         parts = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
                  if f.compare and f.name not in self.NOT_IN_KEY}
         return make_key(self.NAME, self.VERSION, parts)
@@ -103,14 +137,25 @@ class Request:
                               f"not {model.info.model_id}.")
         if x is not None and self.image_hash and tensor_hash(x) != self.image_hash:
             raise ConfigError(f"This {self.NAME} request is for another image.")
+        if self.forward:
+            from rsviz.engines import forward_of
+            from rsviz.identity import Forward
+
+            running = forward_of(model, Forward.parse(self.forward).precision)
+            if running.tag() != self.forward:
+                raise ConfigError(
+                    f"This {self.NAME} request is for {Forward.parse(self.forward).describe()}; "
+                    f"the model now runs {running.describe()}. Build the request again.")
 
 
 def inputs(model: Any, x: Any) -> dict[str, str]:
-    """The identity fields of a request on `model` and image `x`: model_id, image_hash, device."""
+    """The identity fields of a request on `model` and image `x`: model_id, image_hash, device
+    and the forward identity (settling the model's engine decision if none is attached)."""
+    from rsviz.engines import forward_of
     from rsviz.images import tensor_hash
 
     return {"model_id": model.info.model_id, "image_hash": tensor_hash(x) if x is not None else "",
-            "device": model.device.type}
+            "device": model.device.type, "forward": forward_of(model).tag()}
 
 
 def run_cached(request: Request, model: Any, x: Any, progress: Any = None, cancel: Any = None,

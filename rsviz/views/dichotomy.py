@@ -60,6 +60,7 @@ class DichotomyRequest(Request):
             from rsviz.images import tensor_hash
 
             object.__setattr__(self, "other_hash", tensor_hash(self.other))
+        super().__post_init__()
 
     def cost(self) -> Cost:
         """An estimate: the segment pass (grid × N votes) and the line search are exact; the

@@ -14,6 +14,7 @@ from typing import Any, Callable
 import numpy as np
 
 from rsviz.errors import ConfigError
+from rsviz.identity import describe_tag
 from rsviz.views.base import Cost, Request, progress_of
 
 COHEN_N = 100_000  # Cohen et al.'s CERTIFY default, quoted next to the radius with N votes
@@ -57,6 +58,7 @@ class VotesRequest(Request):
                         seed=self.seed, batch_size=self.batch_size, precision=self.precision)
         if self.n0 < 1:
             raise ConfigError(f"n0 must be an integer ≥ 1 (got {self.n0}).")
+        super().__post_init__()
 
     def cost(self) -> Cost:
         return Cost(self.n0 + self.n_samples, "exact")
@@ -72,7 +74,8 @@ class VotesRequest(Request):
         return {"labels": votes.labels[0].copy(), "counts0": result.counts0, "n0": self.n0,
                 "num_classes": votes.num_classes, "sigma": self.sigma,
                 "forward_passes": result.forward_passes, "seconds": result.seconds,
-                "batch_size": votes.batch_size, "precision": votes.precision}
+                "batch_size": votes.batch_size, "precision": votes.precision,
+                "forward": votes.forward}
 
     def summary(self, result: dict, class_name: Callable[[int], str] = str) -> dict[str, Any]:
         derived = summarize(result, self.n, self.alpha, self.seed, class_name)
@@ -80,7 +83,8 @@ class VotesRequest(Request):
                 "alpha": self.alpha, "seed": self.seed, **derived,
                 "forward_passes": result["forward_passes"], "seconds": result["seconds"],
                 "passes_per_s": result["forward_passes"] / max(result["seconds"], 1e-9),
-                "batch_size": result["batch_size"], "precision": result["precision"]}
+                "batch_size": result["batch_size"], "precision": result["precision"],
+                "engine": describe_tag(result.get("forward", ""), result["batch_size"])}
 
 
 def summarize(sampled: dict[str, Any], n: int, alpha: float, seed: int = 0,

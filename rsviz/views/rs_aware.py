@@ -41,6 +41,7 @@ class TheoryVsPracticeRequest(Request):
             if getattr(self, name) < 10:
                 raise ConfigError(f"{name} must be at least 10.")
         self.attack_request("plain")  # checks the attack and its parameters
+        super().__post_init__()
 
     def attack_request(self, variant: str) -> AttackRequest:
         ids = {f.name: getattr(self, f.name) for f in dataclasses.fields(Request)}

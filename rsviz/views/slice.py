@@ -31,6 +31,7 @@ class SliceRequest(Request):
             from rsviz.images import tensor_hash
 
             object.__setattr__(self, "target_hash", tensor_hash(self.target))
+        super().__post_init__()
 
     def cost(self) -> Cost:
         """Dense: exact (G² labels of f plus G²·N votes). Adaptive: an estimate, never above

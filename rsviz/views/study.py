@@ -26,6 +26,7 @@ class StudyRequest(Request):
 
     NAME = "study"
     VERSION = "1"
+    NEEDS_FORWARD = False  # each task records the forward identity that ran it
 
     plan: Any
     out: str

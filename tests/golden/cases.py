@@ -20,18 +20,23 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 RTOL = 1e-5
 ATOL = 1e-7
+# fields at the end of a white-box gradient search (20 fp32 iterations): AVX2 and AVX-512
+# kernels round its sums differently, measured 1.2e-5 relative on ∂f's distance
+FIELD_RTOL = {"boundary_f": 1e-4}
 VOLATILE = {"seconds", "time", "device", "passes_per_s", "files", "out", "batch_size",
-            "precision"}
-TINY = ["--model", "tiny_cnn", "--device", "cpu"]
+            "precision", "forward", "engine"}
+# every case pins its forward identity, eager torch fp32 on the CPU (test_golden checks it)
+PINNED = ["--device", "cpu", "--engine", "eager"]
+TINY = ["--model", "tiny_cnn", *PINNED]
 
 CASES: dict[str, list[str]] = {
     "predict": ["predict", "sample:coffee", *TINY],
     "smooth": ["smooth", "sample:coffee", *TINY, "--samples", "200", "--n0", "20", "--n", "10"],
-    "smooth_linear": ["smooth", "sample:chelsea", "--model", "linear_toy", "--device", "cpu",
+    "smooth_linear": ["smooth", "sample:chelsea", "--model", "linear_toy", *PINNED,
                       "--sigma", "0.5", "--samples", "300", "--n0", "20", "--n", "5"],
     "certify": ["certify", "sample:coffee", *TINY, "--n0", "16", "--n", "128",
                 "--sigma", "0.25", "0.5"],
-    "certify_ball": ["certify", "sample:rocket", "--model", "ball_toy", "--device", "cpu",
+    "certify_ball": ["certify", "sample:rocket", "--model", "ball_toy", *PINNED,
                      "--n0", "16", "--n", "200", "--sigma", "0.25"],
     "slice": ["slice", "sample:coffee", *TINY, "--grid", "5", "--n", "5", "10", "--no-png",
               "--out", "{tmp}/slice"],
@@ -51,7 +56,7 @@ CASES: dict[str, list[str]] = {
     "attack_surfree": ["attack", "sample:coffee", *TINY, "--attack", "surfree", "--budget",
                        "100", "--sigma", "0.25", "--n", "5"],
     "attack_rays": ["attack", "sample:coffee", *TINY, "--attack", "rays", "--budget", "100"],
-    "study": ["study", str(HERE / "plan_tiny.yaml"), "--device", "cpu", "--out", "{tmp}/study"],
+    "study": ["study", str(HERE / "plan_tiny.yaml"), *PINNED, "--out", "{tmp}/study"],
     "theory": ["theory", "--n", "10", "--pa", "0.5", "--sigma", "0.25", "--p-lower", "0.9"],
     "theory_even": ["theory", "--n", "50", "--pa", "0.8"],
 }
@@ -67,7 +72,7 @@ def normalize(value: Any) -> Any:
 
 
 def run_case(name: str, tmp: Path) -> dict:
-    """Run one case in this process (one torch thread) and return its normalised JSON."""
+    """Run one case in this process (one torch thread) and return its JSON (not normalised)."""
     import torch
 
     from rsviz.cli import main
@@ -83,7 +88,7 @@ def run_case(name: str, tmp: Path) -> dict:
         torch.set_num_threads(threads)
     if code != 0:
         raise AssertionError(f"{name}: exit {code}: {err.getvalue()[-500:]}")
-    return normalize(json.loads(out.getvalue()))
+    return json.loads(out.getvalue())
 
 
 def differences(expected: Any, actual: Any, path: str = "") -> list[str]:
@@ -102,7 +107,8 @@ def differences(expected: Any, actual: Any, path: str = "") -> list[str]:
                 for d in differences(e, a, f"{path}[{i}]")]
     if isinstance(expected, float) and isinstance(actual, (int, float)) \
             and not isinstance(actual, bool):
-        if math.isclose(expected, actual, rel_tol=RTOL, abs_tol=ATOL):
+        rtol = FIELD_RTOL.get(path.rsplit("/", 1)[-1], RTOL)
+        if math.isclose(expected, actual, rel_tol=rtol, abs_tol=ATOL):
             return []
         return [f"{path}: {actual!r} != {expected!r}"]
     if expected != actual or type(expected) is not type(actual):

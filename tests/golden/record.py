@@ -11,7 +11,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tests.golden.cases import CASES, golden_path, run_case
+from tests.golden.cases import CASES, golden_path, normalize, run_case
 
 
 def main(names: list[str]) -> int:
@@ -23,7 +23,7 @@ def main(names: list[str]) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["RSVIZ_CACHE_DIR"] = str(Path(tmp) / "cache")
         for name in names or list(CASES):
-            result = run_case(name, Path(tmp))
+            result = normalize(run_case(name, Path(tmp)))
             golden_path(name).write_text(json.dumps(result, indent=1, ensure_ascii=False) + "\n",
                                          encoding="utf-8")
             print(f"recorded {golden_path(name).name}")
