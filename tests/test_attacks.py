@@ -296,3 +296,20 @@ def test_rays_first_ray_is_the_flip_of_all_plus_ones():
     oracle = Recording(model, x, y, OracleConfig(budget=30, **FP32), distance="linf")
     list(run_steps(make_attack("rays"), oracle, x, make_generator(0)))
     assert torch.equal(oracle.points[0], torch.zeros_like(x))
+
+
+def test_distortion_axes_never_zoom_into_noise():
+    """A run that stalls at one distortion is drawn flat: linear from 0, log over a decade."""
+    from rsviz.attacks import AttackTrace
+    from rsviz.attacks.oracle import OracleConfig
+    from rsviz.figures.attacks import distortion_figure, y_range
+
+    stalled = AttackTrace(attack="hsja", config=OracleConfig(sigma=0.05, n=10, budget=900),
+                          params={}, seed=0,
+                          points=[(140, 1400, 62.4388, 1.0, "step"),
+                                  (963, 9630, 62.4381, 1.0, "step")])
+    linear = distortion_figure([stalled]).layout.yaxis.range
+    assert linear[0] == 0.0 and linear[1] > 62.4388
+    log = distortion_figure([stalled], log_y=True).layout.yaxis.range
+    assert log[1] - log[0] >= 1.0  # at least a decade
+    assert y_range([0.0], log=True) is None and y_range([], log=False) is None

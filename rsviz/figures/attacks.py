@@ -48,8 +48,10 @@ def distortion_figure(traces: Sequence[AttackTrace], metric: Metric = "l2",
     """
     fig = go.Figure()
     runs = [(t, False) for t in traces] + ([(live, True)] if live is not None else [])
+    every: list[float] = []
     for i, (trace, is_live) in enumerate(runs):
         xs, ys = curve(trace, metric, x_axis)
+        every += ys
         name = ("▶ " if is_live else "") + trace.describe()
         fig.add_trace(go.Scatter(
             x=xs, y=ys, mode="lines+markers" if len(xs) < 40 else "lines", name=name,
@@ -60,10 +62,26 @@ def distortion_figure(traces: Sequence[AttackTrace], metric: Metric = "l2",
     fig.update_xaxes(title=X_LABEL[x_axis], type="log" if log_x else "linear",
                      rangemode="tozero" if not log_x else "normal")
     fig.update_yaxes(title=METRIC_LABEL[metric], type="log" if log_y else "linear",
-                     rangemode="tozero" if not log_y else "normal")
+                     range=y_range(every, log_y))
     fig.update_layout(height=420, uirevision="attack-distortion",
                       legend=dict(orientation="h", yanchor="top", y=-0.2, x=0))
     return apply_theme(fig, title)
+
+
+def y_range(values: Sequence[float], log: bool) -> list[float] | None:
+    """A y range that never zooms into noise: linear from 0 to above the largest value; log
+    over at least a full decade below the largest positive value (a curve that stalls at one
+    distortion is drawn flat, not as a cliff across 62.4381–62.4388). None: no values."""
+    if log:
+        positive = [v for v in values if v > 0]
+        if not positive:
+            return None
+        top, low = max(positive), min(positive)
+        return [math.log10(min(low, top / 10)) - 0.05, math.log10(top) + 0.05]
+    if not values:
+        return None
+    top = max(max(values), 0.0)
+    return [0.0, top * 1.05 if top > 0 else 1.0]
 
 
 def trace_rows(traces: Sequence[AttackTrace]) -> list[dict]:
