@@ -11,6 +11,7 @@ import numpy as np
 import streamlit as st
 
 from rsviz.figures.votes import top5_figure
+from rsviz.jobs import OffsetProgress
 from rsviz.smoothing import VoteRecord
 from rsviz.views.base import inputs
 from rsviz.views.image import N0, VotesRequest, top5
@@ -93,4 +94,5 @@ def render(sampled: dict, fresh: bool) -> None:
 
 view_panel("image_votes", request, model, x, render,
            f"votes on {state.image.name} (σ={state.sigma:g}, N={N})",
-           start_label="Sample the votes", auto_below_s=AUTO_START_S)
+           start_label="Sample the votes", auto_below_s=AUTO_START_S,
+           progress=lambda job: OffsetProgress(job, N0))  # the n0 votes are not reported

@@ -82,6 +82,25 @@ class SubProgress:
         self.parent.check_cancel()
 
 
+class OffsetProgress:
+    """A Progress for the last part of a count: `offset` units already done and not reported
+    (e.g. CERTIFY's n0 votes before its N), so the bar counts to the real total."""
+
+    def __init__(self, parent: Progress, offset: float, unit: str = "forward passes") -> None:
+        self.parent, self.offset, self.unit = parent, offset, unit
+
+    def report(self, done: float, total: float | None = None, message: str = "",
+               partial: Any = None) -> None:
+        if total is None:
+            self.parent.report(self.offset + done, None, message, partial)
+            return
+        done, total = self.offset + done, self.offset + total
+        self.parent.report(done, total, f"{done:,.0f} / {total:,.0f} {self.unit}", partial)
+
+    def check_cancel(self) -> None:
+        self.parent.check_cancel()
+
+
 def format_eta(seconds: float | None) -> str:
     """'1 min 05 s', '12 s' or '—'."""
     if seconds is None or seconds != seconds or seconds == float("inf"):
@@ -95,12 +114,18 @@ def format_eta(seconds: float | None) -> str:
 
 
 class _Clock:
-    """done/total bookkeeping with an ETA from the average rate since the first report."""
+    """done/total bookkeeping with an ETA from the average rate since the first report;
+    `stop()` freezes the elapsed time (a finished job shows its duration)."""
 
     def __init__(self) -> None:
         self.started = time.monotonic()
+        self.stopped: float | None = None
         self.done = 0.0
         self.total: float | None = None
+
+    def stop(self) -> None:
+        if self.stopped is None:
+            self.stopped = time.monotonic()
 
     def update(self, done: float, total: float | None) -> None:
         self.done = float(done)
@@ -109,7 +134,7 @@ class _Clock:
 
     @property
     def elapsed(self) -> float:
-        return time.monotonic() - self.started
+        return (self.stopped or time.monotonic()) - self.started
 
     @property
     def fraction(self) -> float | None:
@@ -173,6 +198,7 @@ class JobSnapshot:
     error: str | None
     result: Any
     warning: str | None
+    subscribers: int = 0
 
     @property
     def finished(self) -> bool:
@@ -180,7 +206,9 @@ class JobSnapshot:
 
 
 class Job:
-    """One unit of background work. The worker calls `report` and `check_cancel`."""
+    """One unit of background work. The worker calls `report` and `check_cancel`.
+
+    `subscribers` are the sessions waiting for it (a job with the same key is shared)."""
 
     def __init__(self, job_id: str, name: str, fn: Callable[["Job"], Any],
                  cache_key: str | None) -> None:
@@ -195,6 +223,7 @@ class Job:
         self.warning: str | None = None
         self.result: Any = None
         self.created = time.time()
+        self.subscribers: set[str] = set()
         self._clock = _Clock()
         self._lock = threading.Lock()
         self._cancel = threading.Event()
@@ -215,11 +244,19 @@ class Job:
 
     # -- called from anywhere ---------------------------------------------------------------
     def cancel(self) -> None:
+        """Stop the job (at its next cancel check; at once while it is queued)."""
         self._cancel.set()
         with self._lock:
             if self.status == "queued":
                 self.status = "cancelled"
                 self.message = "cancelled before it started"
+                self._clock = _Clock()
+                self._clock.stop()
+
+    def _end(self, status: Status, message: str) -> None:
+        """Called by the worker, lock held: the final status, the clock stopped."""
+        self.status, self.message = status, message
+        self._clock.stop()
 
     @property
     def cancel_requested(self) -> bool:
@@ -233,7 +270,7 @@ class Job:
                 elapsed_s=self._clock.elapsed if self.status != "queued" else 0.0,
                 eta_s=self._clock.eta if self.status == "running" else None,
                 partial=self.partial, error=self.error, result=self.result,
-                warning=self.warning,
+                warning=self.warning, subscribers=len(self.subscribers),
             )
 
 
@@ -248,10 +285,17 @@ def _stop_all_workers() -> None:
 
 
 class JobManager:
-    """A dict of jobs, a queue, and one daemon worker thread that runs them in order."""
+    """A dict of jobs, a queue, and one daemon worker thread that runs them in order.
 
-    def __init__(self, cache: DiskCache | None = None) -> None:
+    Args:
+        cache: the disk cache of results (default: `default_cache()`).
+        alive: whether a subscriber (a session id) is still connected; None: all are.
+    """
+
+    def __init__(self, cache: DiskCache | None = None,
+                 alive: Callable[[str], bool] | None = None) -> None:
         self.cache = cache
+        self.alive = alive
         self.jobs: dict[str, Job] = {}
         self._queue: queue.Queue[Job | None] = queue.Queue()
         self._lock = threading.Lock()
@@ -264,25 +308,32 @@ class JobManager:
     def _disk(self) -> DiskCache:
         return self.cache or default_cache()
 
-    def submit(self, name: str, fn: Callable[[Job], Any], cache_key: str | None = None) -> str:
-        """Queue `fn(job)`; return the job id.
+    def submit(self, name: str, fn: Callable[[Job], Any], cache_key: str | None = None,
+               subscriber: str | None = None) -> str:
+        """Queue `fn(job)`; return the job id. `subscriber` (a session id) waits for it.
 
         With a cache key: a finished result on disk gives a job that is done at once, and a job
-        with the same key already queued or running is returned instead of a duplicate.
+        with the same key already queued or running is returned (and subscribed to) instead of
+        a duplicate.
         """
         with self._lock:
             if cache_key is not None:
                 for job in self.jobs.values():
                     if job.cache_key == cache_key and job.status in ("queued", "running", "done"):
+                        if subscriber is not None:
+                            job.subscribers.add(subscriber)
                         return job.id
             job = Job(f"job-{next(self._ids)}", name, fn, cache_key)
+            if subscriber is not None:
+                job.subscribers.add(subscriber)
             self.jobs[job.id] = job
         if cache_key is not None:
             cached = self._disk().get(cache_key)
             if cached is not None:
                 with job._lock:
-                    job.status, job.result, job.message = "done", cached, "loaded from the disk cache"
+                    job.result, job.status = cached, "done"
                     job._clock.update(1, 1)
+                    job._end("done", "loaded from the disk cache")
                 return job.id
         self._queue.put(job)
         return job.id
@@ -298,10 +349,35 @@ class JobManager:
     def get(self, job_id: str | None) -> Job | None:
         return self.jobs.get(job_id) if job_id else None
 
-    def cancel(self, job_id: str) -> None:
+    def subscribe(self, job_id: str, subscriber: str) -> None:
+        """`subscriber` waits for the job too (a page that re-attaches to it)."""
         job = self.get(job_id)
         if job is not None:
-            job.cancel()
+            with self._lock:
+                job.subscribers.add(subscriber)
+
+    def waiting(self, job_id: str, besides: str | None = None) -> int:
+        """How many connected subscribers (other than `besides`) wait for the job."""
+        job = self.get(job_id)
+        if job is None:
+            return 0
+        with self._lock:
+            return sum(1 for s in job.subscribers
+                       if s != besides and (self.alive is None or self.alive(s)))
+
+    def cancel(self, job_id: str, subscriber: str | None = None) -> bool:
+        """Stop the job; with `subscriber`, detach that subscriber, and stop the job only when
+        no connected subscriber is left. True when the job was asked to stop."""
+        job = self.get(job_id)
+        if job is None:
+            return False
+        if subscriber is not None:
+            with self._lock:
+                job.subscribers.discard(subscriber)
+            if self.waiting(job_id):
+                return False
+        job.cancel()
+        return True
 
     def list(self) -> list[JobSnapshot]:
         """Snapshots of every job, newest first."""
@@ -348,24 +424,26 @@ class JobManager:
                 result = job.fn(job)
             except Cancelled:
                 with job._lock:
-                    job.status, job.message = "cancelled", "cancelled by the user"
+                    job._end("cancelled", "cancelled by the user")
                 continue
             except RsvizError as exc:
                 with job._lock:
-                    job.status, job.error = "error", str(exc)
+                    job.error = str(exc)
+                    job._end("error", job.message)
                 continue
             except Exception as exc:  # noqa: BLE001 - the page shows "Type: message"
                 log.error("job %s (%s) failed:\n%s", job.id, job.name, traceback.format_exc())
                 with job._lock:
-                    job.status, job.error = "error", f"{type(exc).__name__}: {exc}"
+                    job.error = f"{type(exc).__name__}: {exc}"
+                    job._end("error", job.message)
                 continue
             stored = True
             if job.cache_key is not None:
                 disk = self._disk()
                 stored = disk.set(job.cache_key, result)
             with job._lock:
-                job.result, job.status = result, "done"
-                job.message = "finished"
+                job.result = result
+                job._end("done", "finished")
                 if not stored:
                     job.warning = self._disk().last_warning
                 if job._clock.total is not None:

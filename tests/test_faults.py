@@ -7,6 +7,8 @@ import importlib.util
 import io
 import os
 import sys
+import threading
+import time
 
 import pytest
 
@@ -144,3 +146,190 @@ def test_corrupt_openvino_ir_is_rebuilt(isolated_cache, caplog):
         assert torch.allclose(engine.logits(x), model(x), atol=1e-4)
     assert ir.with_name(ir.name + ".corrupt").is_file() and ir.is_file()
     assert "rebuilt the cache" in caplog.text
+
+
+# ------------------------------------------------------------------- jobs shared by sessions
+
+
+def _held(gate: threading.Event, steps: int = 400):
+    """A job that runs until `gate` is set (or cancelled), then returns."""
+    def fn(job):
+        for i in range(steps):
+            job.check_cancel()
+            if gate.wait(0.01):
+                break
+            job.report(i + 1, steps)
+        return {"v": 1}
+
+    return fn
+
+
+def test_one_subscriber_cancelling_leaves_the_job_to_the_other(tmp_path):
+    from rsviz.cache import DiskCache
+    from rsviz.jobs import JobManager
+
+    gone = set()
+    manager = JobManager(DiskCache(tmp_path), alive=lambda s: s not in gone)
+    gate = threading.Event()
+    job_id = manager.submit("slice", _held(gate), cache_key="k", subscriber="A")
+    assert manager.submit("slice", _held(gate), cache_key="k", subscriber="B") == job_id
+    assert manager.cancel(job_id, "A") is False  # A detached, B still waits
+    assert manager.get(job_id).snapshot().status in ("queued", "running")
+    assert manager.waiting(job_id) == 1
+    gate.set()
+    snap = manager.wait(job_id)
+    assert snap.status == "done" and snap.result == {"v": 1}
+
+    gate.clear()
+    other = manager.submit("slice", _held(gate), cache_key="k2", subscriber="A")
+    manager.subscribe(other, "B")
+    gone.add("B")  # B's tab was closed: nobody is left once A cancels
+    assert manager.cancel(other, "A") is True
+    assert manager.wait(other).status == "cancelled"
+    manager.shutdown()
+
+
+def test_finished_jobs_show_their_duration(tmp_path):
+    from rsviz.cache import DiskCache
+    from rsviz.jobs import JobManager
+
+    manager = JobManager(DiskCache(tmp_path))
+    gate = threading.Event()
+    gate.set()
+    snap = manager.wait(manager.submit("x", _held(gate)))
+    time.sleep(0.3)
+    assert manager.get(snap.id).snapshot().elapsed_s == snap.elapsed_s  # frozen at the end
+    manager.shutdown()
+
+
+def _shared_page():
+    import os
+    import time as _time
+
+    import streamlit as st
+
+    from ui.jobs import job_panel
+
+    def fn(job):
+        for i in range(400):
+            job.check_cancel()
+            if os.path.exists(os.environ["RSVIZ_TEST_GATE"]):
+                break
+            _time.sleep(0.02)
+            job.report(i + 1, 400)
+        return {"v": 42}
+
+    job_panel("demo", "Demo job", fn, "shared-key",
+              lambda res, fresh: st.write(f"RESULT {res['v']}"))
+
+
+def _texts(at):
+    return [m.value for m in at.markdown]
+
+
+def test_two_sessions_one_cancel_the_other_gets_the_result(fresh_streamlit, tmp_path,
+                                                           monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.conftest import run_until
+    from ui.jobs import get_manager
+
+    gate = tmp_path / "gate"
+    monkeypatch.setenv("RSVIZ_TEST_GATE", str(gate))
+    a = AppTest.from_function(_shared_page, default_timeout=30)
+    a.run()
+    a.button(key="start_demo").click().run()
+    b = AppTest.from_function(_shared_page, default_timeout=30)
+    b.run()  # same settings: B joins A's job
+    assert "Cancel" in [x.label for x in b.button]
+    [cancel] = [x for x in a.button if x.label == "Cancel"]
+    cancel.click().run()
+    assert any("goes on for the other sessions" in i.value for i in a.info)
+    [job] = get_manager().list()
+    assert job.status == "running"  # B still waits for it
+    gate.touch()
+    run_until(b, lambda t: "RESULT 42" in _texts(t))
+    assert "RESULT 42" in _texts(b) and not b.exception
+
+
+SLICE = "pages/2_Boundary_slice.py"
+
+
+def _slice_app(**params):
+    """The Boundary slice page, its settings given as URL query parameters (as after a reload)."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.query_params.update(params)
+    at.run()
+    at.switch_page(SLICE)
+    return at.run()
+
+
+def _slice_jobs():
+    from ui.jobs import get_manager
+
+    return [s for s in get_manager().list() if s.name == "Boundary slice"]
+
+
+def test_reload_reattaches_to_the_running_job(app_env):
+    from ui.jobs import get_manager
+
+    a = make_app(SLICE)
+    a.number_input(key="sl_grid_w").set_value(5)
+    a.number_input(key="sl_seed_w").set_value(612)
+    a.radio(key="sl_mode_w").set_value("dense")
+    a.number_input(key="sl_N_w").set_value(100_000).run()  # minutes: still running below
+    a.button(key="start_slice").click().run()
+    if any(x.key == "confirm_slice" for x in a.button):  # over 10 min on a slow machine
+        a.button(key="confirm_slice").click().run()
+    [job] = _slice_jobs()
+    params = dict(a.query_params)
+    assert params["sl_grid"] == "5" and params["sl_seed"] == "612"
+    try:
+        b = _slice_app(**params)  # the reloaded tab: a new session with the same URL
+        assert not b.exception, b.exception
+        assert b.number_input(key="sl_grid_w").value == 5
+        assert b.number_input(key="sl_seed_w").value == 612
+        assert "Cancel" in [x.label for x in b.button]  # showing the running job
+        assert [s.id for s in _slice_jobs()] == [job.id]  # joined, not started again
+    finally:
+        get_manager().cancel(job.id)
+
+
+def test_large_start_asks_for_a_second_click(app_env):
+    from ui.jobs import get_manager
+
+    at = _slice_app(sl_grid="51", sl_N="100000", sl_mode="dense")  # 2.6e8 passes: hours
+    at.button(key="start_slice").click().run()
+    assert not _slice_jobs()  # nothing started yet
+    [warning] = at.warning
+    assert "large run" in warning.value and "forward passes" in warning.value
+    at.button(key="confirm_slice").click().run()
+    [job] = _slice_jobs()
+    get_manager().cancel(job.id)
+
+
+def test_votes_progress_counts_to_the_real_total(tiny_model):
+    from rsviz.images import preprocess
+    from rsviz.jobs import OffsetProgress
+    from rsviz.views.base import inputs
+    from rsviz.views.image import VotesRequest
+
+    class Recorder:
+        def __init__(self):
+            self.reports = []
+
+        def report(self, done, total=None, message="", partial=None):
+            self.reports.append((done, total, message))
+
+        def check_cancel(self):
+            pass
+
+    x = preprocess(synthetic_image(32), 32)
+    request = VotesRequest(**inputs(tiny_model, x), sigma=0.25, n_samples=300, n0=100)
+    recorder = Recorder()
+    request.run(tiny_model, x, OffsetProgress(recorder, request.n0))  # as the page runs it
+    done, total, message = recorder.reports[-1]
+    assert done == total == request.cost().passes == 400
+    assert message == "400 / 400 forward passes"

@@ -67,36 +67,90 @@ def cached_upload(data: bytes, name: str) -> LoadedImage:
 
 
 def persist(key: str, default: Any) -> Any:
-    """Value of a page widget kept across page switches: use as `value=persist(k, d)` and
-    `on_change=remember, args=(k,)` with the widget key `k + '_w'`."""
+    """Value of a page widget kept across page switches and reloads: use as
+    `value=persist(k, d)` and `on_change=remember, args=(k,)` with the widget key `k + '_w'`.
+    A reload starts a new session: the value then comes from the URL (`keep_in_url`)."""
     store = st.session_state.setdefault("rsviz_persist", {})
+    if key not in store and key in st.query_params:
+        text = st.query_params.get_all(key) if isinstance(default, list) else st.query_params[key]
+        parsed = _parse(text, default)
+        if parsed is not None:
+            store[key] = parsed
     return store.get(key, default)
+
+
+def _parse(text: Any, default: Any) -> Any:
+    """A URL value as the type of `default` (None when it does not parse); lists stay text,
+    matched against the options by `several`."""
+    try:
+        if isinstance(default, bool):
+            return {"True": True, "False": False}.get(text)
+        if isinstance(default, (int, float, str)):
+            return type(default)(text)
+        if isinstance(default, list):
+            return list(text)
+    except (TypeError, ValueError):
+        pass
+    return None
+
+
+def keep_in_url(key: str, value: Any, default: Any) -> None:
+    """Keep a page setting in the URL's query parameters while it differs from its default, so
+    that a reload restores it (and the page re-attaches to its running job)."""
+    params = st.query_params
+    if value == default:
+        if key in params:
+            del params[key]
+    elif isinstance(value, list):
+        if params.get_all(key) != [str(v) for v in value]:
+            params[key] = [str(v) for v in value]
+    elif params.get(key) != str(value):
+        params[key] = str(value)
 
 
 def remember(key: str) -> None:
     st.session_state.setdefault("rsviz_persist", {})[key] = st.session_state[key + "_w"]
 
 
+def _clamped(value: Any, kwargs: dict) -> Any:
+    """A number from the URL kept within the widget's bounds (a bad one must not crash)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        low, high = kwargs.get("min_value"), kwargs.get("max_value")
+        value = max(value, low) if low is not None else value
+        value = min(value, high) if high is not None else value
+    return value
+
+
 def widget(kind: Any, label: str, key: str, default: Any, **kwargs: Any) -> Any:
     """A page widget (e.g. `st.number_input` or `cols[0].slider`) whose value survives page
-    switches: `widget(cols[0].number_input, "N", "prof_N", 256, min_value=16)`."""
-    return kind(label, value=persist(key, default), key=key + "_w", on_change=remember,
-                args=(key,), **kwargs)
+    switches and reloads: `widget(cols[0].number_input, "N", "prof_N", 256, min_value=16)`."""
+    value = kind(label, value=_clamped(persist(key, default), kwargs), key=key + "_w",
+                 on_change=remember, args=(key,), **kwargs)
+    keep_in_url(key, value, default)
+    return value
 
 
 def choice(kind: Any, label: str, key: str, options: list, default: Any, **kwargs: Any) -> Any:
     """A select box or radio (`kind`, e.g. `cols[0].selectbox`) whose choice survives page
-    switches; an option that disappeared falls back to the first one."""
+    switches and reloads; an option that disappeared falls back to the first one."""
     value = persist(key, default)
-    return kind(label, options, index=options.index(value) if value in options else 0,
-                key=key + "_w", on_change=remember, args=(key,), **kwargs)
+    index = next((i for i, o in enumerate(options) if o == value or str(o) == str(value)), 0)
+    picked = kind(label, options, index=index, key=key + "_w", on_change=remember, args=(key,),
+                  **kwargs)
+    keep_in_url(key, picked, default)
+    return picked
 
 
 def several(kind: Any, label: str, key: str, options: list, default: list, **kwargs: Any) -> list:
-    """A multiselect whose choice survives page switches (unknown options are dropped)."""
-    kept = [v for v in persist(key, default) if v in options]
-    return kind(label, options, default=kept, key=key + "_w", on_change=remember, args=(key,),
-                **kwargs)
+    """A multiselect whose choice survives page switches and reloads (unknown options are
+    dropped)."""
+    wanted = [str(v) for v in persist(key, default)]
+    kept = [o for o in options if str(o) in wanted]
+    kept.sort(key=lambda o: wanted.index(str(o)))
+    picked = kind(label, options, default=kept, key=key + "_w", on_change=remember,
+                  args=(key,), **kwargs)
+    keep_in_url(key, list(picked), list(default))
+    return picked
 
 
 def sidebar() -> AppState:
