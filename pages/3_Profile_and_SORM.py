@@ -77,7 +77,7 @@ if require_ready(state):
                    f"{result.attack['cos_angle']:.4f}); R(x_o, σ) = {result.radius:.4f}; "
                    f"{result.forward_passes} forward passes.")
         fig = profile_figure(result)
-        st.plotly_chart(fig, use_container_width=True)
+        st.plotly_chart(fig)
         data = {k: v.tolist() for k, v in result.table().items()}
         export_panel(fig, "profile", data, {"config": config}, key="profile_fig")
         table = summary(result)
@@ -100,7 +100,7 @@ if require_ready(state):
                        f"defined only for {lo:+.3f} < distance beyond x_a < {hi:+.3f} "
                        "(1 + βκ̃ > 0); SORM values outside [0, 1] are not drawn.")
             spec = spectrum_figure(result)
-            st.plotly_chart(spec, use_container_width=True)
+            st.plotly_chart(spec)
             export_panel(spec, "curvature spectrum",
                          {"ritz": result.curvature.ritz.tolist(),
                           "ritz_error": result.curvature.ritz_error.tolist()},

@@ -108,7 +108,7 @@ def render(result: dict, fresh: bool) -> None:
     if counts is not None:
         st.subheader(f"Votes of g(σ={state.sigma:g}) at x_adv (N = {vote_n} fresh samples)")
         hist = vote_histogram(counts, name_of)
-        st.plotly_chart(hist, use_container_width=True, key="attack_votes")
+        st.plotly_chart(hist, key="attack_votes")
         export_panel(hist, "attack_votes_at_xadv", {"class": list(range(len(counts))),
                                                     "votes": [int(c) for c in counts]},
                      {"sigma": state.sigma, "N": vote_n}, key="attack_votes_export")

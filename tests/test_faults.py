@@ -333,3 +333,23 @@ def test_votes_progress_counts_to_the_real_total(tiny_model):
     done, total, message = recorder.reports[-1]
     assert done == total == request.cost().passes == 400
     assert message == "400 / 400 forward passes"
+
+
+def test_slice_caption_never_says_fewer_is_more():
+    from types import SimpleNamespace
+
+    from ui.slices import passes_note
+
+    dense = SimpleNamespace(mode="dense")
+    adaptive = SimpleNamespace(mode="adaptive")
+    spent = SimpleNamespace(dense_passes=1000, forward_passes=1250)
+    assert passes_note(spent, dense) == ("dense: the grid's 1,000 plus 250 to set up the plane "
+                                         "and extent")
+    assert passes_note(spent, adaptive) == "adaptive; the dense grid takes 1,000, no saving here"
+    saved = SimpleNamespace(dense_passes=1000, forward_passes=250)
+    assert passes_note(saved, adaptive) == "adaptive; the dense grid takes 1,000, 4.0× as many"
+
+
+def test_no_use_container_width_left():
+    sources = [*ROOT.glob("ui/*.py"), *ROOT.glob("pages/*.py"), ROOT / "app.py"]
+    assert not [p.name for p in sources if "use_container_width" in p.read_text()]

@@ -58,7 +58,7 @@ def show_curve(traces: list[Any], display: dict, live: Any = None) -> Any:
     if not traces and live is None:
         return None
     fig = distortion_figure(traces, live=live, **display)
-    st.plotly_chart(fig, use_container_width=True, key="attack_fig")
+    st.plotly_chart(fig, key="attack_fig")
     return fig
 
 
@@ -68,11 +68,11 @@ def show_images(trace: Any, x: Any, y: int, class_name: Any) -> None:
         return
     image, gain = amplified_perturbation(trace.x_adv, x)
     cols = st.columns(3)
-    cols[0].image(to_image(x), caption=f"x_o — {class_name(y)}", use_container_width=True)
+    cols[0].image(to_image(x), caption=f"x_o — {class_name(y)}", width="stretch")
     adv = trace.adv_label_f
-    cols[1].image(to_image(trace.x_adv), use_container_width=True,
+    cols[1].image(to_image(trace.x_adv), width="stretch",
                   caption="x_adv" + (f" — f says {class_name(adv)}" if adv is not None else ""))
-    cols[2].image(image, use_container_width=True,
+    cols[2].image(image, width="stretch",
                   caption=f"perturbation × {gain:.3g} (grey = 0; L2 {trace.l2:.4g}, "
                           f"L∞ {trace.linf:.4g})")
 
@@ -124,7 +124,7 @@ def theory_vs_practice(model: Any, x: Any, attack: str, config: Any, name: str) 
     def render(result: dict, fresh: bool) -> None:
         rows = [result["row"]]
         fig = distances_figure(rows, title=f"{name}: theory vs practice")
-        st.plotly_chart(fig, use_container_width=True, key="tvp_fig")
+        st.plotly_chart(fig, key="tvp_fig")
         export_panel(fig, "theory_vs_practice", rows,
                      {"attack": attack, "oracle": config.describe(), "cert_n": cert_n,
                       "votes": votes, "seed": config.seed}, key="tvp_export")

@@ -23,7 +23,7 @@ def dichotomy_panels(out: dict, class_name: Any, params: dict) -> None:
     layout = cols[1].radio("Layout", ["overlay", "facet"], horizontal=True, key="dich_layout")
     full = cols[2].checkbox("Whole segment A → B", key="dich_full")
     fig = dichotomy_figure(result, origin=origin, layout=layout, full_segment=full)
-    st.plotly_chart(fig, use_container_width=True, key="dich_fig")
+    st.plotly_chart(fig, key="dich_fig")
     rows = []
     for n, run in result.simulated.items():
         for r in [run] + ([result.live[n]] if n in result.live else []):
@@ -44,4 +44,4 @@ def dichotomy_panels(out: dict, class_name: Any, params: dict) -> None:
     export_panel(fig, "dichotomy", histogram_data(result),
                  {**params, "caption": out["caption"]}, key="dich_export")
     with st.expander("p̂_y along the segment (input of the simulation)"):
-        st.plotly_chart(segment_figure(result), use_container_width=True, key="dich_seg_fig")
+        st.plotly_chart(segment_figure(result), key="dich_seg_fig")

@@ -15,11 +15,23 @@ from rsviz.smoothing import forward_labels, make_generator
 from ui.export import export_panel
 
 
+def passes_note(result: Any, config: Any) -> str:
+    """How the passes compare with the dense grid's G²·(N + 1), in words that stay true when
+    the slice spent more than the grid (setting up the plane and the extent costs passes)."""
+    dense, spent = result.dense_passes, result.forward_passes
+    if config.mode == "dense":
+        extra = spent - dense
+        return f"dense: the grid's {dense:,}" + (
+            f" plus {extra:,} to set up the plane and extent" if extra > 0 else "")
+    if spent < dense:
+        return f"adaptive; the dense grid takes {dense:,}, {dense / spent:.1f}× as many"
+    return f"adaptive; the dense grid takes {dense:,}, no saving here"
+
+
 def slice_panels(result: Any, config: Any, model: Any, x: torch.Tensor, params: dict) -> None:
     """Everything drawn from a finished slice."""
     summary = result.summary()
-    st.success(f"{result.forward_passes:,} forward passes ({config.mode}; dense: "
-               f"{result.dense_passes:,}, {summary['savings']:.1f}× more) in "
+    st.success(f"{result.forward_passes:,} forward passes ({passes_note(result, config)}) in "
                f"{format_eta(result.seconds)}; y = g_σ(x_o) = {summary['y_name']}, "
                f"extent ±{result.extent:g} L2.")
     fig = label_maps_figure(result)

@@ -122,7 +122,7 @@ def show(study: StudyResults, final: bool = True) -> None:
                           key=f"study_metric_{final}") if final else "mean_l2"
         if summary:
             fig = distortion_figure(summary, metric)
-            st.plotly_chart(fig, use_container_width=True, key=f"study_fig5_{final}")
+            st.plotly_chart(fig, key=f"study_fig5_{final}")
             export(fig, "study_distortion_vs_accuracy", summary, study.plan.to_dict(),
                    key="study_fig5")
         else:
@@ -130,7 +130,7 @@ def show(study: StudyResults, final: bool = True) -> None:
     with tabs[1]:
         if runs:
             fig = certification_figure(runs, study.plan.model)
-            st.plotly_chart(fig, use_container_width=True, key=f"study_fig4_{final}")
+            st.plotly_chart(fig, key=f"study_fig4_{final}")
             export(fig, "study_certified_accuracy", study.accuracy_drop(), study.plan.to_dict(),
                    key="study_fig4")
             st.dataframe(study.accuracy_drop(), hide_index=True)
@@ -139,7 +139,7 @@ def show(study: StudyResults, final: bool = True) -> None:
     with tabs[2]:
         if ratios:
             fig = ratio_figure(ratios)
-            st.plotly_chart(fig, use_container_width=True, key=f"study_ratio_{final}")
+            st.plotly_chart(fig, key=f"study_ratio_{final}")
             export(fig, "study_ratio_to_radius", ratios, study.plan.to_dict(), key="study_ratio")
         else:
             st.info("Ratios need a successful attack on an image certified at that σ.")
