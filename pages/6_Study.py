@@ -14,7 +14,7 @@ from rsviz.study import StudyResults, default_results_dir, open_many, parse_plan
 from rsviz.views.base import measured_rate
 from rsviz.views.study import request_for, results_name
 from ui.common import choice, current, persist, show_error, widget
-from ui.jobs import job_panel
+from ui.jobs import CONFIRM_ABOVE_S, job_panel
 from ui.study import choose_images, choose_runner, define_plan, show
 
 st.title("Study over an image set")
@@ -83,6 +83,8 @@ try:
                              + (f" × {models} models" if models > 1 else "")
                              + f": {cost.describe()}, at most ~{eta / 60:.0f} min at the "
                              "measured rate of this model in one process. Results go to "
-                             f"`{out}`; a stopped run resumes there, under any runner."))
+                             f"`{out}`; a stopped run resumes there, under any runner."),
+                  confirm=(f"{cost.describe()}, at most ~{eta / 60:.0f} min"
+                           if eta > CONFIRM_ABOVE_S else ""))
 except RsvizError as exc:
     show_error(exc)

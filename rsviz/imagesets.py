@@ -202,6 +202,9 @@ def from_folder(folder: str | Path, labels: str | Path | None = None,
         if not name and class_names and 0 <= index < len(class_names):
             name = class_names[index]
         entries.append(ImageEntry(rel, str(path), index, name))
+    if not files:
+        raise ImageSetError(f"{root}: no image files in this folder or below "
+                            f"({', '.join(IMAGE_SUFFIXES)}).")
     if not entries:
         how = (f"{labels_path.name} lists none of them" if labels_path.is_file() else
                "give a labels CSV (filename,class_index[,wnid,name]) with --labels, or put "

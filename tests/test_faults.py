@@ -15,6 +15,7 @@ import pytest
 from rsviz.errors import ImageError, RsvizError
 from rsviz.images import decode_image, synthetic_image
 from tests.conftest import ROOT, make_app
+from tests.test_study import image_folder  # noqa: F401 (a fixture)
 
 
 def malformed_tiff() -> bytes:
@@ -353,3 +354,45 @@ def test_slice_caption_never_says_fewer_is_more():
 def test_no_use_container_width_left():
     sources = [*ROOT.glob("ui/*.py"), *ROOT.glob("pages/*.py"), ROOT / "app.py"]
     assert not [p.name for p in sources if "use_container_width" in p.read_text()]
+
+
+# --------------------------------------------------------------------- study with a bad image
+
+
+def test_study_with_bad_images_lists_them_and_runs_the_rest(app_env, tiny_model, image_folder,
+                                                            tmp_path):
+    from rsviz.study import open_results, run_study
+    from tests.test_study import StandIn, tiny_plan
+
+    folder = image_folder  # two good images, labelled
+    (folder / "bad.tif").write_bytes(malformed_tiff())
+    jpeg = io.BytesIO()
+    synthetic_image(32).save(jpeg, format="JPEG")
+    (folder / "cut.jpg").write_bytes(jpeg.getvalue()[:300])  # truncated
+    with open(folder / "labels.csv", "a") as labels:
+        labels.write("bad.tif,1\ncut.jpg,2\n")
+    out = tmp_path / "out"
+    study = run_study(tiny_plan(folder), out, model=tiny_model, attack_fn=StandIn())
+    assert len(study.results) == study.expected == 10  # 2 good images × 5 tasks
+    reasons = {f["image"]: f["error"] for f in study.failed}
+    assert set(reasons) == {"bad.tif", "cut.jpg"}
+    assert "bad.tif: the image is corrupt" in reasons["bad.tif"]
+    assert [r["idx"] for r in study.images] == [2, 3]  # their indices in the whole set
+    assert open_results(out).failed == study.failed  # failed.json
+
+    at = make_app("pages/6_Study.py")
+    at.radio(key="study_mode_w").set_value("Open a results folder").run()
+    at.text_area(key="study_open_w").set_value(str(out)).run()
+    at.button(key="study_open_btn").click().run()
+    assert not at.exception, at.exception
+    [warning] = at.warning
+    assert warning.value.startswith("2 failed") and "read image bad.tif" in warning.value
+
+
+def test_empty_study_folder_is_not_blamed_on_labels(tmp_path):
+    from rsviz.imagesets import ImageSetError, from_folder
+
+    (tmp_path / "labels.csv").write_text("filename,class_index\na.png,1\n")
+    with pytest.raises(ImageSetError, match="no image files in this folder") as info:
+        from_folder(tmp_path)
+    assert "label" not in str(info.value).split(": ", 1)[1]

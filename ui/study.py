@@ -113,6 +113,14 @@ def show(study: StudyResults, final: bool = True) -> None:
     """Fig. 5, Fig. 4, the ratio distribution and the tables of a (partial) study."""
     done = len(study.results)
     st.caption(f"{done} of {study.expected or done} tasks done · results in `{study.folder}`")
+    if study.failed:
+        st.warning(f"{len(study.failed)} failed (the rest of the set ran; running the study "
+                   "again retries them): " + "; ".join(
+                       f"{f['task']}: {f['error']}" for f in study.failed[:3])
+                   + ("; …" if len(study.failed) > 3 else ""))
+        with st.expander("Failed images and tasks"):
+            st.dataframe([{k: f.get(k, "") for k in ("task", "model", "error")}
+                          for f in study.failed], hide_index=True)
     summary, runs, ratios = study.summary(), study.certification(), study.ratios()
     export = export_panel if final else (lambda *a, **k: None)
     tabs = st.tabs(["Distortion vs accuracy (Fig. 5)", "Certification (Fig. 4)",

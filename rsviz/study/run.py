@@ -7,14 +7,15 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 
 from rsviz.certification import write_tsv
 from rsviz.errors import ConfigError, RsvizError
+from rsviz.images import preprocess
 from rsviz.imagesets import ImageSet
 from rsviz.jobs import Progress
 from rsviz.models import Classifier
@@ -63,17 +64,36 @@ def load_models(plan: StudyPlan, given: Classifier | Sequence[Classifier] | None
 
 def prepare(plan: StudyPlan, model: Classifier, images: ImageSet | None = None,
             base: str | Path | None = None
-            ) -> tuple[list[Task], list[ImageRef], dict[str, torch.Tensor]]:
+            ) -> tuple[list[Task], list[ImageRef], dict[str, torch.Tensor], list[dict[str, Any]]]:
     """Resolve the image set, preprocess it for the model, and expand the plan into its tasks
-    for that model (identified by its model id and the forward identity it runs here)."""
+    for that model (identified by its model id and the forward identity it runs here). An
+    image that cannot be read gets no task: it is among the failures returned last (image,
+    model, reason), and the other images go on."""
     from rsviz.engines import forward_of
 
     info = model.info
     images = images if images is not None else plan.images.resolve(info.class_names, base)
-    tensors = images.tensors(info.input_size, info.resize, info.interpolation)
-    refs = image_refs(images, tensors, info.model_id)
+    kept, tensors, failed = [], [], []
+    for idx, entry in enumerate(images.entries):
+        try:
+            tensors.append(preprocess(entry.load(), info.input_size, info.resize,
+                                      info.interpolation))
+            kept.append(idx)
+        except Exception as exc:  # noqa: BLE001 - one unreadable image never stops the set
+            failed.append(image_failure(entry.name, info.model_id, exc))
+    readable = ImageSet(images.name, tuple(images.entries[i] for i in kept), images.source)
+    refs = [replace(ref, idx=idx)  # its index in the whole set, as the Cohen TSVs number it
+            for ref, idx in zip(image_refs(readable, tensors, info.model_id), kept)]
     return (build_tasks(plan, refs, info.model_id, forward_of(model).tag()), refs,
-            {ref.hash: x for ref, x in zip(refs, tensors)})
+            {ref.hash: x for ref, x in zip(refs, tensors)}, failed)
+
+
+def image_failure(name: str, model_id: str, error: BaseException) -> dict[str, Any]:
+    """How an image that cannot be read is listed among a study's failures."""
+    reason = str(error) if isinstance(error, RsvizError) else \
+        f"{type(error).__name__}: {(str(error).splitlines() or [''])[0]}"
+    return {"task_id": "", "task": f"read image {name}", "model": model_id, "image": name,
+            "error": reason}
 
 
 def run_study(plan: StudyPlan, out: str | Path,
@@ -83,7 +103,8 @@ def run_study(plan: StudyPlan, out: str | Path,
               progress: Progress | None = None, base: str | Path | None = None) -> StudyResults:
     """Run (or resume) a study into folder `out`: plan.json and images.json first, one JSON per
     task as it finishes, then the tables (summary.csv, ratios.csv, accuracy_drop.csv, TSVs).
-    Tasks that raised are in `failed` (and failed.json); running again retries them."""
+    Images that cannot be read and tasks that raised are in `failed` (and failed.json), with
+    their reason; the rest of the set runs, and running again retries them."""
     custom_attacks = attack_fn is not None or getattr(runner, "attack_fn", None) is not None
     given = [model] if isinstance(model, Classifier) else list(model or [])
     check_plan(plan, base, attacks=not custom_attacks,
@@ -92,11 +113,13 @@ def run_study(plan: StudyPlan, out: str | Path,
     tasks: list[Task] = []
     refs: list[ImageRef] = []
     tensors: dict[str, torch.Tensor] = {}
+    unreadable: list[dict[str, Any]] = []
     for classifier in models.values():
-        more_tasks, more_refs, more_tensors = prepare(plan, classifier, images, base)
+        more_tasks, more_refs, more_tensors, more_failed = prepare(plan, classifier, images, base)
         tasks += more_tasks
         refs += more_refs
         tensors.update(more_tensors)
+        unreadable += more_failed
     folder = Path(out)
     write_json_atomic(folder / "plan.json", plan.to_dict())
     write_json_atomic(folder / "images.json", [asdict(r) for r in refs])
@@ -105,9 +128,10 @@ def run_study(plan: StudyPlan, out: str | Path,
     runner.bind(by_id, tensors)
     store = ResultStore(folder)
     report = runner.run(tasks, store, progress)
-    store.save_failures(report.failed)
+    failed = unreadable + report.failed
+    store.save_failures(failed)
     study = StudyResults(plan, [asdict(r) for r in refs], report.results, str(folder),
-                         report.executed, report.reused, report.failed, [plan])
+                         report.executed, report.reused, failed, [plan])
     write_tables(study)
     return study
 
