@@ -127,6 +127,20 @@ def test_garbage_cache_db_is_moved_aside_and_rebuilt(isolated_cache):
     assert "rebuilt the cache" in default_cache().notice
 
 
+def test_the_app_says_it_rebuilt_the_cache(fresh_streamlit, isolated_cache, tmp_path,
+                                          monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    isolated_cache.mkdir(parents=True)
+    (isolated_cache / "cache.db").write_bytes(os.urandom(8192))
+    monkeypatch.setenv("RSVIZ_TEST_GATE", str(tmp_path))  # exists: the job ends at once
+    at = AppTest.from_function(_shared_page, default_timeout=30)
+    at.run()
+    assert not at.exception, at.exception
+    assert any("rebuilt the cache" in t.value for t in at.toast)
+    assert not at.error
+
+
 def test_corrupt_openvino_ir_is_rebuilt(isolated_cache, caplog):
     pytest.importorskip("openvino")
     import torch

@@ -137,8 +137,8 @@ def job_panel(slot: str, name: str, fn: Callable[[Job], Any], cache_key: str,
     Returns the result when one is available, else None.
     """
     manager = get_manager()
-    cache_notice()
     result = cached(cache_key)
+    cache_notice()  # after the first read, which finds a corrupt database
     job = manager.get(st.session_state.get(_slot_key(slot)))
     if job is not None and job.cache_key != cache_key:
         job = None
