@@ -17,8 +17,6 @@ import time
 import zlib
 from collections import Counter
 
-from PIL import Image
-
 from rsviz.errors import RsvizError
 from rsviz.images import decode_image, synthetic_image
 
