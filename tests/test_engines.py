@@ -308,3 +308,87 @@ def test_openvino_is_unavailable_with_tcmalloc(monkeypatch):
     assert "tcmalloc" in OpenVINO.unavailable(torch.device("cpu"))
     monkeypatch.setattr(rsviz.device, "tcmalloc_loaded", lambda: False)
     assert OpenVINO.unavailable(torch.device("cpu")) is None
+
+
+class SlowEager(Engine):
+    """Eager fp32, slowed down: any working candidate measures faster."""
+
+    def logits(self, x):
+        import time
+        time.sleep(0.02)
+        return super().logits(x)
+
+
+class Flaky(Engine):
+    """Builds until `broken` is set (a broken install, an IR that no longer compiles); its
+    logits refuse to run unbuilt, as OpenVINO's did ('no attribute requests')."""
+
+    name = "flaky"
+    broken = False
+
+    def __init__(self, model, shape):
+        super().__init__(model, shape)
+        self.ready = False
+
+    def prepare(self):
+        if Flaky.broken:
+            raise RuntimeError("IR does not compile")
+        super().prepare()
+        self.ready = True
+
+    def logits(self, x):
+        if not self.ready:
+            raise AttributeError("'Flaky' object has no attribute 'requests'")
+        return super().logits(x)
+
+
+@pytest.fixture
+def flaky(monkeypatch):
+    monkeypatch.setattr(Flaky, "broken", False)
+    return lambda model: [SlowEager(model, model.info.input_shape),
+                          Flaky(model, model.info.input_shape)]
+
+
+def test_cached_choice_that_fails_to_build_is_dropped_and_measured_again(tiny_model, flaky):
+    _, first = engines.choose_engine(tiny_model, count=COUNT, pool=flaky(tiny_model))
+    assert first.name == "flaky" and not first.cached  # measured faster than the slow eager
+    Flaky.broken = True
+    said = []
+    engine, second = engines.choose_engine(tiny_model, count=COUNT, pool=flaky(tiny_model),
+                                           report=said.append)
+    assert engine is None and second.name == "eager" and not second.cached
+    [failed] = [r for r in second.reports if r.name == "flaky"]
+    assert failed.status == "unavailable"
+    assert failed.reason == "failed to build: RuntimeError: IR does not compile"
+    assert any("flaky failed to build" in m and "measuring again" in m for m in said), said
+    # the dropped choice is replaced on disk: the next process reads eager, builds nothing
+    assert select.cached_choice(tiny_model, count=COUNT).name == "eager"
+    engine, third = engines.choose_engine(tiny_model, count=COUNT, pool=flaky(tiny_model))
+    assert engine is None and third.cached and third.name == "eager"
+
+
+def test_winner_that_fails_to_rebuild_falls_back_to_the_next(tiny_model, flaky):
+    # a forced run measures flaky (and caches its report as usable) but no auto choice
+    _, forced = engines.choose_engine(tiny_model, count=COUNT, force="flaky",
+                                      pool=flaky(tiny_model))
+    assert forced.name == "flaky" and forced.forced
+    assert select.cached_choice(tiny_model, count=COUNT) is None
+    Flaky.broken = True
+    said = []
+    # auto: the cached reports make flaky the winner, rebuilt without measuring; it fails
+    engine, auto = engines.choose_engine(tiny_model, count=COUNT, pool=flaky(tiny_model),
+                                         report=said.append)
+    assert engine is None and auto.name == "eager"
+    reports = {r.name: r for r in auto.reports}
+    assert reports["flaky"].status == "unavailable" and "IR does not compile" in \
+        reports["flaky"].reason
+    assert reports["eager"].status == "chosen"
+    assert any("flaky failed to build" in m and "next fastest" in m for m in said), said
+    # forced again: the cached forced choice cannot be built either; eager, with the reason
+    engine, again = engines.choose_engine(tiny_model, count=COUNT, force="flaky",
+                                          pool=flaky(tiny_model))
+    assert engine is None and again.name == "eager" and not again.forced
+    assert "IR does not compile" in next(r.reason for r in again.reports if r.name == "flaky")
+    import json
+    [record] = json.loads((select.engines_dir() / "choices.json").read_text()).values()
+    assert "flaky" not in record["forced"]  # dropped, not tried again next time

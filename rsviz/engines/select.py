@@ -236,16 +236,26 @@ def choose_engine(model: Classifier, input_shape: tuple[int, ...] | None = None,
     if force is not None and force not in by_name:
         raise ValueError(f"unknown engine {force!r}; choose from {', '.join(by_name)} or auto")
     cached = _load_all(path).get(digest) if use_cache else None
+    failed: dict[str, str] = {}  # engines whose build failed here: name -> reason
     if cached is not None:
         choice = _from_record(cached, force)
         if choice is not None:
             engine = by_name.get(choice.name)
-            if choice.name == "eager" or (engine is not None and _build(engine) is None):
-                if engine is not None:
+            if choice.name == "eager":
+                return None, choice
+            if engine is not None:
+                reason = _build(engine)
+                if reason is None:
                     engine.batch_size, engine.rate = choice.batch_size, choice.rate
-                return (None if choice.name == "eager" else engine), choice
+                    return engine, choice
+                # the cached choice cannot be rebuilt (a broken install, an IR that will not
+                # compile): drop it and measure again without it, never run it unbuilt
+                failed[choice.name] = f"failed to build: {reason}"
+                report(f"engine {choice.name} failed to build ({reason}); measuring again")
     started = time.perf_counter()
     reports = {r["name"]: CandidateReport(**r) for r in (cached or {}).get("reports", [])}
+    for name, reason in failed.items():
+        reports[name] = _failed_report(reports.get(name), name, reason)
     reference = np.asarray(cached["reference"]) if cached and "reference" in cached else None
     eager, built = by_name["eager"], set()
     if reference is None or "eager" not in reports:
@@ -278,23 +288,31 @@ def choose_engine(model: Classifier, input_shape: tuple[int, ...] | None = None,
                 f"(σ = {CHECK_SIGMA}{stopped}); {MIN_AGREEMENT:.1%} of {count} needed")
         else:
             reports[name] = CandidateReport(name, STATUS_OK, rate, agreement)
-    ok = [r for r in reports.values() if r.status in (STATUS_OK, STATUS_CHOSEN)
-          and r.name in by_name and by_name[r.name].in_auto]
-    forced_ok = force is not None and reports.get(force) and reports[force].status in (
-        STATUS_OK, STATUS_CHOSEN)
-    winner = reports[force] if forced_ok else max(ok, key=lambda r: r.rate or 0.0)
+    large = int(np.prod(shape)) >= 3 * 160 * 160 or model.device.type == "cuda"
+    while True:  # the fastest engine that builds and runs; eager fp32 always does
+        winner, forced_ok = _winner(reports, by_name, force)
+        engine = by_name[winner.name]
+        batch, rate = None, winner.rate or 0.0
+        if winner.name == "eager":
+            break
+        built_now = None if winner.name in built else _build(engine)
+        reason = f"failed to build: {built_now}" if built_now else None
+        if reason is None:
+            built.add(winner.name)
+            report(f"measuring the batch size of {winner.name}")
+            try:
+                batch, rate = measure_batch(engine, shape, SWEEP if large else SMALL_SWEEP)
+                break
+            except Exception as error:  # noqa: BLE001 - an engine that fails = unavailable
+                reason = f"failed to run: {type(error).__name__}: {error}"
+        report(f"engine {winner.name} {reason}; using the next fastest")
+        reports[winner.name] = _failed_report(winner, winner.name, reason)
+        failed[winner.name] = reason
     for r in reports.values():
         if r.status == STATUS_CHOSEN:
             r.status = STATUS_OK
     winner.status = STATUS_CHOSEN
-    engine = by_name[winner.name]
-    batch, rate = None, winner.rate or 0.0
     if winner.name != "eager":
-        if winner.name not in built:
-            _build(engine)
-        report(f"measuring the batch size of {winner.name}")
-        large = int(np.prod(shape)) >= 3 * 160 * 160 or model.device.type == "cuda"
-        batch, rate = measure_batch(engine, shape, SWEEP if large else SMALL_SWEEP)
         engine.batch_size, engine.rate = batch, rate
     choice = EngineChoice(winner.name, batch, rate, forced=bool(forced_ok), cached=False,
                           seconds=time.perf_counter() - started,
@@ -308,8 +326,29 @@ def choose_engine(model: Classifier, input_shape: tuple[int, ...] | None = None,
             record["choice"] = stored
         elif forced_ok:
             record["forced"] = {**record.get("forced", {}), force: stored}
+        else:  # a forced choice that failed to build is dropped, not tried again next time
+            record["forced"] = {k: v for k, v in record.get("forced", {}).items() if k != force}
+        if record.get("choice", {}).get("name") in failed:  # nor an auto choice that failed
+            record.pop("choice")
         _store(path, digest, record)
     return (None if winner.name == "eager" else engine), choice
+
+
+def _winner(reports: dict[str, CandidateReport], by_name: dict[str, Engine],
+            force: str | None) -> tuple[CandidateReport, bool]:
+    """(the report of the engine to use, whether it is the forced one): the forced engine when
+    it passed, else the fastest usable engine of the automatic choice."""
+    ok = [r for r in reports.values() if r.status in (STATUS_OK, STATUS_CHOSEN)
+          and r.name in by_name and by_name[r.name].in_auto]
+    forced_ok = bool(force is not None and reports.get(force) and reports[force].status in (
+        STATUS_OK, STATUS_CHOSEN))
+    return (reports[force] if forced_ok else max(ok, key=lambda r: r.rate or 0.0)), forced_ok
+
+
+def _failed_report(previous: CandidateReport | None, name: str, reason: str) -> CandidateReport:
+    """The report of an engine that passed before but failed to build or run here."""
+    return CandidateReport(name, STATUS_UNAVAILABLE, previous.rate if previous else None,
+                           previous.agreement if previous else None, reason)
 
 
 def cached_choice(model: Classifier, input_shape: tuple[int, ...] | None = None,
