@@ -263,6 +263,29 @@ def test_cli_writes_maps_and_figures(tmp_path, capsys):
     assert (out / "labels.html").exists() and (out / "adversarial.html").exists()
 
 
+def test_cli_says_what_the_dense_grid_costs_and_what_the_setup_added(tmp_path, capsys):
+    """The CLI's pass count uses the app's wording (one shared function), never '0.8x more'."""
+    from types import SimpleNamespace
+
+    from rsviz.cli import main
+    from ui.slices import passes_note as caption_note
+
+    args = ["slice", "sample:coffee", "--model", "tiny_cnn", "--grid", "5", "--n", "2",
+            "--samples", "4", "--mode", "dense", "--out", str(tmp_path / "s"), "--no-png"]
+    assert main(args + ["--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    dense, spent = payload["dense_passes"], payload["forward_passes"]
+    assert dense == 25 * 5 and spent > dense  # the automatic extent spent passes
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    line = next(x for x in text.splitlines() if x.startswith("forward passes:"))
+    assert line.startswith(f"forward passes: {spent:,} (dense: the grid's {dense:,} plus "
+                           f"{spent - dense:,} to set up the plane and extent) in "), line
+    assert "more" not in text and "x " not in line
+    spent_here = SimpleNamespace(forward_passes=spent, dense_passes=dense)
+    assert caption_note(spent_here, SimpleNamespace(mode="dense")) in line  # the app's words
+
+
 # --------------------------------------------------------------------------------- page
 
 

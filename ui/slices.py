@@ -12,20 +12,14 @@ from rsviz.figures.slices import adversarial_figure, label_maps_figure, samples_
 from rsviz.images import to_pil
 from rsviz.jobs import format_eta
 from rsviz.smoothing import forward_labels, make_generator
+from rsviz.views.slice import passes_note as shared_passes_note
 from ui.export import export_panel
 
 
 def passes_note(result: Any, config: Any) -> str:
-    """How the passes compare with the dense grid's G²·(N + 1), in words that stay true when
-    the slice spent more than the grid (setting up the plane and the extent costs passes)."""
-    dense, spent = result.dense_passes, result.forward_passes
-    if config.mode == "dense":
-        extra = spent - dense
-        return f"dense: the grid's {dense:,}" + (
-            f" plus {extra:,} to set up the plane and extent" if extra > 0 else "")
-    if spent < dense:
-        return f"adaptive; the dense grid takes {dense:,}, {dense / spent:.1f}× as many"
-    return f"adaptive; the dense grid takes {dense:,}, no saving here"
+    """The caption's words on the passes spent (`rsviz.views.slice.passes_note`, shared with
+    the CLI)."""
+    return shared_passes_note(result.forward_passes, result.dense_passes, config.mode)
 
 
 def slice_panels(result: Any, config: Any, model: Any, x: torch.Tensor, params: dict) -> None:

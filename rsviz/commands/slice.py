@@ -90,11 +90,13 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def render(result: dict) -> str:
+    from rsviz.views.slice import passes_note
+
+    note = passes_note(result["forward_passes"], result["dense_passes"], result["mode"])
     lines = [f"{result['image']} — {result['model']} on {result['device']}: "
              f"{result['grid']}×{result['grid']} slice, ±{result['extent']:g} L2, "
              f"y = {result['y_name']}",
-             f"forward passes: {result['forward_passes']:,} ({result['mode']}; dense would use "
-             f"{result['dense_passes']:,}, {result['savings']:.1f}x more) in "
+             f"forward passes: {result['forward_passes']:,} ({note}) in "
              f"{result['seconds']:.1f} s"]
     for n, frac in result["exact_fraction"].items():
         lines.append(f"  g_σ,{n}: exact realisations at {frac:.1%} of the points")

@@ -49,3 +49,17 @@ class SliceRequest(Request):
     def summary(self, result: Any) -> dict[str, Any]:
         config = self.config
         return {"config": {**config.__dict__, "ns": list(config.ns)}, **result.summary()}
+
+
+def passes_note(forward_passes: int, dense_passes: int, mode: str) -> str:
+    """How a slice's forward passes compare with the dense grid's G²·(N + 1), in words that
+    stay true when the slice spent more than the grid (setting up the plane and the extent
+    costs passes): the one wording of the app's caption and the CLI's line."""
+    dense, spent = int(dense_passes), int(forward_passes)
+    if mode == "dense":
+        extra = spent - dense
+        return f"dense: the grid's {dense:,}" + (
+            f" plus {extra:,} to set up the plane and extent" if extra > 0 else "")
+    if spent < dense:
+        return f"adaptive; the dense grid takes {dense:,}, {dense / max(spent, 1):.1f}× as many"
+    return f"adaptive; the dense grid takes {dense:,}, no saving here"
