@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import binom
 
+from rsviz.slices import memory
 from rsviz.slices.grid import SliceState, top_two
 from rsviz.smoothing import VoteRecord, lazy_votes
 
@@ -49,23 +50,32 @@ def sample_adaptive(state: SliceState) -> None:
 
     def sample(flat: np.ndarray, message: str) -> None:
         flat = flat[~visited[flat]]
-        if len(flat) == 0:
-            return
-        labels = state.votes(flat, n0, message)
-        visited[flat] = True
-        settled[flat] = (labels == labels[:, :1]).all(1)
-        state.store_votes(flat, labels)
-        ok = decided(labels, C, cfg.alpha) | (n0 >= N)
-        if (~ok).any():
-            pending.append((flat[~ok], labels[~ok]))
+        block = state.block(n0)  # the same noise and tie-breaks as one block, bounded memory
+        for first in range(0, len(flat), block):
+            part = flat[first:first + block]
+            labels = state.votes(part, n0, message)
+            visited[part] = True
+            settled[part] = (labels == labels[:, :1]).all(1)
+            state.store_votes(part, labels)
+            ok = decided(labels, C, cfg.alpha) | (n0 >= N)
+            if (~ok).any():
+                pending.append((part[~ok], labels[~ok]))
 
     def escalate() -> None:
-        """Double the votes of the pending points until each is decided or has N."""
+        """Double the votes of the pending points until each is decided or has N. Points
+        whose N votes would exceed the memory budget together are escalated group by group
+        (`SliceState.block(N)`); below it, all at once, as always."""
         if not pending:
             return
         flat = np.concatenate([p for p, _ in pending])
         labels = np.concatenate([lab for _, lab in pending])
         pending.clear()
+        group = len(flat) if len(flat) * N * labels.itemsize <= memory.VOTE_BUDGET \
+            else state.block(N)
+        for first in range(0, len(flat), group):
+            escalate_group(flat[first:first + group], labels[first:first + group])
+
+    def escalate_group(flat: np.ndarray, labels: np.ndarray) -> None:
         drawn = labels.shape[1]
         while len(flat) and drawn < N:
             more = min(2 * drawn, N) - drawn

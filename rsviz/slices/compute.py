@@ -12,16 +12,22 @@ from rsviz.models import Classifier
 from rsviz.slices.adaptive import sample_adaptive
 from rsviz.slices.config import SliceConfig, estimate_passes
 from rsviz.slices.grid import Meter, SliceState
+from rsviz.slices.memory import check_memory
 from rsviz.slices.plane import auto_extent, make_plane
 from rsviz.slices.result import SliceResult
 
 
 def sample_dense(state: SliceState) -> None:
+    """N votes at every grid point but the centre (drawn by `SliceState.centre`), drawn and
+    stored block by block (`SliceState.block`): memory stays bounded at any G and N."""
     G, N = state.config.grid, state.config.n_samples
     rest = np.setdiff1d(np.arange(G * G), [(G // 2) * G + G // 2])
+    block = state.block(N)
     for start in range(0, len(rest), state.max_points * 4):
         chunk = rest[start:start + state.max_points * 4]
-        state.store_votes(chunk, state.votes(chunk, N, "dense votes"))
+        for first in range(0, len(chunk), block):
+            part = chunk[first:first + block]
+            state.store_votes(part, state.votes(part, N, "dense votes"))
 
 
 def compute_slice(model: Classifier, x_o: torch.Tensor, config: SliceConfig,
@@ -37,6 +43,9 @@ def compute_slice(model: Classifier, x_o: torch.Tensor, config: SliceConfig,
         progress: receives forward passes done / estimated total; polled for cancel.
     """
     started = time.perf_counter()
+    check_memory(config.grid, config.n_samples, len(config.ns),
+                 config.n0 if config.mode == "adaptive" else None, model.info.num_classes,
+                 int(np.prod(model.info.input_shape)))
     meter = Meter(progress or NullProgress(), estimate_passes(config))
     plane = make_plane(model, x_o, config, target, progress=meter.progress)
     meter.add(plane.forward_passes, "plane")

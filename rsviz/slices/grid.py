@@ -11,7 +11,9 @@ import torch
 
 from rsviz.jobs import Progress, SubProgress
 from rsviz.models import Classifier
+from rsviz.slices import memory
 from rsviz.slices.config import SliceConfig
+from rsviz.slices.memory import block_points, label_dtype, max_points, points_per_call
 from rsviz.slices.plane import Plane
 from rsviz.smoothing import VoteRecord, forward_labels, make_generator, sample_votes
 
@@ -67,8 +69,8 @@ class SliceState:
         self.draws = {n: np.full(G * G, -1, dtype=np.int64) for n in config.ns}
         self.exact = {n: np.zeros(G * G, dtype=bool) for n in config.ns}
         self.y = -1
-        bytes_per_image = 4 * int(np.prod(model.info.input_shape))
-        self.max_points = int(max(1, min(4096, (128 * 2**20) // bytes_per_image)))
+        self.max_points = max_points(int(np.prod(model.info.input_shape)))
+        self.label_dtype = label_dtype(C)
 
     def xs(self, flat: np.ndarray) -> torch.Tensor:
         G = self.config.grid
@@ -84,10 +86,17 @@ class SliceState:
             sub.report(start + len(chunk), len(flat))
         self.meter.add(len(flat), "base classifier f")
 
+    def block(self, n: int) -> int:
+        """Points whose n votes each are held at once (`rsviz.slices.memory.block_points`):
+        callers draw and store votes block by block, never the whole grid's."""
+        return block_points(n, points_per_call(n, self.max_points), self.label_dtype.itemsize,
+                            memory.VOTE_BUDGET)
+
     def votes(self, flat: np.ndarray, n: int, message: str) -> np.ndarray:
-        """[len(flat), n] labels of n fresh noisy votes at each grid point."""
-        out = np.zeros((len(flat), n), dtype=np.int64)
-        per_chunk = int(max(1, min(self.max_points, 4096 // n)))
+        """[len(flat), n] labels of n fresh noisy votes at each grid point (int16 for fewer
+        than 32 768 classes); hold at most `block(n)` points at once."""
+        out = np.zeros((len(flat), n), dtype=self.label_dtype)
+        per_chunk = points_per_call(n, self.max_points)
         for start in range(0, len(flat), per_chunk):
             self.meter.progress.check_cancel()
             chunk = flat[start:start + per_chunk]
@@ -101,9 +110,9 @@ class SliceState:
     def store_votes(self, flat: np.ndarray, labels: np.ndarray) -> None:
         """Points whose votes, in draw order, are `labels` ([m, k], any k ≥ 1): p̂ and the
         top class from the k votes, g_{σ,n} realisations by `realisation`."""
-        k = labels.shape[1]
-        for start in range(0, len(flat), 512):
-            chunk, lab = flat[start:start + 512], labels[start:start + 512]
+        k, rows = labels.shape[1], memory.STORE_ROWS
+        for start in range(0, len(flat), rows):
+            chunk, lab = flat[start:start + rows], labels[start:start + rows]
             record = VoteRecord(labels=lab, num_classes=self.C, sigma=self.config.sigma)
             counts = record.counts
             top = counts.argmax(1)
