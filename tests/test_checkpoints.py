@@ -6,6 +6,15 @@ The replicas are written from the published descriptions of:
 - Cohen et al., locuslab/smoothing: `Sequential(NormalizeLayer(means, sds), DataParallel(net))`,
   the layer keeping means/sds as plain attributes (no state), saved as
   `{"epoch", "arch", "state_dict", "optimizer"}`.
+- Cohen et al.'s CIFAR-10 models (`archs/cifar_resnet.py`, after bearpaw's
+  pytorch-classification): `Sequential(NormalizeLayer(CIFAR-10 means, sds), ResNet(depth=110))`
+  without DataParallel, so keys `1.conv1.weight`, `1.layer1.0.conv1.weight`, ...,
+  `1.layer2.0.downsample.0.weight`, `1.fc.weight`; an 8x8 average pool (32x32 inputs); saved as
+  `{"epoch", "arch": "cifar_resnet110", "state_dict", "optimizer"}`.
+- RobustBench (robustbench/model_zoo): `normalize_model(net, mu, sigma)` =
+  `Sequential(OrderedDict(normalize=ImageNormalizer, model=net))`, the normaliser's mean/std
+  buffers of shape [1,3,1,1]; its files hold the network alone (under `state_dict`, keys
+  optionally `module.`), or a user saves the whole normalised model.
 - Madry et al., MadryLab/robustness: `DataParallel(AttackerModel)` with an `InputNormalize`
   (buffers new_mean/new_std of shape [3,1,1], input clamped to [0,1]), the network as `.model`
   and an `Attacker` holding a second normaliser and the same network; saved as
@@ -186,7 +195,7 @@ def madry_file(mean=IMAGENET_MEAN, std=IMAGENET_STD, seed: int = 0):
 
 @pytest.mark.parametrize("mean,std,label", [
     (IMAGENET_MEAN, IMAGENET_STD, "ImageNet normalisation from the file's normaliser"),
-    (CIFAR_MEAN, CIFAR_STD, "custom normalisation from the file's normaliser")])
+    (CIFAR_MEAN, CIFAR_STD, "CIFAR-10 normalisation from the file's normaliser")])
 def test_madry_advtrain_replica_gives_identical_logits(mean, std, label):
     original, raw = madry_file(mean, std)
     keys = original.state_dict()
@@ -320,8 +329,10 @@ def test_wrong_architecture_is_clear():
         load_checkpoint(None, _saved(state))
     with pytest.raises(CheckpointMismatch, match="says its architecture is 'resnet18'"):
         load_checkpoint("resnet50", cohen_file(cohen_model(), "resnet18"))
-    with pytest.raises(CheckpointMismatch, match="'cifar_resnet110' is not"):
+    with pytest.raises(CheckpointMismatch, match="does not match cifar_resnet110"):
         load_checkpoint(None, cohen_file(cohen_model(), "cifar_resnet110"))
+    with pytest.raises(CheckpointMismatch, match="'densenet_cifar' is not one rsviz can build"):
+        load_checkpoint(None, cohen_file(cohen_model(), "densenet_cifar"))
 
 
 def test_cli_offers_every_normalisation(tmp_path):
@@ -329,3 +340,168 @@ def test_cli_offers_every_normalisation(tmp_path):
     from rsviz.models import NORMALIZATIONS
 
     assert CLI_CHOICES == NORMALIZATIONS
+
+
+# ---------------------------------------------- Cohen et al. CIFAR-10 ResNet-110 (RandTrain)
+
+
+class BearpawBlock(nn.Module):
+    """The basic block of bearpaw's CIFAR ResNet as Cohen et al. ship it (written here from
+    its published structure: conv-bn-relu-conv-bn, projected shortcut, relu after the sum)."""
+
+    def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample=None) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(planes, planes, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.downsample = downsample
+
+    def forward(self, x):
+        residual = x if self.downsample is None else self.downsample(x)
+        out = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
+        out += residual
+        return self.relu(out)
+
+
+class BearpawCifarResNet(nn.Module):
+    def __init__(self, depth: int = 110, num_classes: int = 10) -> None:
+        super().__init__()
+        n = (depth - 2) // 6
+        self.inplanes = 16
+        self.conv1 = nn.Conv2d(3, 16, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(16)
+        self.relu = nn.ReLU(inplace=True)
+        self.layer1 = self._make_layer(16, n)
+        self.layer2 = self._make_layer(32, n, 2)
+        self.layer3 = self._make_layer(64, n, 2)
+        self.avgpool = nn.AvgPool2d(8)
+        self.fc = nn.Linear(64, num_classes)
+
+    def _make_layer(self, planes: int, blocks: int, stride: int = 1) -> nn.Sequential:
+        downsample = None
+        if stride != 1 or self.inplanes != planes:
+            downsample = nn.Sequential(nn.Conv2d(self.inplanes, planes, 1, stride, bias=False),
+                                       nn.BatchNorm2d(planes))
+        layers = [BearpawBlock(self.inplanes, planes, stride, downsample)]
+        self.inplanes = planes
+        layers += [BearpawBlock(planes, planes) for _ in range(1, blocks)]
+        return nn.Sequential(*layers)
+
+    def forward(self, x):
+        x = self.layer3(self.layer2(self.layer1(self.relu(self.bn1(self.conv1(x))))))
+        return self.fc(self.avgpool(x).view(x.size(0), -1))
+
+
+def cohen_cifar_model(depth: int = 110, seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    net = BearpawCifarResNet(depth)
+    with torch.no_grad():
+        for module in net.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.1, 0.1)
+                module.running_var.uniform_(0.5, 1.5)
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.uniform_(-0.1, 0.1)
+    return nn.Sequential(CohenNormalizeLayer(CIFAR_MEAN, CIFAR_STD), net).eval()
+
+
+def test_cohen_cifar10_resnet110_replica_gives_identical_logits(tmp_path):
+    original = cohen_cifar_model(110)
+    keys = list(original.state_dict())
+    assert keys[0] == "1.conv1.weight" and "1.layer2.0.downsample.0.weight" in keys
+    assert "1.layer3.17.bn2.running_var" in keys  # 18 blocks per stage: depth 6*18 + 2
+    path = tmp_path / "checkpoint.pth.tar"
+    path.write_bytes(cohen_file(original, "cifar_resnet110"))
+    model = load_checkpoint(None, str(path))
+    x = _inputs(32)
+    with torch.no_grad():
+        diff = (model(x) - original(x)).abs().max().item()
+    assert diff <= TOL, diff
+    assert model.info.source.startswith(
+        "Detected: Cohen et al. RandTrain, CIFAR ResNet-110 (from the file's arch key), "
+        "CIFAR-10 normalisation added")
+    info = model.info
+    assert (info.input_size, info.resize, info.num_classes) == (32, 32, 10)
+    assert info.class_names[:3] == ("airplane", "automobile", "bird")
+    assert info.mean == CIFAR_MEAN and info.std == CIFAR_STD
+    assert info.model_id.startswith("checkpoint-cifar_resnet110-")
+
+
+def test_cifar_resnet_recognised_from_its_weights_without_arch_key():
+    original = cohen_cifar_model(20, seed=2)
+    net_state = {k[2:]: v for k, v in original.state_dict().items()}  # the network alone
+    model = load_checkpoint(None, _saved(net_state))
+    assert "CIFAR ResNet-20 (recognised from its weights), CIFAR-10 normalisation added" \
+        in model.info.source
+    x = _inputs(32)
+    with torch.no_grad():
+        assert (model(x) - original(x)).abs().max().item() <= TOL
+    assert load_checkpoint("cifar_resnet20", _saved(net_state)).info.model_id == model.info.model_id
+
+
+# ---------------------------------------------------------------------------- RobustBench
+
+
+class ImageNormalizerReplica(nn.Module):
+    def __init__(self, mean, std) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.as_tensor(mean).view(1, 3, 1, 1))
+        self.register_buffer("std", torch.as_tensor(std).view(1, 3, 1, 1))
+
+    def forward(self, x):
+        return (x - self.mean) / self.std
+
+
+def robustbench_model(net: nn.Module, mean=IMAGENET_MEAN, std=IMAGENET_STD) -> nn.Module:
+    from collections import OrderedDict
+
+    return nn.Sequential(OrderedDict([("normalize", ImageNormalizerReplica(mean, std)),
+                                      ("model", net)])).eval()
+
+
+def test_robustbench_imagenet_resnet50_normaliser_inside():
+    """The whole normalize_model(resnet50) saved: the file's normaliser is used."""
+    original = robustbench_model(_net("resnet50", seed=4))
+    model = load_checkpoint(None, _saved(original.state_dict()))
+    x = _inputs(32)[:2]
+    with torch.no_grad():
+        assert (model(x) - original(x)).abs().max().item() <= TOL
+    assert model.info.source.startswith(
+        "Detected: RobustBench normalize_model, ResNet50 (recognised from its weights), "
+        "ImageNet normalisation from the file's normaliser")
+
+
+def test_robustbench_custom_normaliser_inside_is_read_from_the_file():
+    original = robustbench_model(_net(num_classes=10, seed=6), CIFAR_MEAN, (0.3, 0.3, 0.3))
+    model = load_checkpoint(None, _saved({"state_dict": original.state_dict()}))
+    x = _inputs()
+    with torch.no_grad():
+        assert (model(x) - original(x)).abs().max().item() <= TOL
+    assert np.allclose(model.info.std, (0.3,) * 3)
+
+
+def test_robustbench_distributed_file_normaliser_outside():
+    """RobustBench's files hold the network alone (here under state_dict with module.);
+    normalize_model adds ImageNet's mu/sigma, and so does rsviz."""
+    net = _net(seed=7)
+    original = robustbench_model(net)
+    raw = _saved({"state_dict": nn.DataParallel(net).state_dict()})
+    model = load_checkpoint(None, raw)
+    x = _inputs()
+    with torch.no_grad():
+        assert (model(x) - original(x)).abs().max().item() <= TOL
+    assert "ImageNet normalisation added" in model.info.source
+
+
+def test_timm_architecture_checkpoint():
+    import timm
+
+    torch.manual_seed(0)
+    net = timm.create_model("test_resnet", pretrained=False, num_classes=7).eval()
+    model = load_checkpoint("timm:test_resnet", _saved(net.state_dict()), normalization="none")
+    x = _inputs()
+    with torch.no_grad():
+        assert (model(x) - net(x)).abs().max().item() <= TOL
+    assert model.info.num_classes == 7 and model.info.name == "checkpoint:timm:test_resnet"

@@ -1,5 +1,6 @@
-"""Sidebar model section: a registry model or a checkpoint (path on the server or upload), its
-architecture and normalisation. A model that fails to load never replaces the one in use: the
+"""Sidebar model section: a registry model, a model by reference (`timm:NAME`,
+`torchvision:NAME`, `hf-hub:REPO`, `checkpoint:PATH`; rsviz.models.refs) or a checkpoint (path on
+the server or upload), its architecture and normalisation. A model that fails to load never replaces the one in use: the
 app keeps its current model and says why in one line (docs/models.md)."""
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ import torch
 from rsviz.errors import RsvizError
 from rsviz.models import (CHECKPOINT_ARCHS, IMAGENET_MEAN, IMAGENET_STD, NORMALIZATIONS,
                           REGISTRY, Classifier, check_upload_size, load_checkpoint, load_model,
-                          parse_mean_std)
+                          load_model_ref, parse_mean_std, parse_model_ref)
 
 IN_USE_KEY = "rsviz_model_in_use"
-WAITING = "Give a checkpoint path or upload a checkpoint."
+WAITING = ("Give a checkpoint path, a model reference (timm:NAME, torchvision:NAME, "
+           "hf-hub:ORG/REPO) or upload a checkpoint.")
 
 
 @st.cache_resource(show_spinner="Loading the model…")
@@ -37,6 +39,13 @@ def cached_checkpoint_file(arch: str, path: str, stamp: tuple[int, int], normali
     """A checkpoint on the server, reloaded when its size or modification time changes; a
     regular file of at most `limit` bytes, read with a timeout (no FIFO, device or folder)."""
     return load_checkpoint(arch, path, normalization, torch.device(device), max_bytes=limit)
+
+
+@st.cache_resource(show_spinner="Loading the model…", max_entries=3)
+def cached_ref(ref: str, device: str) -> Classifier:
+    """A model by reference (timm:, torchvision:, hf-hub:): weights from the local caches, or
+    one line saying which file is missing and where to put it."""
+    return load_model_ref(ref, torch.device(device))
 
 
 def upload_limit() -> int:
@@ -93,7 +102,19 @@ def checkpoint_widgets(sb: Any, device: torch.device) -> Classifier | None:
                                      key="sb_norm_mean"),
                   cols[1].text_input("Std (R, G, B)", ", ".join(map(str, IMAGENET_STD)),
                                      key="sb_norm_std"))
-    path = sb.text_input("Checkpoint path on the server", key="sb_ckpt_path").strip()
+    path = sb.text_input(
+        "Checkpoint path on the server, or a model reference", key="sb_ckpt_path",
+        help="A file path (or checkpoint:PATH), or a model by name: timm:NAME (e.g. "
+             "timm:resnet18.a1_in1k), torchvision:NAME (e.g. torchvision:resnet50), "
+             "hf-hub:ORG/REPO. Weights come from the local caches; offline, a missing file is "
+             "named with where to put it.").strip()
+    reference = _reference(path)
+    if reference is not None:
+        model = cached_ref(reference, str(device))
+        sb.caption(model.info.source)
+        return model
+    if path.startswith("checkpoint:"):
+        path = path[len("checkpoint:"):].strip()
     limit = upload_limit()
     upload = sb.file_uploader(
         f"…or upload it (.pth, .pt, .tar; up to {limit / 2**30:.0f} GB)" if limit >= 2**30
@@ -117,3 +138,15 @@ def checkpoint_widgets(sb: Any, device: torch.device) -> Classifier | None:
         model = cached_checkpoint(arch, digest, data, normalization, str(device))
     sb.caption(model.info.source)
     return model
+
+
+def _reference(text: str) -> str | None:
+    """The text as a timm:/torchvision:/hf-hub: reference (a registry name counts too), None
+    when it is a checkpoint path."""
+    if not text or os.path.exists(os.path.expanduser(text)):
+        return None
+    try:
+        parsed = parse_model_ref(text)
+    except RsvizError:
+        return None
+    return text if parsed.scheme in ("timm", "torchvision", "hf-hub", "registry") else None

@@ -11,7 +11,8 @@ import argparse
 import time
 from typing import Any
 
-NORMALIZATIONS = ("auto", "imagenet", "mean-only", "none", "custom")  # as rsviz.models has them
+NORMALIZATIONS = ("auto", "imagenet", "cifar10", "mean-only", "none",
+                  "custom")  # as rsviz.models has them
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,12 +20,16 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     from rsviz.models import DEFAULT_MODEL, REGISTRY
 
     parser.add_argument("--model", default=DEFAULT_MODEL,
-                        help=f"registry model ({', '.join(REGISTRY)}); default {DEFAULT_MODEL}")
+                        help=f"model reference: a registry name ({', '.join(REGISTRY)}), "
+                             "torchvision:NAME[.WEIGHTS], timm:NAME[@FILE], hf-hub:ORG/REPO or "
+                             f"checkpoint:PATH (docs/models.md); default {DEFAULT_MODEL}")
     parser.add_argument("--checkpoint", metavar="PATH",
-                        help="checkpoint file on this machine (Cohen et al., Madry et al.'s "
-                             "robustness library, torchvision state dict; read weights_only)")
+                        help="checkpoint file on this machine (Cohen et al. ImageNet or CIFAR-10, "
+                             "Madry et al.'s robustness library, RobustBench, torchvision state "
+                             "dict; read weights_only); the same as --model checkpoint:PATH")
     parser.add_argument("--arch", default="auto",
-                        help="torchvision architecture of --checkpoint (default: from the file)")
+                        help="architecture of a checkpoint: torchvision name, cifar_resnet110, "
+                             "timm:NAME (default: from the file)")
     parser.add_argument("--normalization", default="auto", choices=NORMALIZATIONS,
                         help="input normalisation of --checkpoint (default: what the file says; "
                              "custom takes --mean and --std)")
@@ -93,13 +98,13 @@ def add_image_argument(parser: argparse.ArgumentParser) -> None:
 
 def load_cli_model(args: argparse.Namespace) -> Any:
     from rsviz.device import resolve_device
-    from rsviz.models import load_checkpoint, load_model
+    from rsviz.models import load_checkpoint, load_model_ref
 
     device = resolve_device(args.device)
     if args.checkpoint:
         model = load_checkpoint(args.arch, args.checkpoint, checkpoint_normalization(args), device)
     else:
-        model = load_model(args.model, device)
+        model = load_model_ref(args.model, device, checkpoint_normalization(args), args.arch)
     apply_engine(model, getattr(args, "engine", "auto"))
     return model
 

@@ -7,6 +7,12 @@ Families recognised from the file itself:
 - Madry et al.'s robustness library (AdvTrain): `{"model", ...}` of a DataParallel
   AttackerModel, keys `module.model.*` plus `module.normalizer.new_mean/new_std` (used) and an
   attacker copy `module.attacker.*` (dropped); their normaliser clamps inputs to [0, 1] first.
+- Cohen et al.'s CIFAR-10 ResNet-110/20 (`arch` "cifar_resnet110"): keys `1.*` (no
+  DataParallel) of `Sequential(NormalizeLayer, net)`; the CIFAR-10 normalisation is added and the
+  model takes 32×32 inputs (rsviz/models/cifar.py).
+- RobustBench: `Sequential(normalize=ImageNormalizer(mean, std), model=net)` saved whole (keys
+  `normalize.mean/std` used, `model.*`), or the network alone as RobustBench distributes it
+  (optionally under `state_dict` and `module.`; its ImageNet normalisation is added).
 - Plain torchvision state dicts, with or without DataParallel's `module.` prefix.
 
 Files are read with `torch.load(weights_only=True)`; the only extra globals allowed are the
@@ -35,10 +41,13 @@ import torch
 from rsviz.errors import CheckpointMismatch, ModelUnavailable, RsvizError
 from rsviz.models.base import (IMAGENET_MEAN, IMAGENET_STD, Classifier, ModelInfo, content_hash,
                                imagenet_classes)
+from rsviz.models.cifar import (CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, CIFAR_SIZE,
+                                CifarResNet, cifar_resnet_depth, depth_from_state)
 
 CHECKPOINT_ARCHS = ("resnet50", "resnet18", "resnet34", "resnet101", "wide_resnet50_2",
-                    "vgg16_bn", "densenet121", "efficientnet_b0", "mobilenet_v3_large")
-NORMALIZATIONS = ("auto", "imagenet", "mean-only", "none", "custom")
+                    "vgg16_bn", "densenet121", "efficientnet_b0", "mobilenet_v3_large",
+                    "cifar_resnet110", "cifar_resnet20")
+NORMALIZATIONS = ("auto", "imagenet", "cifar10", "mean-only", "none", "custom")
 Normalization = "str | tuple[Sequence[float], Sequence[float]] | bool | None"
 
 _SCALAR = np._core.multiarray.scalar  # noqa: SLF001 - the function numpy scalars unpickle with
@@ -50,7 +59,8 @@ SAFE_GLOBALS: list[Any] = [
 READ_TIMEOUT_S = 120.0  # a checkpoint path on a stalled file system fails instead of hanging
 APP_CONFIG = Path(__file__).resolve().parents[2] / ".streamlit" / "config.toml"
 _ARCH_LABELS = {"resnet50": "ResNet50", "resnet18": "ResNet18", "resnet34": "ResNet34",
-                "resnet101": "ResNet101", "wide_resnet50_2": "WideResNet50-2"}
+                "resnet101": "ResNet101", "wide_resnet50_2": "WideResNet50-2",
+                "cifar_resnet110": "CIFAR ResNet-110", "cifar_resnet20": "CIFAR ResNet-20"}
 
 
 @dataclass(frozen=True)
@@ -134,21 +144,41 @@ def load_checkpoint(arch: str | None, data: bytes | str, normalization: Normaliz
                                  f"({type(exc).__name__}: {_reason(exc)}).") from exc
 
 
-def _build(arch: str | None, raw: bytes, name: str | None, normalization: Normalization,
-           device: torch.device | str) -> Classifier:
+def is_cifar_arch(arch: str) -> bool:
+    """A 32×32 CIFAR architecture (Cohen et al.'s cifar_resnet<depth>)."""
+    return cifar_resnet_depth(arch) is not None
+
+
+def make_net(arch: str, num_classes: int = 1000) -> torch.nn.Module:
+    """A network of `arch` with random weights: a CIFAR ResNet (`cifar_resnet110`), a
+    torchvision architecture, or `timm:NAME` (built without pretrained weights)."""
+    depth = cifar_resnet_depth(arch)
+    if depth is not None:
+        return CifarResNet(depth, num_classes)
+    if arch.startswith("timm:"):
+        import timm
+
+        return timm.create_model(arch[len("timm:"):], pretrained=False, num_classes=num_classes)
     import torchvision
 
+    return torchvision.models.get_model(arch, weights=None, num_classes=num_classes)
+
+
+def _build(arch: str | None, raw: bytes, name: str | None, normalization: Normalization,
+           device: torch.device | str) -> Classifier:
     obj = read_checkpoint(raw)
     state, file_arch, container = _unwrap(obj)
     detection, state = detect(state, arch, file_arch, container, normalization)
     num_classes = _num_classes(state)
-    net = torchvision.models.get_model(detection.arch, weights=None, num_classes=num_classes)
+    net = make_net(detection.arch, num_classes)
     _check_keys(net.state_dict(), state, detection.arch)
     net.load_state_dict(state)
-    classes = imagenet_classes() if num_classes == 1000 else tuple(
-        f"class {i}" for i in range(num_classes))
-    info = ModelInfo(name=f"checkpoint:{detection.arch}", model_id="", input_size=224,
-                     resize=256, mean=detection.mean, std=detection.std, class_names=classes,
+    cifar = is_cifar_arch(detection.arch)
+    classes = (imagenet_classes() if num_classes == 1000 else CIFAR10_CLASSES
+               if num_classes == 10 and cifar else tuple(f"class {i}" for i in range(num_classes)))
+    size, resize = (CIFAR_SIZE, CIFAR_SIZE) if cifar else (224, 256)
+    info = ModelInfo(name=f"checkpoint:{detection.arch}", model_id="", input_size=size,
+                     resize=resize, mean=detection.mean, std=detection.std, class_names=classes,
                      source=f"{detection.line()} (file {name or hashlib.sha256(raw).hexdigest()[:12]})")
     model = Classifier(net, info, normalize=detection.normalization != "none",
                        clamp=detection.clamp)
@@ -256,8 +286,18 @@ def detect(state: dict[str, torch.Tensor], arch: str | None = None, file_arch: s
     state dict (prefixes stripped, the robustness library's normaliser/attacker copies dropped)."""
     madry = next((k[:-len("normalizer.new_mean")] for k in state
                   if k.endswith("normalizer.new_mean") and "attacker." not in k), None)
+    robustbench = next((k[:-len("normalize.mean")] for k in state
+                        if k.endswith("normalize.mean") and k[:-len("mean")] + "std" in state
+                        and any(j.startswith(k[:-len("normalize.mean")] + "model.")
+                                for j in state)), None)
     clamp = False
-    if madry is not None:
+    if madry is None and robustbench is not None:
+        family, prefix = "RobustBench normalize_model", robustbench + "model."
+        mean = tuple(float(v) for v in state[robustbench + "normalize.mean"].flatten())
+        std = tuple(float(v) for v in state[robustbench + "normalize.std"].flatten())
+        norm = _name_of(mean, std)
+        norm_from = f"{_NORM_TEXT[norm]} from the file's normaliser"
+    elif madry is not None:
         family, prefix = "Madry et al. robustness library (AdvTrain)", madry + "model."
         mean = tuple(float(v) for v in state[madry + "normalizer.new_mean"].flatten())
         std = tuple(float(v) for v in state[madry + "normalizer.new_std"].flatten())
@@ -276,18 +316,25 @@ def detect(state: dict[str, torch.Tensor], arch: str | None = None, file_arch: s
         norm_from = "ImageNet normalisation added"
     state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
     arch, arch_from = _resolve_arch(arch, file_arch, state)
+    if is_cifar_arch(arch) and madry is None and robustbench is None:
+        family = "state dict" if family == "torchvision state dict" else family
+        mean, std, norm = CIFAR10_MEAN, CIFAR10_STD, "cifar10"
+        norm_from = "CIFAR-10 normalisation added"
     if normalization not in (None, "auto", False):
         norm, mean, std = _parse_normalization(normalization)
         norm_from = f"{_NORM_TEXT[norm]} (your choice)"
     return Detection(family, arch, arch_from, prefix, norm, mean, std, norm_from, clamp), state
 
 
-_NORM_TEXT = {"imagenet": "ImageNet normalisation", "mean-only": "ImageNet mean subtracted only",
+_NORM_TEXT = {"imagenet": "ImageNet normalisation", "cifar10": "CIFAR-10 normalisation",
+              "mean-only": "ImageNet mean subtracted only",
               "none": "no normalisation", "custom": "custom normalisation"}
 
 
 def _name_of(mean: tuple[float, ...], std: tuple[float, ...]) -> str:
     close = lambda a, b: len(a) == len(b) and all(abs(x - y) < 1e-6 for x, y in zip(a, b))  # noqa: E731
+    if close(mean, CIFAR10_MEAN) and close(std, CIFAR10_STD):
+        return "cifar10"
     if close(mean, IMAGENET_MEAN):
         return "imagenet" if close(std, IMAGENET_STD) else (
             "mean-only" if close(std, (1.0,) * 3) else "custom")
@@ -299,6 +346,8 @@ def _parse_normalization(choice: Normalization) -> tuple[str, tuple[float, ...],
         return "none", (0.0,) * 3, (1.0,) * 3
     if choice == "imagenet":
         return "imagenet", IMAGENET_MEAN, IMAGENET_STD
+    if choice == "cifar10":
+        return "cifar10", CIFAR10_MEAN, CIFAR10_STD
     if choice == "mean-only":
         return "mean-only", IMAGENET_MEAN, (1.0,) * 3
     if isinstance(choice, (tuple, list)) and len(choice) == 2:
@@ -361,25 +410,34 @@ def _common_prefix(state: dict[str, torch.Tensor]) -> str:
         prefix += head + "."
 
 
+def _buildable(arch: str, known: Sequence[str]) -> bool:
+    return arch in known or is_cifar_arch(arch) or arch.startswith("timm:")
+
+
 def _resolve_arch(arch: str | None, file_arch: str | None,
                   state: dict[str, torch.Tensor]) -> tuple[str, str]:
     import torchvision
 
     known = torchvision.models.list_models(module=torchvision.models)
-    if file_arch is not None and file_arch not in known:
-        raise CheckpointMismatch(f"The file's architecture {file_arch!r} is not a torchvision "
-                                 "ImageNet architecture rsviz can build.")
+    if file_arch is not None and not _buildable(file_arch, known):
+        raise CheckpointMismatch(f"The file's architecture {file_arch!r} is not one rsviz can "
+                                 "build (a torchvision ImageNet architecture, or Cohen et al.'s "
+                                 "cifar_resnet<depth>).")
     if arch not in (None, "", "auto"):
-        if arch not in known:
-            raise CheckpointMismatch(f"Unknown torchvision architecture {arch!r}.")
+        if not _buildable(arch, known):
+            raise CheckpointMismatch(f"Unknown architecture {arch!r} (torchvision names, "
+                                     "cifar_resnet110/cifar_resnet20, or timm:NAME).")
         if file_arch is not None and file_arch != arch:
             raise CheckpointMismatch(f"The file says its architecture is {file_arch!r}, not "
                                      f"{arch!r}: choose auto or {file_arch!r}.")
         return arch, "from the file's arch key" if file_arch else ""
     if file_arch is not None:
         return file_arch, "from the file's arch key"
+    depth = depth_from_state(state)
+    if depth is not None and _fits(_signature(f"cifar_resnet{depth}"), state):
+        return f"cifar_resnet{depth}", "recognised from its weights"
     for candidate in CHECKPOINT_ARCHS:
-        if _fits(_signature(candidate), state):
+        if not is_cifar_arch(candidate) and _fits(_signature(candidate), state):
             return candidate, "recognised from its weights"
     raise CheckpointMismatch("Cannot tell the checkpoint's architecture (no 'arch' key and its "
                              f"weights fit none of {', '.join(CHECKPOINT_ARCHS)}): choose it.")
@@ -388,10 +446,8 @@ def _resolve_arch(arch: str | None, file_arch: str | None,
 @lru_cache(maxsize=None)
 def _signature(arch: str) -> tuple[tuple[str, tuple[int, ...]], ...]:
     """Key names and shapes of an architecture, built on the meta device (no memory)."""
-    import torchvision
-
     with torch.device("meta"):
-        net = torchvision.models.get_model(arch, weights=None)
+        net = make_net(arch)
     return tuple((k, tuple(v.shape)) for k, v in net.state_dict().items())
 
 
@@ -405,7 +461,7 @@ def _fits(signature: tuple[tuple[str, tuple[int, ...]], ...],
 
 def _num_classes(state: dict[str, torch.Tensor]) -> int:
     for key in ("fc.weight", "classifier.weight", "classifier.6.weight", "classifier.3.weight",
-                "classifier.1.weight", "heads.head.weight"):
+                "classifier.1.weight", "heads.head.weight", "head.fc.weight", "head.weight"):
         if key in state and state[key].ndim == 2:
             return int(state[key].shape[0])
     return 1000

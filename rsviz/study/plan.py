@@ -53,7 +53,8 @@ class StudyPlan:
 
     Attributes:
         name: a title for the study.
-        models: the models, side by side: registry names, or checkpoints as `ARCH:PATH`.
+        models: the models, side by side: model references (registry names, torchvision:NAME,
+            timm:NAME, hf-hub:REPO, checkpoint:PATH or ARCH:PATH; rsviz.models.refs).
         images: the image set (samples, or a folder with labels, subset, seed).
         sigmas, ns, criteria, p_as: the grid of defended configurations g_{σ,n}.
         attacks: registry names of the attacks (rsviz.attacks.REGISTRY).
@@ -219,21 +220,12 @@ def parse_plan(text: str, suffix: str = ".yaml") -> StudyPlan:
 
 
 def check_model_ref(ref: str) -> None:
-    """A registry name, or `ARCH:PATH` of an existing checkpoint file, else ConfigError."""
-    from rsviz.models import CHECKPOINT_ARCHS, REGISTRY
+    """A model reference rsviz can load (`rsviz.models.refs`: a registry name,
+    torchvision:NAME, timm:NAME, hf-hub:REPO, checkpoint:PATH or ARCH:PATH of an existing
+    file), else ConfigError with one line. Nothing is loaded."""
+    from rsviz.models.refs import check_model_ref as check
 
-    if ref in REGISTRY:
-        return
-    arch, sep, path = ref.partition(":")
-    if sep and (arch in CHECKPOINT_ARCHS or arch == "auto"):
-        if not Path(path).expanduser().is_file():
-            raise ConfigError(f"Model {ref!r}: no checkpoint file at {path}.")
-        return
-    close = difflib.get_close_matches(ref, list(REGISTRY), n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    raise ConfigError(f"Unknown model {ref!r}{hint}: give a registry name "
-                      f"({', '.join(REGISTRY)}) or a checkpoint as ARCH:PATH "
-                      "(ARCH auto: from the file).")
+    check(ref)
 
 
 def check_plan(plan: StudyPlan, base: str | Path | None = None, attacks: bool = True,

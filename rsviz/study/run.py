@@ -20,7 +20,7 @@ from rsviz.imagesets import ImageSet
 from rsviz.jobs import Progress
 from rsviz.models import Classifier
 from rsviz.study.aggregate import StudyResults
-from rsviz.study.plan import StudyPlan, check_model_ref, check_plan
+from rsviz.study.plan import StudyPlan, check_plan
 from rsviz.study.runners import LocalRunner, TaskRunner
 from rsviz.study.store import ResultStore, write_csv, write_json_atomic
 from rsviz.study.tasks import AttackFn, ImageRef, Task, build_tasks, image_refs
@@ -33,14 +33,11 @@ def default_results_dir() -> Path:
 
 
 def load_model_ref(ref: str, device: torch.device | str = "cpu") -> Classifier:
-    """A plan's model: a registry name, or a checkpoint given as `ARCH:PATH`."""
-    from rsviz.models import REGISTRY, load_checkpoint, load_model
+    """A plan's model, by reference (rsviz.models.refs: registry name, torchvision:NAME,
+    timm:NAME, hf-hub:REPO, checkpoint:PATH or ARCH:PATH)."""
+    from rsviz.models.refs import load_model_ref as load
 
-    check_model_ref(ref)
-    if ref in REGISTRY:
-        return load_model(ref, device)
-    arch, _, path = ref.partition(":")
-    return load_checkpoint(arch, str(Path(path).expanduser()), device=device)
+    return load(ref, device)
 
 
 def load_models(plan: StudyPlan, given: Classifier | Sequence[Classifier] | None = None,
