@@ -1,6 +1,6 @@
 """Sets of labelled images for certification curves and studies (paper Fig. 4 and Fig. 5).
 
-Three sources, one `ImageSet`:
+Four sources, one `ImageSet`:
 
 - a folder of images whose labels come from a CSV (`filename,class_index[,wnid,name]`, as the
   `labels.csv` of `imagenet-sample/`), either given explicitly or found as `labels.csv` inside
@@ -11,7 +11,11 @@ Three sources, one `ImageSet`:
   index order, e.g. ImageNet's `LOC_synset_mapping.txt`);
 - a zip upload, extracted safely (size and member limits, no path traversal, no links, every
   image decoded with `rsviz.images.decode_image` before it is kept, other members skipped);
-- the bundled sample photos, labelled by matching their description to the ImageNet names.
+- the bundled sample photos, labelled by matching their description to the ImageNet names;
+- the official CIFAR-10 python batches (`cifar-10-batches-py/`: `data_batch_1..5`,
+  `test_batch`, pickled dicts with b'data' uint8 [N, 3072] and b'labels'), read with an
+  unpickler that allows numpy arrays only (`from_cifar10`). A folder of 32×32 PNGs works as any
+  folder; images in sub-folders named after a class (`airplane/0001.png`) are labelled by it.
 
 `ImageSet.subset(k, seed)` draws a seeded random subset (same seed, same images).
 """
@@ -22,10 +26,12 @@ import csv
 import hashlib
 import io
 import os
+import pickle
 import re
 import stat
 import zipfile
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -67,6 +73,9 @@ class ImageEntry:
         """The decoded RGB image."""
         if self.ref.startswith("sample:"):
             return load_sample(self.ref[len("sample:"):]).original
+        if self.ref.startswith("cifar10:"):
+            path, _, index = self.ref[len("cifar10:"):].rpartition("#")
+            return cifar10_image(path, int(index))
         return load_image_file(self.ref).original
 
 
@@ -188,6 +197,7 @@ def from_folder(folder: str | Path, labels: str | Path | None = None,
         raise ImageSetError(f"{labels_path}: no such labels file.")
     known = read_labels(labels_path) if labels_path.is_file() else Labels({}, {})
     files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    by_class = {name.lower(): (i, name) for i, name in enumerate(class_names or ())}
     entries, notes = [], []
     for path in files:
         rel = path.relative_to(root).as_posix()
@@ -195,8 +205,11 @@ def from_folder(folder: str | Path, labels: str | Path | None = None,
         if hit is None:
             wnid = _wnid_of(path, root)
             hit = known.by_wnid.get(wnid) if wnid else None
+        if hit is None and path.parent != root:  # `airplane/0001.png`: a class-named folder
+            hit = by_class.get(path.parent.name.lower())
         if hit is None:
-            notes.append(f"{rel}: no label (not in the labels file, no known wnid)")
+            notes.append(f"{rel}: no label (not in the labels file, no known wnid or "
+                         "class-named folder)")
             continue
         index, name = hit
         if not name and class_names and 0 <= index < len(class_names):
@@ -241,6 +254,88 @@ def from_samples(class_names: tuple[str, ...] | None = None) -> ImageSet:
             continue
         entries.append(ImageEntry(name, f"sample:{name}", index, class_names[index]))
     return ImageSet("samples", tuple(entries), "bundled sample photos", tuple(notes))
+
+
+# ---------------------------------------------------------------------------------- CIFAR-10
+
+CIFAR10_BATCHES = ("test_batch", "data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4",
+                   "data_batch_5")
+
+
+class _ArraysOnly(pickle.Unpickler):
+    """Unpickles numpy arrays, dicts, lists and scalars; refuses every other global (a pickle can
+    run code)."""
+
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
+               ("numpy._core.multiarray", "scalar"), ("_codecs", "encode")}
+
+    def find_class(self, module: str, name: str):  # noqa: ANN201 - pickle's signature
+        if (module, name) in self.ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refused global {module}.{name}")
+
+
+@lru_cache(maxsize=4)
+def read_cifar10_batch(path: str) -> tuple[np.ndarray, tuple[int, ...]]:
+    """The images [N, 32, 32, 3] uint8 and labels of one CIFAR-10 python batch file."""
+    try:
+        with open(path, "rb") as handle:
+            batch = _ArraysOnly(handle, encoding="bytes").load()
+    except OSError as exc:
+        raise ImageSetError(f"{path}: cannot read the CIFAR-10 batch ({exc.strerror}).") from exc
+    except Exception as exc:  # noqa: BLE001 - a corrupt or foreign pickle is one line
+        raise ImageSetError(f"{path}: not a CIFAR-10 python batch ({exc}).") from exc
+    if not isinstance(batch, dict):
+        raise ImageSetError(f"{path}: not a CIFAR-10 python batch (no dict inside).")
+    get = lambda key: batch.get(key.encode(), batch.get(key))  # noqa: E731 - bytes or str keys
+    data, labels = get("data"), get("labels")
+    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 \
+            or data.shape[1] != 3072 or labels is None or len(labels) != len(data):
+        raise ImageSetError(f"{path}: not a CIFAR-10 python batch (expected b'data' uint8 "
+                            "[N, 3072] and N b'labels').")
+    images = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    return np.ascontiguousarray(images), tuple(int(v) for v in labels)
+
+
+def cifar10_image(path: str, index: int) -> Image.Image:
+    """Image `index` of a CIFAR-10 batch file, as a 32×32 RGB PIL image."""
+    images, _ = read_cifar10_batch(path)
+    if not 0 <= index < len(images):
+        raise ImageSetError(f"{path}: no image {index} (the batch holds {len(images)}).")
+    return Image.fromarray(images[index], "RGB")
+
+
+def from_cifar10(path: str | Path, class_names: tuple[str, ...] | None = None) -> ImageSet:
+    """The images of a CIFAR-10 python batch file, or of `test_batch` in a folder such as
+    `cifar-10-batches-py/` (give `data_batch_N` itself for training images)."""
+    from rsviz.models.cifar import CIFAR10_CLASSES
+
+    root = Path(path).expanduser()
+    file = root / "test_batch" if root.is_dir() else root
+    if not file.is_file():
+        raise ImageSetError(f"{root}: no CIFAR-10 batch here (expected a file such as test_batch "
+                            "or data_batch_1, or the cifar-10-batches-py folder).")
+    _, labels = read_cifar10_batch(str(file))
+    names = class_names if class_names and len(class_names) == 10 else CIFAR10_CLASSES
+    entries = tuple(ImageEntry(f"{file.name}#{i}", f"cifar10:{file}#{i}", label, names[label]
+                               if 0 <= label < len(names) else "")
+                    for i, label in enumerate(labels))
+    return ImageSet(f"cifar10-{file.name}", entries, f"CIFAR-10 batch {file}")
+
+
+def export_pngs(images: ImageSet, folder: str | Path) -> Path:
+    """Write a set's images as PNGs with a labels.csv (filename,class_index,,name) into
+    `folder`, e.g. CIFAR-10 test images for the sidebar's upload or the CLI's IMAGE."""
+    out = Path(folder).expanduser()
+    out.mkdir(parents=True, exist_ok=True)
+    rows = ["filename,class_index,wnid,name"]
+    for i, entry in enumerate(images.entries):
+        name = f"{i:05d}_{entry.class_name or entry.label}.png".replace(" ", "_")
+        entry.load().save(out / name)
+        rows.append(f"{name},{entry.label},,{entry.class_name}")
+    (out / "labels.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return out
 
 
 # -------------------------------------------------------------------------------- zip upload
@@ -351,8 +446,9 @@ class ImageSetSpec:
     """How a study names its images (the `images:` block of a plan).
 
     Attributes:
-        source: "samples" or "folder".
-        folder: the image folder (source "folder").
+        source: "samples", "folder" or "cifar10".
+        folder: the image folder (source "folder"), or a CIFAR-10 batch file or the folder
+            holding `test_batch` (source "cifar10").
         labels: labels file; None uses `labels.csv` in the folder.
         subset: number of images drawn at random (None = all).
         seed: seed of the subset.
@@ -365,10 +461,11 @@ class ImageSetSpec:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        if self.source not in ("samples", "folder"):
-            raise ConfigError(f"images.source must be 'samples' or 'folder' (got {self.source!r}).")
-        if self.source == "folder" and not self.folder:
-            raise ConfigError("images.folder is required when images.source is 'folder'.")
+        if self.source not in ("samples", "folder", "cifar10"):
+            raise ConfigError("images.source must be 'samples', 'folder' or 'cifar10' "
+                              f"(got {self.source!r}).")
+        if self.source in ("folder", "cifar10") and not self.folder:
+            raise ConfigError(f"images.folder is required when images.source is {self.source!r}.")
         if self.subset is not None:
             check_count("images.subset", self.subset)
 
@@ -379,6 +476,8 @@ class ImageSetSpec:
         if self.source == "samples":
             images = from_samples(None if class_names is None or len(class_names) != 1000
                                   else class_names)
+        elif self.source == "cifar10":
+            images = from_cifar10(_relative(self.folder, base), class_names)
         else:
             folder = _relative(self.folder, base)
             labels = _relative(self.labels, base) if self.labels else None

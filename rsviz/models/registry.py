@@ -15,6 +15,7 @@ from torch import nn
 
 from rsviz.errors import ModelUnavailable
 from rsviz.models.base import IMAGENET_MEAN, IMAGENET_STD, Classifier, ModelInfo, imagenet_classes
+from rsviz.models.cifar import CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, CIFAR_SIZE, CifarResNet
 from rsviz.models.toys import TOY_SIZE, TinyCNN, make_ball_toy, make_linear_toy
 from rsviz.weights import efficientnet_lite0_noise, manifest
 
@@ -202,6 +203,16 @@ REGISTRY.update({
         classes=_toy_classes(10), source="random weights (seed 0)", test_only=True,
         version="seed0",
     ),
+    "cifar_resnet20_random": ModelSpec(
+        name="cifar_resnet20_random",
+        label="CIFAR-10 ResNet-20, random weights (tests; load a CIFAR-10 checkpoint for use)",
+        factory=lambda: _seeded(lambda: CifarResNet(20, 10)), input_size=CIFAR_SIZE,
+        resize=CIFAR_SIZE, mean=CIFAR10_MEAN, std=CIFAR10_STD, classes=lambda: CIFAR10_CLASSES,
+        source="random weights (seed 0): the CIFAR-10 shape of Cohen et al.'s ResNet-20 for "
+               "tests and demos, no trained CIFAR-10 weights ship (give one as "
+               "checkpoint:PATH, e.g. Cohen et al.'s cifar10/resnet110 checkpoint.pth.tar)",
+        test_only=True, version="seed0",
+    ),
     "linear_toy": ModelSpec(
         name="linear_toy", label="Linear half-space (analytic)", factory=make_linear_toy,
         input_size=TOY_SIZE, resize=TOY_SIZE, mean=(0.0,) * 3, std=(1.0,) * 3,
@@ -217,6 +228,14 @@ REGISTRY.update({
 })
 
 DEFAULT_MODEL = "efficientnet_lite0"
+
+
+def _seeded(build: Callable[[], nn.Module], seed: int = 0) -> nn.Module:
+    """A network built under a fixed torch seed (the same random weights every time), without
+    touching the global generator's state."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build()
 
 
 def spec_info(spec: ModelSpec, model_id: str | None = None) -> ModelInfo:

@@ -243,9 +243,11 @@ def check_plan(plan: StudyPlan, base: str | Path | None = None, attacks: bool = 
             raise ConfigError(f"Unknown attack(s) {', '.join(unknown)}; available: "
                               f"{', '.join(REGISTRY)}.")
     spec = plan.images
-    if spec.source == "folder":
+    if spec.source in ("folder", "cifar10"):
         folder = Path(spec.folder or "").expanduser()
         candidates = [folder] if folder.is_absolute() or base is None else [Path(base) / folder,
                                                                             folder]
-        if not any(c.is_dir() for c in candidates):
+        if spec.source == "folder" and not any(c.is_dir() for c in candidates):
             raise ConfigError(f"images.folder: no folder {spec.folder}.")
+        if spec.source == "cifar10" and not any(c.exists() for c in candidates):
+            raise ConfigError(f"images.folder: no CIFAR-10 batch file or folder {spec.folder}.")
