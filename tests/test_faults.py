@@ -312,6 +312,131 @@ def test_reload_reattaches_to_the_running_job(app_env):
         get_manager().cancel(job.id)
 
 
+def _votes_jobs():
+    from ui.jobs import get_manager
+
+    return [s for s in get_manager().list()
+            if s.name.startswith("votes on astronaut") and "N=1000000" in s.name]
+
+
+@pytest.fixture
+def duplication_warnings(monkeypatch):
+    """Streamlit's 'created with a default value but also had its value set via the Session
+    State API' warnings logged while the test runs (Streamlit logs it once per process)."""
+    import logging
+
+    from streamlit.elements.lib import policies
+
+    monkeypatch.setattr(policies, "_shown_default_value_warning", False)
+    seen = []
+
+    class Handler(logging.Handler):
+        def emit(self, record):
+            seen.append(record.getMessage())
+
+    handler = Handler()
+    logger = logging.getLogger(policies.__name__)
+    logger.addHandler(handler)
+    yield seen
+    logger.removeHandler(handler)
+
+
+def _reloaded(params: dict, page: str | None = None):
+    """A new session opened on the same URL (a reload), optionally on `page`."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    at.query_params.update(params)
+    at.run()
+    if page is not None:
+        at.switch_page(page)
+        at.run()
+    return at
+
+
+def test_reload_keeps_the_sidebar_and_reattaches_to_its_job(app_env, duplication_warnings):
+    """σ and the image are part of the votes job's key: after a reload the sidebar must come
+    back with them (from the URL) for the page to find its running job again."""
+    from ui.jobs import get_manager
+
+    a = make_app()
+    a.sidebar.number_input(key="sb_sigma").set_value(0.5).run()
+    a.sidebar.number_input(key="sb_n").set_value(11).run()
+    a.sidebar.selectbox(key="sb_sample").select("astronaut").run()
+    a.number_input(key="img_N_w").set_value(1_000_000).run()  # a minute at least here
+    a.button(key="start_image_votes").click().run()
+    if any(x.key == "confirm_image_votes" for x in a.button):
+        a.button(key="confirm_image_votes").click().run()
+    [job] = _votes_jobs()
+    params = dict(a.query_params)
+    assert params["sigma"] == "0.5" and params["n"] == "11" and params["image"] == "astronaut"
+    try:
+        b = _reloaded(params)
+        assert not b.exception, b.exception
+        assert b.sidebar.number_input(key="sb_sigma").value == 0.5
+        assert b.sidebar.number_input(key="sb_n").value == 11
+        assert b.sidebar.selectbox(key="sb_sample").value == "astronaut"
+        assert "Cancel" in [x.label for x in b.button]  # showing the running job
+        assert [s.id for s in _votes_jobs()] == [job.id]  # joined, not started again
+        assert dict(b.query_params) == params  # and the URL stays as it was
+    finally:
+        get_manager().cancel(job.id)
+    assert duplication_warnings == []
+
+
+def test_reload_keeps_the_model_and_device(app_env, duplication_warnings):
+    a = make_app()
+    a.sidebar.selectbox(key="sb_model").select("linear_toy").run()
+    a.sidebar.selectbox(key="sb_device").select("cpu").run()
+    params = dict(a.query_params)
+    assert params["model"] == "linear_toy" and params["device"] == "cpu"
+    b = _reloaded(params, SLICE)
+    assert not b.exception, b.exception
+    assert b.sidebar.selectbox(key="sb_model").value == "linear_toy"
+    assert b.sidebar.selectbox(key="sb_device").value == "cpu"
+    b.sidebar.selectbox(key="sb_model").select("tiny_cnn").run()  # back to the default
+    assert "model" not in b.query_params and not b.exception
+    assert duplication_warnings == []
+
+
+def test_reload_restores_a_checkpoint_path(app_env, tmp_path, duplication_warnings):
+    import torch
+
+    from tests.test_ui_model import _resnet18_state
+    from ui.common import STATE_KEY
+
+    path = tmp_path / "good.pth"
+    torch.save(_resnet18_state(), path)
+    a = make_app()
+    a.sidebar.selectbox(key="sb_model").select("checkpoint").run()
+    a.sidebar.text_input(key="sb_ckpt_path").input(str(path)).run()
+    params = dict(a.query_params)
+    assert params["model"] == "checkpoint" and params["ckpt"] == str(path)
+    b = _reloaded(params)
+    assert not b.exception, b.exception
+    assert b.sidebar.text_input(key="sb_ckpt_path").value == str(path)
+    assert b.sidebar.selectbox(key="sb_model").value == "checkpoint"
+    assert b.session_state[STATE_KEY].model.info.name == "checkpoint:resnet18"
+    b.sidebar.selectbox(key="sb_model").select("tiny_cnn").run()  # the path leaves the URL
+    assert "ckpt" not in b.query_params and "model" not in b.query_params
+    assert duplication_warnings == []
+
+
+def test_bad_sidebar_values_in_the_url_fall_back_to_the_defaults(app_env):
+    b = _reloaded({"sigma": "nan", "n": "12.5x", "image": "../../etc/passwd",
+                   "model": "nope", "device": "cuda:99", "source": "Camera"})
+    assert not b.exception, b.exception
+    assert b.sidebar.number_input(key="sb_n").value == 10
+    assert b.sidebar.selectbox(key="sb_model").value == "tiny_cnn"
+    assert b.sidebar.selectbox(key="sb_device").value == "auto"
+    assert b.sidebar.radio(key="sb_source").value == "Sample"
+    sigma = b.sidebar.number_input(key="sb_sigma").value
+    assert sigma == sigma  # not NaN
+    c = _reloaded({"sigma": "5", "n": "0"})  # out of the widgets' range: clamped
+    assert c.sidebar.number_input(key="sb_sigma").value == 2.0
+    assert c.sidebar.number_input(key="sb_n").value == 1
+
+
 def test_large_start_asks_for_a_second_click(app_env):
     from ui.jobs import get_manager
 

@@ -6,6 +6,7 @@ before running the page.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +18,8 @@ from rsviz.device import describe_device, resolve_device
 from rsviz.errors import RsvizError
 from rsviz.images import (DEFAULT_SAMPLE, SAMPLES, LoadedImage, decode_image, load_sample,
                           preprocess, tensor_hash)
-from rsviz.models import DEFAULT_MODEL, PAPER_SIGMA, REGISTRY, Classifier, default_sigma
+from rsviz.models import (CHECKPOINT_ARCHS, DEFAULT_MODEL, NORMALIZATIONS, PAPER_SIGMA, REGISTRY,
+                          Classifier, default_sigma)
 from ui.engines import engine_sidebar, preset_sidebar
 from ui.model import model_choices, model_section
 
@@ -153,18 +155,58 @@ def several(kind: Any, label: str, key: str, options: list, default: list, **kwa
     return picked
 
 
+# The sidebar's settings kept in the URL (widget key -> query parameter), so that a reload
+# restores them, and with them the keys of the running jobs it re-attaches to.
+SIDEBAR_URL = {"sb_source": "source", "sb_sample": "image", "sb_model": "model",
+               "sb_device": "device", "sb_arch": "arch", "sb_norm": "norm",
+               "sb_ckpt_path": "ckpt", "sb_sigma": "sigma", "sb_n": "n"}
+CHECKPOINT_KEYS = ("sb_arch", "sb_norm", "sb_ckpt_path")
+
+
+def restore(key: str, default: Any, options: list | tuple | None = None,
+            **bounds: Any) -> None:
+    """Give the sidebar widget `key` its first value of this session: the URL's (a reload),
+    else `default`. The value goes through Session State before the widget is drawn, and the
+    widget is drawn without a value or index: Streamlit never sees both, so it does not warn
+    about a default value plus Session State. Later reruns keep the widget's own value."""
+    if key in st.session_state:
+        return
+    value, param = default, SIDEBAR_URL[key]
+    if param in st.query_params:
+        parsed = _parse(st.query_params[param], default)
+        if isinstance(parsed, float) and not math.isfinite(parsed):
+            parsed = None
+        if options is not None:
+            parsed = next((o for o in options if str(o) == str(parsed)), None)
+        if parsed is not None:
+            value = _clamped(parsed, bounds)
+    st.session_state[key] = value
+
+
+def sidebar_in_url(key: str, default: Any) -> None:
+    """Keep the sidebar widget `key`'s value in the URL while it differs from `default`."""
+    if key in st.session_state:
+        keep_in_url(SIDEBAR_URL[key], st.session_state[key], default)
+
+
 def sidebar() -> AppState:
-    """Draw the shared sidebar and store the selection for the pages."""
+    """Draw the shared sidebar and store the selection for the pages. Its settings survive a
+    reload through the URL's query parameters (`restore`, `sidebar_in_url`), as the pages'
+    widgets do (`widget`)."""
     sb = st.sidebar
     sb.markdown("### Image")
+    restore("sb_source", "Sample", ["Sample", "Upload"])
     source = sb.radio("Source", ["Sample", "Upload"], horizontal=True, key="sb_source",
                       label_visibility="collapsed")
+    sidebar_in_url("sb_source", "Sample")
     image, image_error = None, None
     if source == "Sample":
         default = os.environ.get("RSVIZ_SAMPLE", DEFAULT_SAMPLE)
         names = list(SAMPLES)
-        choice = sb.selectbox("Sample photo", names, index=names.index(default), key="sb_sample",
+        restore("sb_sample", default if default in names else names[0], names)
+        choice = sb.selectbox("Sample photo", names, key="sb_sample",
                               format_func=lambda k: f"{k} ({SAMPLES[k][1]})")
+        sidebar_in_url("sb_sample", default)
         image = cached_sample(choice)
     else:
         upload = sb.file_uploader("Your image (JPEG, PNG, WebP, BMP, TIFF)", key="sb_upload",
@@ -181,15 +223,28 @@ def sidebar() -> AppState:
     sb.markdown("### Model")
     names = model_choices()
     default_model = os.environ.get("RSVIZ_MODEL", DEFAULT_MODEL)
-    model_name = sb.selectbox("Base classifier f", names + ["checkpoint"],
-                              index=names.index(default_model) if default_model in names else 0,
-                              key="sb_model",
+    default_model = default_model if default_model in names else names[0]
+    restore("sb_model", default_model, names + ["checkpoint"])
+    model_name = sb.selectbox("Base classifier f", names + ["checkpoint"], key="sb_model",
                               format_func=lambda k: REGISTRY[k].label if k in REGISTRY
                               else "Your checkpoint (state dict)…")
-    device_choice = sb.selectbox("Device", ["auto", "cpu"] + (
-        [f"cuda:{i}" for i in range(torch.cuda.device_count())]), key="sb_device")
+    sidebar_in_url("sb_model", default_model)
+    devices = ["auto", "cpu"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    restore("sb_device", "auto", devices)
+    device_choice = sb.selectbox("Device", devices, key="sb_device")
+    sidebar_in_url("sb_device", "auto")
     device = resolve_device(device_choice)
+    checkpoint_defaults = {"sb_arch": "auto", "sb_norm": NORMALIZATIONS[0], "sb_ckpt_path": ""}
+    if model_name == "checkpoint":  # a path on the server, not an upload, can be restored
+        restore("sb_arch", "auto", ("auto",) + CHECKPOINT_ARCHS)
+        restore("sb_norm", NORMALIZATIONS[0], NORMALIZATIONS)
+        restore("sb_ckpt_path", "")
     model, model_error = model_section(sb, model_name, device)
+    for key in CHECKPOINT_KEYS:
+        if model_name == "checkpoint":
+            sidebar_in_url(key, checkpoint_defaults[key])
+        elif SIDEBAR_URL[key] in st.query_params:
+            del st.query_params[SIDEBAR_URL[key]]
     sb.caption(f"Device: **{describe_device(device)}**")
     if model is not None:
         engine_sidebar(sb, model)
@@ -198,15 +253,18 @@ def sidebar() -> AppState:
     sb.markdown("### Smoothing")
     sigma_default, sigma_why = default_sigma(model.info) if model is not None else (
         PAPER_SIGMA, "")
+    restore("sb_sigma", float(sigma_default), min_value=0.001, max_value=2.0)
     sigma = sb.number_input("σ (noise std, pixel units of [0,1])", min_value=0.001,
-                            max_value=2.0, value=sigma_default, step=0.01, format="%.3f",
-                            key="sb_sigma",
+                            max_value=2.0, step=0.01, format="%.3f", key="sb_sigma",
                             help="Cohen et al. use σ ∈ {0.25, 0.5, 1.0}; the paper also "
                                  "studies 0.05 and 0.15.")
+    sidebar_in_url("sb_sigma", float(sigma_default))
     if sigma_why:
         sb.caption(f"Default {sigma_why}.")
+    restore("sb_n", 10, min_value=1, max_value=100_000)
     n = int(sb.number_input("n (votes per query of g_{σ,n})", min_value=1, max_value=100_000,
-                            value=10, step=1, key="sb_n"))
+                            step=1, key="sb_n"))
+    sidebar_in_url("sb_n", 10)
     x = None
     if model is not None and image is not None:
         x = model_input(image, model)
