@@ -18,7 +18,8 @@ Two ways to spend the forward passes (`mode`):
 
 Modules: `config` (SliceConfig, cost estimate), `plane` (directions, extent), `grid` (the
 working state and vote sampler), `adaptive`, `compute` (`compute_slice`), `result`
-(SliceResult). Every public name is importable from `rsviz.slices` directly.
+(SliceResult), `memory` (votes held in bounded blocks at any G and N; a slice whose maps
+cannot fit is refused up front). Every public name is importable from `rsviz.slices` directly.
 """
 
 from rsviz.slices.adaptive import decided, sample_adaptive
