@@ -12,7 +12,7 @@ from rsviz.figures.profile import profile_figure, spectrum_figure
 from rsviz.profile import ProfileConfig, summary
 from rsviz.views.base import inputs
 from rsviz.views.profile import ProfileRequest
-from ui.common import current, request_or_stop, require_ready, several, widget
+from ui.common import choice, current, request_or_stop, require_ready, several, widget
 from ui.export import export_panel
 from ui.engines import sized
 from ui.jobs import view_panel
@@ -43,8 +43,15 @@ if require_ready(state):
                            min_value=0.01, max_value=0.99, step=0.05))
     with st.expander("Range, curvature, seed"):
         cols = st.columns(4)
+        window = choice(cols[0].selectbox, "Window", "prof_window", ["gsigma", "x_a"], "gsigma",
+                        format_func={"gsigma": "around ∂g_σ (searched first)",
+                                     "x_a": "x_a + extent"}.get,
+                        help="Around ∂g_σ: the search finds where p̂_y = ½ along x_a − x_o, "
+                             "then the window runs past the distance where the smallest n "
+                             "reaches the highest P_a.")
         beyond = float(widget(cols[0].number_input, "Extent past x_a (× σ)", "prof_beyond", 8.0,
-                              min_value=0.5, max_value=100.0, step=0.5))
+                              min_value=0.5, max_value=100.0, step=0.5,
+                              disabled=window != "x_a"))
         curvature = bool(widget(cols[1].checkbox, "Curvature & SORM", "prof_curv", True))
         steps = int(widget(cols[2].number_input, "Lanczos steps", "prof_lanczos",
                            d["lanczos_steps"], min_value=2, max_value=200))
@@ -61,7 +68,7 @@ if require_ready(state):
         st.stop()
     config = request_or_stop(lambda: ProfileConfig(
         sigma=sigma, n_values=tuple(sorted(n_values)), n_samples=n_samples, points=points,
-        beyond=beyond, p_levels=tuple(sorted({0.5, 0.8, round(user_pa, 4)})),
+        window=window, beyond=beyond, p_levels=tuple(sorted({0.5, 0.8, round(user_pa, 4)})),
         curvature=curvature, lanczos_steps=steps, probes=probes, slq_steps=10 if gpu else 6,
         seed=seed, attack_iters=attack_iters))
     request = ProfileRequest(**inputs(model, x), config=config)
@@ -76,6 +83,8 @@ if require_ready(state):
                    f"{result.attack['bracket']:.1e}, cos(normal, x_a − x_o) = "
                    f"{result.attack['cos_angle']:.4f}); R(x_o, σ) = {result.radius:.4f}; "
                    f"{result.forward_passes} forward passes.")
+        if result.gsigma is not None:
+            (st.warning if not result.gsigma.found else st.caption)(result.gsigma.describe())
         fig = profile_figure(result)
         st.plotly_chart(fig)
         data = {k: v.tolist() for k, v in result.table().items()}

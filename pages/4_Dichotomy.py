@@ -38,10 +38,10 @@ kind = choice(cols[0].radio, "End point B", "dich_segment", kinds, kinds[0],
 others = [s for s in SAMPLES if s != getattr(state.image, "name", None)]
 other = choice(cols[1].selectbox, "Other image", "dich_other", others, others[0],
                disabled=kind != "towards")
-extension = widget(cols[2].number_input, "B past ∂f by (× σ)", "dich_ext", 3.0, min_value=0.0,
-                   max_value=50.0, step=0.5,
-                   help="Pushes B this many σ beyond the boundary point of f, so that B is "
-                        "also adversarial for the smoothed classifier.")
+extension = widget(cols[2].number_input, "B past ∂g_σ by (× σ)", "dich_ext", 3.0,
+                   min_value=0.0, max_value=50.0, step=0.5,
+                   help="∂g_σ is searched along the segment first (sequential votes); B is "
+                        "then this many σ past it, so the dichotomies straddle ∂g_σ (Fig. 3).")
 d = sized("dichotomy", model)  # segment grid, N and white-box search: sized to the rate
 attack_iters = int(widget(cols[3].number_input, "White-box iterations", "dich_iters",
                           d["attack_iters"], min_value=1, max_value=1000, step=10,

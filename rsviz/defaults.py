@@ -83,13 +83,17 @@ def passes(page: str, setting: dict[str, Any], n: int = 10, smoothed: bool = Tru
         return N0 + s["N"]
     if page == "slice":
         return _slice_passes(s["grid"], s["n_samples"], s.get("mode", "adaptive"))
-    if page == "profile":
+    if page == "profile":  # the default window searches ∂g_σ first
+        from rsviz.config import GSigmaSearch
+
         hvps = s["lanczos_steps"] + s["probes"] * SLQ_STEPS
         return (s["points"] * s["n_samples"] + s["attack_iters"] * WHITEBOX_ITERATION_PASSES
-                + 2 * hvps)
-    if page == "dichotomy":  # the white-box segment (the page's default when available)
+                + 2 * hvps + GSigmaSearch().typical_passes())
+    if page == "dichotomy":  # the white-box segment, B past ∂g_σ (the page's default)
+        from rsviz.config import GSigmaSearch
+
         return (s["grid"] * s["n_samples"] + LINE_SEARCH_POINTS + 1
-                + s["attack_iters"] * WHITEBOX_ITERATION_PASSES)
+                + s["attack_iters"] * WHITEBOX_ITERATION_PASSES + GSigmaSearch().typical_passes())
     if page == "attack":
         return 1 + s["budget"] * (n if smoothed else 1)
     raise ValueError(f"unknown page {page!r}; pages: {', '.join(PAGES)}")

@@ -6,6 +6,11 @@ Clopper–Pearson bands (ideal g_σ), P[g_{σ,n}(x) ≠ y] for every n ≤ N (ex
 p̂_y, and empirically from disjoint blocks of n votes), and the crossings: ∂f (t = ‖x_a − x_o‖),
 ∂g_σ (p̂_y = ½), and where each n reaches each level P_a, whose exact eq. (5) thresholds and
 eq. (6) lower bounds are listed beside the measured distances.
+
+The default window is drawn around ∂g_σ, found first (`rsviz.gsigma.find_gsigma`): from x_o
+to past the distance where the smallest n reaches the highest P_a level, so every curve
+visibly crosses its levels. When ∂g_σ lies beyond the search's cap, the window covers what was
+searched and the result says so (smoothing pushed the boundary out).
 """
 
 from __future__ import annotations
@@ -17,8 +22,10 @@ import numpy as np
 import torch
 from scipy import stats
 
-from rsviz.config import check_alpha, check_count, check_probability, check_sigma, check_votes_within
+from rsviz.config import (GSigmaSearch, check_alpha, check_count, check_probability, check_sigma,
+                          check_votes_within)
 from rsviz.errors import ConfigError
+from rsviz.gsigma import AT_XO, GSigmaCrossing, find_gsigma
 from rsviz.jobs import NullProgress, Progress
 from rsviz.models import Classifier
 from rsviz.smoothing import VoteRecord, lower_confidence_bound, make_generator, sample_votes
@@ -27,6 +34,7 @@ from rsviz.theory import extra_distance, prob_wrong_binomial, threshold_exact, t
 from rsviz.whitebox import BoundaryPoint, find_boundary_point, predict_labels
 
 CHUNK = 4  # profile points per vote-sampling call (one progress report each)
+WINDOWS = ("gsigma", "x_a")
 
 
 @dataclass(frozen=True)
@@ -38,8 +46,12 @@ class ProfileConfig:
         n_values: sizes n of the practical classifiers g_{σ,n} shown (each ≤ n_samples).
         n_samples: N noisy votes per profile point.
         points: number of profile points.
-        start, stop: profile range as distances from x_o (L2); stop None = ‖x_a − x_o‖ + beyond·σ.
-        beyond: default extent past x_a, in units of σ.
+        start, stop: profile range as distances from x_o (L2); stop None: the window of
+            `window`.
+        window: "gsigma" (default): past ∂g_σ, found first, by the distance the smallest n
+            needs to reach the highest P_a; "x_a": ‖x_a − x_o‖ + beyond·σ.
+        beyond: extent past x_a of the "x_a" window, in units of σ.
+        gsigma: budget of the ∂g_σ search (window "gsigma").
         p_levels: levels P_a of eq. (4)–(5).
         alpha: Clopper–Pearson level (1 − α bands).
         seed: noise seed (votes, attack fallback, curvature probes).
@@ -55,7 +67,9 @@ class ProfileConfig:
     points: int = 30
     start: float = 0.0
     stop: float | None = None
+    window: str = "gsigma"
     beyond: float = 8.0
+    gsigma: GSigmaSearch = GSigmaSearch()
     p_levels: tuple[float, ...] = (0.5, 0.8)
     alpha: float = 0.001
     seed: int = 0
@@ -84,6 +98,8 @@ class ProfileConfig:
                               f"(got {self.start}, {self.stop}).")
         if not self.beyond > 0:
             raise ConfigError(f"'beyond' must be > 0 (got {self.beyond}).")
+        if self.window not in WINDOWS:
+            raise ConfigError(f"Unknown window {self.window!r}; use {' or '.join(WINDOWS)}.")
         check_count("attack iterations", self.attack_iters)
         if not self.attack_tol > 0:
             raise ConfigError(f"The attack tolerance must be > 0 (got {self.attack_tol}).")
@@ -100,7 +116,22 @@ class ProfileConfig:
 
         curvature = 2 * self.curvature_config().hvps if self.curvature else 0
         return (self.points * self.n_samples + self.attack_iters * WHITEBOX_ITERATION_PASSES
-                + curvature)
+                + curvature + self.search_passes())
+
+    def search_passes(self) -> int:
+        """The ∂g_σ search's typical passes when the window needs it (0 otherwise)."""
+        searched = self.stop is None and self.window == "gsigma"
+        return self.gsigma.typical_passes() if searched else 0
+
+    def window_stop(self, distance: float, crossing=None) -> float:
+        """The end of the default window, given ‖x_a − x_o‖ and the ∂g_σ search's outcome."""
+        if crossing is None or crossing.status == AT_XO:
+            return distance + self.beyond * self.sigma
+        if not crossing.found:
+            return max(crossing.low, distance * 1.1)
+        pi0 = min(threshold_exact(n, p) for n in self.n_values for p in self.p_levels)
+        reach = float(stats.norm.ppf(1 - max(pi0, 1e-6)))  # p_y falls to π0 (hyperplane)
+        return max(crossing.t + self.sigma * (reach + 1.0), distance * 1.1)
 
 
 @dataclass(frozen=True)
@@ -149,6 +180,7 @@ class ProfileResult:
     sorm: dict[str, np.ndarray] = field(default_factory=dict)
     sorm_valid: tuple[float, float] = (-math.inf, math.inf)
     forward_passes: int = 0
+    gsigma: GSigmaCrossing | None = None  # the ∂g_σ search of the default window
 
     @property
     def beyond(self) -> np.ndarray:
@@ -205,11 +237,16 @@ def compute_profile(model: Classifier, x_o: torch.Tensor, config: ProfileConfig,
         point = find_boundary_point(model, x_o, max_iter=config.attack_iters,
                                     tol=config.attack_tol, generator=generator, progress=progress)
     y, distance = point.y, point.distance
-    stop = config.stop if config.stop is not None else distance + config.beyond * config.sigma
+    direction = point.direction.to(device)
+    search = None
+    if config.search_passes():
+        progress.report(0, None, "∂g_σ along x_a − x_o")
+        search = find_gsigma(model, x_o, direction, y, config.sigma, config.gsigma,
+                             start=distance, seed=config.seed, progress=progress)
+    stop = config.stop if config.stop is not None else config.window_stop(distance, search)
     t = np.linspace(config.start, stop, config.points)
     if t[0] > 0:  # x_o itself is needed for R(x_o, σ) in eq. (6)
         t = np.concatenate([[0.0], t])
-    direction = point.direction.to(device)
     points = profile_points(x_o, direction, t)
     f_labels = predict_labels(model, points).cpu().numpy()
     generator = make_generator(config.seed, device)
@@ -239,6 +276,9 @@ def compute_profile(model: Classifier, x_o: torch.Tensor, config: ProfileConfig,
     g_cross = first_crossing(t, 1 - p_y, 0.5)
     crossings.append(Crossing("∂g_σ (p̂_y = ½)", 0.5, g_cross,
                               None if g_cross is None else g_cross - distance, radius))
+    if search is not None and search.found:
+        crossings.append(Crossing("∂g_σ (sequential search)", 0.5, search.t,
+                                  search.t - distance, radius))
     for n in config.n_values:
         for p_a in config.p_levels:
             where = first_crossing(t, prob_binomial[n], p_a)
@@ -255,6 +295,7 @@ def compute_profile(model: Classifier, x_o: torch.Tensor, config: ProfileConfig,
         valid = curvature.valid_beta()
     passes = point.forward_passes + len(t) * config.n_samples + len(t)
     passes += curvature.forward_passes if curvature else 0
+    passes += search.forward_passes if search else 0
     attack = {"iterations": point.iterations, "bracket": point.bracket,
               "cos_angle": point.cos_angle, "grad_norm": point.grad_norm,
               "forward_passes": point.forward_passes}
@@ -264,7 +305,7 @@ def compute_profile(model: Classifier, x_o: torch.Tensor, config: ProfileConfig,
                          prob_empirical=prob_empirical, thresholds=thresholds,
                          thresholds_tie=thresholds_tie, radius=radius, crossings=crossings,
                          curvature=curvature, sorm=sorm, sorm_valid=valid,
-                         forward_passes=passes)
+                         forward_passes=passes, gsigma=search)
 
 
 def summary(result: ProfileResult) -> dict:
@@ -280,6 +321,10 @@ def summary(result: ProfileResult) -> dict:
                         "eq6_extra_distance": extra_distance(result.config.sigma, v)}
                        for (n, p), v in result.thresholds.items()],
     }
+    if result.gsigma is not None:
+        g = result.gsigma
+        out["gsigma_search"] = {"status": g.status, "from_xo": g.t, "low": g.low, "high": g.high,
+                                "forward_passes": g.forward_passes, "text": g.describe()}
     curvature = result.curvature
     if curvature is not None:
         trace, trace_se = curvature.trace_f(lambda k: k)

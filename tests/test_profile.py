@@ -25,9 +25,29 @@ def linear_profile():
     model = load_model("linear_toy")
     x_o = torch.full((3, 32, 32), 0.5)
     config = ProfileConfig(sigma=SIGMA, n_values=(5, 10, 51), n_samples=2048, points=25,
-                           beyond=4.0, p_levels=(0.5, 0.8), precision="fp32", lanczos_steps=4,
-                           probes=2, slq_steps=2)
+                           window="x_a", beyond=4.0, p_levels=(0.5, 0.8), precision="fp32",
+                           lanczos_steps=4, probes=2, slq_steps=2)
     return model, compute_profile(model, x_o, config)
+
+
+def test_default_window_is_drawn_around_the_searched_gsigma():
+    """The default window: ∂g_σ searched first (= ∂f at 0.2 for the half-space), then every
+    (n, P_a) curve crosses its level inside the window."""
+    from rsviz.models import load_model
+
+    model = load_model("linear_toy")
+    x_o = torch.full((3, 32, 32), 0.5)
+    config = ProfileConfig(sigma=0.05, n_values=(1, 10), n_samples=256, points=16,
+                           p_levels=(0.5, 0.9), curvature=False, attack_iters=5)
+    result = compute_profile(model, x_o, config)
+    assert result.gsigma is not None and result.gsigma.found
+    assert abs(result.gsigma.t - 0.2) < 0.25 * 0.05 + (result.gsigma.high - result.gsigma.low)
+    for c in result.crossings:
+        assert c.t is not None, c.label  # every level is crossed inside the window
+    assert result.t[-1] > max(c.t for c in result.crossings)
+    table = summary(result)
+    assert table["gsigma_search"]["status"] == "found" and "∂g_σ at" in table["gsigma_search"]["text"]
+    assert result.forward_passes >= result.gsigma.forward_passes > 0
 
 
 def test_linear_profile_matches_exact_probabilities(linear_profile):
@@ -97,7 +117,8 @@ def test_tiny_cnn_profile_and_summary(tiny_model):
     assert result.label_adv != result.y
     out = summary(result)
     json.dumps(out, default=str)
-    assert len(out["crossings"]) == 2 + 2 * 2
+    # ∂f, ∂g_σ from the curve and from the search, then every (n, P_a)
+    assert len(out["crossings"]) == 3 + 2 * 2
     assert result.curvature.hvps == 4 + 2 * 2
     assert set(result.table()) >= {"t_from_xo", "beyond_xa", "p_y", "p_adv_n5_binomial",
                                    "p_adv_n10_empirical", "sorm_eq3_p_adv"}

@@ -42,7 +42,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--towards", help="image or sample:name for --segment towards "
                                           "(default: the first sample f labels differently)")
     parser.add_argument("--extension", type=float, default=3.0,
-                        help="push B this many σ past the boundary point of f")
+                        help="push B this many σ past ∂g_σ (searched along the segment first; "
+                             "with --past-f, past the boundary point of f)")
+    parser.add_argument("--past-f", action="store_true",
+                        help="place B past ∂f only, without searching ∂g_σ")
     parser.add_argument("--attack-iters", type=int, default=DEFAULT_ATTACK_ITERS,
                         help="gradient iterations of the white-box search for B (default "
                              f"{DEFAULT_ATTACK_ITERS}; each costs about "
@@ -65,7 +68,7 @@ def run(args: argparse.Namespace) -> dict:
         other, other_name = load_cli_image(args.towards, model)
     request = DichotomyRequest(**view_inputs(model, x), config=config, kind=args.segment,
                                extension=args.extension, attack_iters=args.attack_iters,
-                               other=other, other_name=other_name)
+                               past_gsigma=not args.past_f, other=other, other_name=other_name)
     out = run_view(request, model, x, NAME)
     return {**context(model, x, name, request), **request.summary(out, model.info.class_name)}
 

@@ -23,9 +23,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--samples", type=int, default=256, help="N noisy samples per point")
     parser.add_argument("--points", type=int, default=30, help="profile points")
     parser.add_argument("--start", type=float, default=0.0, help="range start, L2 from x_o")
-    parser.add_argument("--stop", type=float, help="range end, L2 from x_o "
-                                                   "(default ‖x_a − x_o‖ + beyond·σ)")
-    parser.add_argument("--beyond", type=float, default=8.0, help="default extent past x_a, in σ")
+    parser.add_argument("--stop", type=float, help="range end, L2 from x_o (default: --window)")
+    parser.add_argument("--window", choices=("gsigma", "x_a"), default="gsigma",
+                        help="default range: gsigma (past ∂g_σ, searched first, far enough for "
+                             "every n to reach every P_a) or x_a (‖x_a − x_o‖ + beyond·σ)")
+    parser.add_argument("--beyond", type=float, default=8.0,
+                        help="extent past x_a of --window x_a, in σ")
     parser.add_argument("--pa", type=float, nargs="+", default=[0.5, 0.8], help="P_a levels")
     parser.add_argument("--alpha", type=float, default=0.001, help="Clopper–Pearson level")
     parser.add_argument("--no-curvature", action="store_true", help="skip curvature and SORM")
@@ -46,7 +49,7 @@ def run(args: argparse.Namespace) -> dict:
 
     config = ProfileConfig(sigma=args.sigma, n_values=tuple(sorted(set(args.n))),
                            n_samples=args.samples, points=args.points, start=args.start,
-                           stop=args.stop, beyond=args.beyond, p_levels=tuple(args.pa),
+                           stop=args.stop, window=args.window, beyond=args.beyond, p_levels=tuple(args.pa),
                            alpha=args.alpha, seed=args.seed, attack_iters=args.attack_iters,
                            curvature=not args.no_curvature, lanczos_steps=args.lanczos_steps,
                            probes=args.probes, slq_steps=args.slq_steps)
@@ -92,6 +95,8 @@ def write_outputs(result, summary_dict: dict, folder: Path) -> list[str]:
 def render(result: dict) -> str:
     lines = [f"{result['image']} — {result['model']}: x_a at {result['distance_xa']:.4f} from x_o "
              f"(class {result['y']} -> {result['label_adv']}), R(x_o, σ) = {result['radius_xo']:.4f}"]
+    if "gsigma_search" in result:
+        lines.append(f"  {result['gsigma_search']['text']}")
     for c in result["crossings"]:
         where = "not reached" if c["from_xo"] is None else \
             f"{c['from_xo']:.4f} from x_o, {c['beyond_xa']:+.4f} beyond x_a"

@@ -25,19 +25,22 @@ DEFAULT_ATTACK_ITERS = 100  # white-box search iterations of the "whitebox" segm
 class DichotomyRequest(Request):
     """Dichotomies on one segment. `kind` picks B (SEGMENTS); `other` is the image of
     "towards" (None: the first sample photo f labels differently), keyed by its hash;
-    `attack_iters` bounds the white-box search of "whitebox" (gradient iterations).
+    `attack_iters` bounds the white-box search of "whitebox" (gradient iterations);
+    `past_gsigma` moves B past ∂g_σ (searched along the segment, `rsviz.gsigma`) by
+    `extension`·σ, so the histograms straddle ∂g_σ (paper Fig. 3), instead of past ∂f.
 
     The result is {"result": DichotomyResult, "kind", "caption", "seconds"}.
     """
 
     NAME = "dichotomy"
-    VERSION = "1"
+    VERSION = "2"  # 2: B past ∂g_σ by default
     NOT_IN_KEY = ("other_name",)  # the image is keyed by its hash
 
     config: Any
     kind: str = "auto"
     extension: float = 3.0
     attack_iters: int = DEFAULT_ATTACK_ITERS
+    past_gsigma: bool = True
     other_hash: str = ""
     other_name: str = ""
     other: Any = field(default=None, compare=False, repr=False)
@@ -66,13 +69,16 @@ class DichotomyRequest(Request):
         """An estimate: the segment pass (grid × N votes) and the line search are exact; the
         white-box search of "whitebox" adds at most attack_iters iterations, each counted as
         WHITEBOX_ITERATION_PASSES; live trials add at most trials × k × Σn (lazy votes stop
-        early)."""
+        early); the ∂g_σ search its typical passes."""
+        from rsviz.config import GSigmaSearch
         from rsviz.defaults import WHITEBOX_ITERATION_PASSES
 
         c = self.config
         live = c.trials * c.steps * sum(c.n_values) if c.live else 0
         whitebox = self.attack_iters * WHITEBOX_ITERATION_PASSES if self.kind == "whitebox" else 0
-        return Cost(c.grid * c.n_samples + LINE_SEARCH_POINTS + 1 + whitebox + live, "about")
+        search = GSigmaSearch().typical_passes() if self.past_gsigma else 0
+        return Cost(c.grid * c.n_samples + LINE_SEARCH_POINTS + 1 + whitebox + live + search,
+                    "about")
 
     def run(self, model: Any, x: Any, progress: Any = None, cancel: Any = None) -> dict:
         from rsviz.dichotomy import run_dichotomy
@@ -102,8 +108,45 @@ def choose_segment(model: Any, x: Any, y: int, request: DichotomyRequest,
 
     "whitebox" and "random" fall back to "towards" when they fail (no adversarial point
     found, white-box module missing); "towards" uses `request.other`, else the first sample
-    photo that f labels differently from x.
+    photo that f labels differently from x. With `request.past_gsigma`, B then moves to
+    `extension`·σ past ∂g_σ along the same ray (`past_gsigma`).
     """
+    segment, note = _segment(model, x, y, request, progress)
+    if request.past_gsigma:
+        segment = past_gsigma(model, segment, request.config.sigma, request.extension,
+                              request.config.seed, progress)
+    return segment, note
+
+
+def past_gsigma(model: Any, segment: Any, sigma: float, extension: float, seed: int = 0,
+                progress: Any = None) -> Any:
+    """The segment with B moved to `extension`·σ past ∂g_σ along A→B (the search starts at
+    the old B's ∂f crossing); beyond the search's cap, B sits at the cap and the caption says
+    so; a g_σ that already disagrees at A is one clear error."""
+    from dataclasses import replace
+
+    from rsviz.gsigma import AT_XO, find_gsigma
+
+    a, b = segment.a, segment.b
+    length = float((b - a).norm())
+    u = (b - a) / max(length, 1e-12)
+    crossing = find_gsigma(model, a, u, segment.y, sigma, start=max(length - extension * sigma,
+                                                                    sigma),
+                           seed=seed, progress=progress)
+    if crossing.status == AT_XO:
+        raise RsvizError(crossing.describe() + " Choose another image, a smaller σ, or the "
+                         "class g_σ gives at x_o.")
+    reach = crossing.t + extension * sigma if crossing.found else crossing.low
+    new_b = (a + reach * u).clamp(0, 1)
+    where = (f"B moved to {extension:g}σ past ∂g_σ at {crossing.t:.3f} from A (searched with "
+             f"{crossing.forward_passes:,} passes)" if crossing.found
+             else crossing.describe() + " B sits at the search's cap")
+    return replace(segment, b=new_b, caption=f"{segment.caption} {where}.")
+
+
+def _segment(model: Any, x: Any, y: int, request: DichotomyRequest,
+             progress: Any = None) -> tuple[Any, str]:
+    """The segment of `request`'s kind, before B is moved past ∂g_σ."""
     from rsviz.dichotomy import segment_past_whitebox, segment_random, whitebox_available
 
     sigma, extension = request.config.sigma, request.extension

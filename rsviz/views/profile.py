@@ -15,7 +15,7 @@ class ProfileRequest(Request):
     "seconds": wall time}."""
 
     NAME = "profile"
-    VERSION = "1"
+    VERSION = "2"  # 2: the default window is drawn around ∂g_σ, searched first
 
     config: Any
 
