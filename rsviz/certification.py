@@ -207,6 +207,100 @@ def accuracy_drop_table(runs: dict[float, Sequence[CertRow]],
     return table
 
 
+# ------------------------------------------------------- published results (Cohen's analyze.py)
+
+DEFAULT_RADII = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5)
+
+
+@dataclass(frozen=True)
+class TsvAnalysis:
+    """Certified accuracy at chosen radii and the average certified radius of one TSV.
+
+    Attributes:
+        path: the file read.
+        label: a short name (the file name, with its folder's σ when it is Cohen's layout).
+        sigma: σ read from the path (`.../noise_0.25/test/sigma_0.50` -> 0.5), else None.
+        images: rows in the file.
+        radii: the radii of the table.
+        certified_accuracy: fraction of rows correct with radius ≥ r, for each r, exactly as
+            Cohen et al.'s analyze.py computes it (`(correct & (radius >= r)).mean()`).
+        average_radius: the average certified radius (ACR, Zhai et al. 2020): the mean over
+            all rows of the radius when correct, 0 otherwise.
+        abstain_rate: share of rows where CERTIFY abstained (predict = −1).
+    """
+
+    path: str
+    label: str
+    sigma: float | None
+    images: int
+    radii: tuple[float, ...]
+    certified_accuracy: tuple[float, ...]
+    average_radius: float
+    abstain_rate: float
+    rows: tuple[CertRow, ...] = ()
+
+    def as_dict(self) -> dict[str, object]:
+        return {"path": self.path, "label": self.label, "sigma": self.sigma,
+                "images": self.images, "average_radius": self.average_radius,
+                "abstain_rate": self.abstain_rate,
+                "certified_accuracy": {f"{r:g}": a for r, a in
+                                       zip(self.radii, self.certified_accuracy)}}
+
+
+def radii_grid(start: float, stop: float, step: float) -> tuple[float, ...]:
+    """np.arange(start, stop + step, step), the grid of Cohen et al.'s tables (analyze.py)."""
+    if step <= 0:
+        raise ConfigError("The radius step must be positive.")
+    return tuple(float(r) for r in np.arange(start, stop + step, step))
+
+
+def sigma_of(path: str | Path) -> float | None:
+    """σ of a TSV in Cohen et al.'s layout (`sigma_0.25`, or `_sigma0.25` as rsviz names its
+    own files), else None."""
+    match = re.search(r"sigma_?([0-9]*\.?[0-9]+)", Path(path).name)
+    return float(match.group(1)) if match else None
+
+
+def analyze_rows(rows: Sequence[CertRow], radii: Sequence[float] = DEFAULT_RADII, path: str = "",
+                 label: str = "", sigma: float | None = None) -> TsvAnalysis:
+    """The table of certified accuracy at `radii` and the average certified radius of rows."""
+    radii = tuple(float(r) for r in radii)
+    if not rows:
+        raise RsvizError(f"{path or 'the results'}: no rows to analyse.")
+    accuracy = certified_accuracy(rows, radii)
+    acr = float(np.mean([r.radius if r.correct else 0.0 for r in rows]))
+    abstain = float(np.mean([r.predict == -1 for r in rows]))
+    return TsvAnalysis(path, label, sigma, len(rows), radii,
+                       tuple(float(a) for a in accuracy), acr, abstain, tuple(rows))
+
+
+def analyze_tsv(path: str | Path, radii: Sequence[float] = DEFAULT_RADII,
+                label: str | None = None) -> TsvAnalysis:
+    """Read a TSV in Cohen et al.'s format (theirs, rsviz's or any tool's: columns idx label
+    predict radius correct time) and analyse it as their analyze.py does."""
+    path = Path(path)
+    sigma = sigma_of(path)
+    if label is None:
+        label = path.name
+        noise = re.search(r"noise_([0-9.]+)", str(path))
+        if noise and sigma is not None:
+            label = f"trained σ = {float(noise.group(1)):g}, σ = {sigma:g}"
+    return analyze_rows(read_tsv(path), radii, str(path), label, sigma)
+
+
+def analysis_table(analyses: Sequence[TsvAnalysis], digits: int = 2) -> str:
+    """A markdown table: one row per file, certified accuracy at each radius (formatted as
+    analyze.py's tables, `{:.2f}`), then the ACR and the number of images."""
+    radii = analyses[0].radii if analyses else ()
+    head = "| | " + " | ".join(f"r = {r:.3}" for r in radii) + " | ACR | images |"
+    lines = [head, "|---" * (len(radii) + 3) + "|"]
+    for a in analyses:
+        cells = [f"{v:.{digits}f}" for v in a.certified_accuracy]
+        lines.append(f"| {a.label} | " + " | ".join(cells)
+                     + f" | {a.average_radius:.3f} | {a.images} |")
+    return "\n".join(lines)
+
+
 # ------------------------------------------------------------------------------ running it
 
 

@@ -8,7 +8,8 @@ from rsviz.attacks.oracle import CRITERIA
 from rsviz.errors import ConfigError
 from rsviz.figures.study import METRICS, certification_figure, distortion_figure, ratio_figure
 from rsviz.imagesets import ImageSet, ImageSetSpec, from_zip
-from rsviz.certification import CertificationConfig
+from rsviz.certification import (DEFAULT_RADII, CertificationConfig, TsvAnalysis, analyze_rows,
+                                 analyze_tsv, read_tsv, sigma_of)
 from rsviz.study import StudyPlan, StudyResults, default_results_dir
 from ui.common import choice, several, widget
 from ui.export import export_panel
@@ -85,8 +86,8 @@ def choose_runner() -> tuple[str, str | None]:
 
 def choose_images(plan: StudyPlan, class_names: tuple[str, ...]) -> ImageSet:
     source = choice(st.radio, "Images", "study_src",
-                    ["Sample photos", "Folder on the server", "Zip upload"], "Sample photos",
-                    horizontal=True)
+                    ["Sample photos", "Folder on the server", "CIFAR-10 batch on the server",
+                     "Zip upload"], "Sample photos", horizontal=True)
     cols = st.columns([3, 3, 1, 1])
     subset = int(widget(cols[2].number_input, "Subset (0 = all)", "study_subset", 0, min_value=0))
     subset_seed = int(widget(cols[3].number_input, "Subset seed", "study_subset_seed", 0,
@@ -101,6 +102,16 @@ def choose_images(plan: StudyPlan, class_names: tuple[str, ...]) -> ImageSet:
             raise ConfigError("Give the path of an image folder on this server.")
         spec = ImageSetSpec("folder", folder, labels or None, subset or None, subset_seed)
         return spec.resolve(class_names)
+    if source == "CIFAR-10 batch on the server":
+        path = widget(cols[0].text_input, "CIFAR-10 batch file or cifar-10-batches-py folder",
+                      "study_cifar", "",
+                      help="The python version of CIFAR-10: a folder gives its test_batch; "
+                           "name data_batch_1 ... 5 for training images.")
+        if not path:
+            raise ConfigError("Give the path of a CIFAR-10 batch (test_batch) or of the "
+                              "cifar-10-batches-py folder on this server.")
+        return ImageSetSpec("cifar10", path, None, subset or None, subset_seed).resolve(
+            class_names)
     upload = cols[0].file_uploader("Zip of images + labels.csv", type=["zip"], key="study_zip")
     if upload is None:
         raise ConfigError("Upload a zip of images with a labels.csv (filename,class_index).")
@@ -136,12 +147,21 @@ def show(study: StudyResults, final: bool = True) -> None:
         else:
             st.info("No attack finished yet.")
     with tabs[1]:
-        if runs:
-            fig = certification_figure(runs, study.plan.model)
+        published = published_results(final)
+        if runs or published:
+            by_model = (dict(runs) if runs and all(isinstance(v, dict) for v in runs.values())
+                        else {study.plan.model: runs} if runs else {})
+            for a in published:
+                by_model[a.label] = {a.sigma if a.sigma is not None else 0.0: list(a.rows)}
+            fig = certification_figure(by_model, study.plan.model)
             st.plotly_chart(fig, key=f"study_fig4_{final}")
             export(fig, "study_certified_accuracy", study.accuracy_drop(), study.plan.to_dict(),
                    key="study_fig4")
-            st.dataframe(study.accuracy_drop(), hide_index=True)
+            if published:
+                st.dataframe(analysis_rows(published + own_analyses(by_model, published)),
+                             hide_index=True)
+            if runs:
+                st.dataframe(study.accuracy_drop(), hide_index=True)
         else:
             st.info("No certification yet (or the plan has none).")
     with tabs[2]:
@@ -161,6 +181,55 @@ def show(study: StudyResults, final: bool = True) -> None:
                                file_name="study_summary.csv", key="study_dl_summary")
             st.download_button("Every task (CSV)", data_to_csv(study.results) or "",
                                file_name="study_tasks.csv", key="study_dl_tasks")
+
+
+def published_results(final: bool) -> list[TsvAnalysis]:
+    """Certification results in Cohen et al.'s TSV format to draw beside the study's (their
+    released files, e.g. data/certify/cifar10/resnet110/noise_0.25/test/sigma_0.25, or any
+    tool's): paths on the server and uploads, with the radii of the table."""
+    if not final:
+        return []
+    with st.expander("Compare with published results (Cohen et al.'s TSV format)"):
+        cols = st.columns([3, 2])
+        text = widget(cols[0].text_area, "TSV files on the server, one per line",
+                      "study_tsv_paths", "", height=70,
+                      help="Columns idx label predict radius correct time, as locuslab/"
+                           "smoothing's certify.py writes them (and `rsviz certify`).")
+        radii = numbers(widget(cols[1].text_input, "Radii of the table", "study_tsv_radii",
+                               ", ".join(f"{r:g}" for r in DEFAULT_RADII)), float, "Radii")
+        uploads = st.file_uploader("…or upload them", accept_multiple_files=True,
+                                   key="study_tsv_upload") or []
+        st.caption("Certified accuracy at r: the share of images certified correct with radius "
+                   "≥ r, as their analyze.py computes it; ACR: the average certified radius "
+                   "(0 for images not certified correct).")
+    found = [analyze_tsv(line.strip(), radii or DEFAULT_RADII)
+             for line in text.splitlines() if line.strip()]
+    for upload in uploads:
+        import tempfile
+        from pathlib import Path
+
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / Path(upload.name).name
+            path.write_bytes(upload.getvalue())
+            rows = read_tsv(path)
+        found.append(analyze_rows(rows, radii or DEFAULT_RADII, upload.name, upload.name,
+                                  sigma_of(upload.name)))
+    return found
+
+
+def own_analyses(by_model: dict, published: list[TsvAnalysis]) -> list[TsvAnalysis]:
+    """The study's own runs analysed at the published table's radii."""
+    radii = published[0].radii
+    labels = {a.label for a in published}
+    return [analyze_rows(rows, radii, label=f"{model}, σ = {sigma:g}", sigma=sigma)
+            for model, model_runs in by_model.items() if model not in labels
+            for sigma, rows in sorted(model_runs.items()) if rows]
+
+
+def analysis_rows(analyses: list[TsvAnalysis]) -> list[dict]:
+    return [{"results": a.label, "images": a.images,
+             **{f"r = {r:g}": round(v, 4) for r, v in zip(a.radii, a.certified_accuracy)},
+             "ACR": round(a.average_radius, 4)} for a in analyses]
 
 
 def show_claims(study: StudyResults, final: bool) -> None:
