@@ -147,8 +147,11 @@ def _ladder(page: str, top: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def page_defaults(page: str, rate: float, preset: str = "quick", gpu: bool = False,
-                  budget_s: float = BUDGET_S, n: int = 10, smoothed: bool = True) -> dict:
-    """The default setting of `page` at `rate` forward passes per second (module docstring)."""
+                  budget_s: float = BUDGET_S, n: int = 10, smoothed: bool = True,
+                  overhead: float | None = None) -> dict:
+    """The default setting of `page` at `rate` forward passes per second (module docstring);
+    `overhead` replaces the page's prior OVERHEAD (the factor learned on this machine,
+    `rsviz.views.base.view_factor`)."""
     if preset not in PRESETS:
         raise ValueError(f"unknown preset {preset!r}; presets: {', '.join(PRESETS)}")
     if page not in PAGES:
@@ -156,7 +159,8 @@ def page_defaults(page: str, rate: float, preset: str = "quick", gpu: bool = Fal
     top = dict((PAPER if preset == "paper" or gpu else STANDARD)[page])
     if preset != "quick":
         return top
-    affordable = max(rate, 1e-9) * budget_s / OVERHEAD[page]  # passes that fit the budget
+    factor = overhead if overhead is not None else OVERHEAD[page]
+    affordable = max(rate, 1e-9) * budget_s / factor  # passes that fit the budget
     if page == "image":
         return {"N": _nice_floor(affordable - N0, 100, top["N"])}
     if page == "attack":
@@ -164,6 +168,9 @@ def page_defaults(page: str, rate: float, preset: str = "quick", gpu: bool = Fal
         return {"budget": _nice_floor((affordable - 1) / per_query, 100, top["budget"])}
     ladder = _ladder(page, top)
     return next((s for s in ladder if passes(page, s) <= affordable), ladder[-1])
+
+
+VIEW_OF_PAGE = {"image": "image-votes"}  # a page's view NAME where they differ
 
 
 def describe(page: str, setting: dict[str, Any], rate: float, preset: str, **target: Any) -> str:

@@ -171,3 +171,26 @@ def test_certify_request_has_one_source_of_settings(tiny_model, coffee):
     assert request.summary(request.run(tiny_model, coffee))["n"] == 64
     with pytest.raises(ConfigError):
         CertificationConfig(sigmas=(0.25,), n0=0)
+
+
+def test_estimates_learn_the_views_own_factor_here(tiny_model, coffee, monkeypatch):
+    """Before any run the prior; after runs, the median of their actual ÷ (passes ÷ rate),
+    per view, model and forward identity; runs under MIN_TIMED_S teach nothing."""
+    from rsviz.views import base
+
+    request = votes_request(tiny_model, coffee)
+    rate = request.cost().passes / 10.0  # a 10 s unit, whatever this CPU's speed
+    monkeypatch.setattr(base, "measured_rate", lambda model, precision="auto": rate)
+    first = base.estimate(request, tiny_model)
+    assert first.runs == 0 and first.factor == base._prior("image-votes")
+    assert first.seconds == pytest.approx(10.0 * first.factor)
+    base.record_timing(request, tiny_model, base.MIN_TIMED_S / 2)  # too short: ignored
+    assert base.estimate(request, tiny_model).runs == 0
+    for elapsed in (20.0, 30.0, 5000.0):  # ratios 2, 3 and an outlier the filter drops
+        base.record_timing(request, tiny_model, elapsed)
+    learned = base.estimate(request, tiny_model)
+    assert learned.runs == 2 and learned.factor == pytest.approx(2.5)
+    assert learned.seconds == pytest.approx(25.0) and "learned from 2 runs" in learned.describe()
+    # another view keeps its own prior
+    slice_factor, runs = base.view_factor("slice", tiny_model, request.forward)
+    assert runs == 0 and slice_factor == base._prior("slice")

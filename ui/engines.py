@@ -117,8 +117,11 @@ def preset_sidebar(sb: Any, model: Classifier) -> None:
 
 def sized(page: str, model: Classifier, **target: Any) -> dict:
     """The default setting of a page for this model's measured rate and the chosen preset."""
-    from rsviz.defaults import page_defaults
-    from rsviz.views.base import measured_rate
+    from rsviz.defaults import VIEW_OF_PAGE, page_defaults
+    from rsviz.engines import forward_of
+    from rsviz.views.base import measured_rate, view_factor
 
+    factor, runs = view_factor(VIEW_OF_PAGE.get(page, page), model, forward_of(model).tag())
     return page_defaults(page, measured_rate(model), preset(),
-                         gpu=model.device.type == "cuda", **target)
+                         gpu=model.device.type == "cuda", overhead=factor if runs else None,
+                         **target)

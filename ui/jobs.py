@@ -193,15 +193,16 @@ def view_panel(slot: str, request: Any, model: Any, x: Any, render: Callable[[An
     (docs/architecture.md). Starts by itself when the estimate is under `auto_below_s`; asks
     for a second click above CONFIRM_ABOVE_S. `progress` wraps the job's Progress (e.g. to
     count passes the engine does not report)."""
-    from rsviz.views.base import measured_rate, seconds
+    from rsviz.views.base import estimate, timed_run
 
     cost = request.cost()
-    rate = measured_rate(model)
-    eta = seconds(cost, rate)
-    cost_note = (f"Estimated cost: {cost.describe()} ≈ {format_eta(eta)} at the measured "
-                 f"{rate:,.0f} passes/s on {model.device.type.upper()}. {note}")
+    guess = estimate(request, model)
+    eta = guess.seconds
+    cost_note = (f"Estimated cost: {cost.describe()} ≈ {format_eta(eta)} "
+                 f"{guess.describe()} on {model.device.type.upper()}. {note}")
     confirm = f"{cost.describe()}, about {format_eta(eta)}" if eta > CONFIRM_ABOVE_S else ""
     wrap = progress or (lambda job: job)
-    return job_panel(slot, name, lambda job: request.run(model, x, wrap(job)), request.key(),
+    return job_panel(slot, name, lambda job: timed_run(request, model, x, wrap(job)),
+                     request.key(),
                      render, start_label=start_label, cost_note=cost_note.strip(),
                      auto=eta < auto_below_s, render_partial=render_partial, confirm=confirm)

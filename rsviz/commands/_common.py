@@ -146,16 +146,16 @@ def run_view(request: Any, model: Any, x: Any, label: str) -> Any:
     from rsviz.cache import default_cache
     from rsviz.engines import describe_forward
     from rsviz.jobs import StderrProgress
-    from rsviz.views.base import measured_rate, run_cached, seconds
+    from rsviz.views.base import estimate, run_cached
 
     hit = default_cache().get(request.key())
     if hit is not None:
         print(f"{label}: loaded from the disk cache ({request.key()})", file=sys.stderr)
         return hit
-    cost, rate = request.cost(), measured_rate(model)
-    wait = seconds(cost, rate)
+    guess = estimate(request, model)
+    wait = guess.seconds
     shown = f"{wait:,.0f}" if wait >= 10 else f"{wait:.1f}"
-    print(f"{label}: {cost.describe()}, ≈ {shown} s at {rate:,.1f} passes/s (measured here); "
+    print(f"{label}: {request.cost().describe()}, ≈ {shown} s {guess.describe()}; "
           f"f runs on {describe_forward(model, request.forward)}", file=sys.stderr)
     return run_cached(request, model, x, StderrProgress(label))[0]
 

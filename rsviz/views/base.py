@@ -167,7 +167,7 @@ def run_cached(request: Request, model: Any, x: Any, progress: Any = None, cance
     if hit is not None:
         return hit, True
     request.check_inputs(model, x)
-    result = request.run(model, x, progress, cancel)
+    result = timed_run(request, model, x, progress, cancel)
     disk.set(key, result)
     return result, False
 
@@ -178,7 +178,110 @@ def seconds(cost: Cost, rate: float) -> float:
 
 
 def measured_rate(model: Any, precision: str = "auto") -> float:
-    """Forward passes per second of `model`, measured (a short probe the first time)."""
+    """Forward passes per second of the vote sampler of `model` on its real path (noise,
+    engine, vote counting), measured here (a short probe the first time)."""
     from rsviz.smoothing import estimate_rate
 
     return estimate_rate(model, precision)
+
+
+# -- estimates that hold: the view's own actual ÷ estimated time, learned on this machine ----
+
+TIMINGS_KEPT = 5  # a view's factor is the median of its last runs here
+MIN_TIMED_S = 2.0  # shorter runs are dominated by start-up noise: not learned from
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Seconds a request will take here: its passes ÷ the sampler's measured rate × the view's
+    factor (its actual ÷ estimated time, the median of its last runs on this model and
+    forward identity; before any run, the prior measured by bench/defaults.py)."""
+
+    seconds: float
+    passes: int
+    rate: float
+    factor: float
+    runs: int
+
+    def describe(self) -> str:
+        basis = (f"× {self.factor:.2f} learned from {self.runs} run{'s' * (self.runs > 1)} here"
+                 if self.runs else f"× {self.factor:.2f} (prior)")
+        return f"at the measured {self.rate:,.0f} passes/s {basis}"
+
+
+def _timings_path():
+    from rsviz.cache import cache_dir
+
+    return cache_dir() / "timings.json"
+
+
+def _timing_key(name: str, model: Any, forward: str) -> str:
+    import torch
+
+    return "|".join((name, model.info.model_id, forward or model.device.type,
+                     str(torch.get_num_threads())))
+
+
+def _prior(name: str) -> float:
+    from rsviz.defaults import OVERHEAD
+
+    page = {"image-votes": "image", "theory-vs-practice": "attack"}.get(name, name)
+    return OVERHEAD.get(page, 1.0)
+
+
+def view_factor(name: str, model: Any, forward: str) -> tuple[float, int]:
+    """(actual ÷ estimated time of view `name` on `model` run with `forward`, runs behind it):
+    see `Estimate`."""
+    import json
+    import statistics
+
+    try:
+        stored = json.loads(_timings_path().read_text(encoding="utf-8"))
+        ratios = [float(r) for r in stored.get(_timing_key(name, model, forward), [])]
+    except (OSError, ValueError, TypeError, AttributeError):
+        ratios = []
+    ratios = [r for r in ratios if 0.05 < r < 50]
+    return (statistics.median(ratios), len(ratios)) if ratios else (_prior(name), 0)
+
+
+def estimate(request: Request, model: Any) -> Estimate:
+    """How long `request` will take here (`Estimate`); the page and the CLI show it."""
+    cost, rate = request.cost(), measured_rate(model)
+    factor, runs = view_factor(request.NAME, model, request.forward)
+    return Estimate(seconds(cost, rate) * factor, cost.passes, rate, factor, runs)
+
+
+def record_timing(request: Request, model: Any, elapsed: float) -> None:
+    """Learn this view's factor from a finished run (`Estimate`); never fails the run."""
+    import json
+
+    from rsviz.storage import write_json_atomic
+
+    if elapsed < MIN_TIMED_S:
+        return
+    try:
+        base = seconds(request.cost(), measured_rate(model))
+        if base <= 0:
+            return
+        path = _timings_path()
+        try:
+            stored = json.loads(path.read_text(encoding="utf-8"))
+            stored = stored if isinstance(stored, dict) else {}
+        except (OSError, ValueError):
+            stored = {}
+        key = _timing_key(request.NAME, model, request.forward)
+        stored[key] = [*stored.get(key, []), round(elapsed / base, 4)][-TIMINGS_KEPT:]
+        write_json_atomic(path, stored)
+    except Exception:  # noqa: BLE001 - a full disk or odd file only costs the learning
+        pass
+
+
+def timed_run(request: Request, model: Any, x: Any, progress: Any = None,
+              cancel: Any = None) -> Any:
+    """`request.run(...)`, its wall time learned for later estimates (`record_timing`)."""
+    import time
+
+    started = time.perf_counter()
+    result = request.run(model, x, progress, cancel)
+    record_timing(request, model, time.perf_counter() - started)
+    return result
