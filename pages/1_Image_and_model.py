@@ -15,7 +15,7 @@ from rsviz.jobs import OffsetProgress
 from rsviz.smoothing import VoteRecord
 from rsviz.views.base import inputs
 from rsviz.views.image import N0, VotesRequest, top5
-from ui.common import choice, current, request_or_stop, require_ready, widget
+from ui.common import choice, current, gsigma_check, request_or_stop, require_ready, widget
 from ui.engines import sized
 from ui.export import export_panel
 from ui.jobs import view_panel
@@ -52,6 +52,7 @@ export_panel(fig, "top5_f", {"class_index": [r["class_index"] for r in rows],
                             "softmax": [r["prob"] for r in rows]}, key="top5")
 
 st.subheader(f"Smoothed classifier g_σ,n at σ = {state.sigma:g}, n = {state.n}")
+gsigma_check(state, state.sigma)
 c = st.columns(6)
 N = int(widget(c[0].number_input, "N (samples for the estimates)", "img_N",
                sized("image", model)["N"], min_value=1,

@@ -12,8 +12,8 @@ from rsviz.images import SAMPLES, tensor_hash
 from rsviz.slices import DIRECTIONS, SliceConfig
 from rsviz.views.base import inputs
 from rsviz.views.slice import SliceRequest
-from ui.common import (cached_sample, cached_upload, choice, current, model_input,
-                       request_or_stop, require_ready, several, widget)
+from ui.common import (cached_sample, cached_upload, choice, current, gsigma_check,
+                       model_input, request_or_stop, require_ready, several, widget)
 from ui.engines import sized
 from ui.jobs import view_panel
 from ui.slices import slice_panels
@@ -70,6 +70,7 @@ with st.container(border=True):
                              help="A point stops drawing votes once a sign test of its top "
                                   "class against the runner-up has p-value ≤ α."))
 
+gsigma_check(state, float(sigma), where="σ on this page")
 target, target_name = None, ""
 if direction == "image":
     t1, t2 = st.columns(2)

@@ -12,7 +12,8 @@ from rsviz.figures.profile import profile_figure, spectrum_figure
 from rsviz.profile import ProfileConfig, summary
 from rsviz.views.base import inputs
 from rsviz.views.profile import ProfileRequest
-from ui.common import choice, current, request_or_stop, require_ready, several, widget
+from ui.common import (choice, current, gsigma_check, request_or_stop, require_ready, several,
+                       widget)
 from ui.export import export_panel
 from ui.engines import sized
 from ui.jobs import view_panel
@@ -30,6 +31,7 @@ state = current()
 
 if require_ready(state):
     model, x, sigma = state.model, state.x, state.sigma
+    gsigma_check(state, sigma, stop=True, key="prof_anyway")
     gpu = model.device.type != "cpu"
     d = sized("profile", model)  # N, points, attack and curvature budget: measured rate
     cols = st.columns(4)

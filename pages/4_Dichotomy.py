@@ -13,8 +13,8 @@ from rsviz.dichotomy import DichotomyConfig, whitebox_available
 from rsviz.images import SAMPLES
 from rsviz.views.base import inputs
 from rsviz.views.dichotomy import SEGMENTS, DichotomyRequest
-from ui.common import (cached_sample, choice, current, model_input, request_or_stop,
-                       require_ready, several, widget)
+from ui.common import (cached_sample, choice, current, gsigma_check, model_input,
+                       request_or_stop, require_ready, several, widget)
 from ui.dichotomy import dichotomy_panels
 from ui.engines import sized
 from ui.jobs import view_panel
@@ -30,6 +30,7 @@ state = current()
 if not require_ready(state):
     st.stop()
 model, x, sigma = state.model, state.x, state.sigma
+gsigma_check(state, sigma, stop=True, key="dich_anyway")
 kinds = [k for k in SEGMENTS if k != "auto" and (k != "whitebox" or whitebox_available())]
 cols = st.columns([2, 1, 1, 1])
 kind = choice(cols[0].radio, "End point B", "dich_segment", kinds, kinds[0],

@@ -18,7 +18,8 @@ from rsviz.views.base import inputs
 from rsviz.views.image import top5
 from ui.attacks import (STOPPED_KEY, display_options, overlay_traces, remember_run, show_curve,
                         show_images, theory_vs_practice, trace_metrics)
-from ui.common import choice, current, request_or_stop, require_ready, show_error, widget
+from ui.common import (choice, current, gsigma_check, request_or_stop, require_ready, show_error,
+                       widget)
 from ui.export import export_panel
 from ui.engines import sized
 from ui.jobs import snapshot, view_panel
@@ -35,6 +36,7 @@ state = current()
 if not require_ready(state):
     st.stop()
 model, x, name_of = state.model, state.x, state.model.info.class_name
+gsigma_check(state, state.sigma, offer="attack f instead (Attacked classifier)")
 cols = st.columns(5)
 attack = choice(cols[0].selectbox, "Attack", "attack_name", list(REGISTRY), "hsja",
                 format_func=lambda k: REGISTRY[k].label,

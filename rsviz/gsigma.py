@@ -22,6 +22,7 @@ paper's finding that smoothing pushes the boundary out in concave regions, not a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -30,7 +31,7 @@ from scipy import stats
 from rsviz.config import GSigmaSearch
 from rsviz.jobs import NullProgress, Progress
 from rsviz.models import Classifier
-from rsviz.smoothing import lazy_sample, make_generator
+from rsviz.smoothing import forward_labels, lazy_sample, make_generator
 
 FOUND, BEYOND_CAP, AT_XO = "found", "beyond cap", "disagrees at x_o"
 
@@ -136,3 +137,51 @@ def find_gsigma(model: Classifier, x_o: torch.Tensor, direction: torch.Tensor, y
         else:
             high = mid
     return result(FOUND, 0.5 * (low + high), low, high)
+
+
+class AtXo(NamedTuple):
+    """The outcome of `check_at_xo`: does the ideal g_σ still give f's label y at x_o?
+
+    agrees: False only when a sequential Clopper–Pearson test concludes p_y < ½ at level α
+    (an x_o within sampling error of ∂g_σ agrees: its pages still have a boundary to show);
+    p_hat: votes for y / votes drawn; g_label: the plurality of those votes (g_σ(x_o) as far
+    as they tell); message: one sentence when g_σ disagrees, "" when it agrees.
+    """
+
+    agrees: bool
+    p_hat: float
+    g_label: int
+    message: str
+
+
+AT_XO_SEARCH = GSigmaSearch(round_votes=32, max_votes=256)
+
+
+def check_at_xo(model: Classifier, x: torch.Tensor, sigma: float, seed: int = 0,
+                y: int | None = None, search: GSigmaSearch | None = None) -> AtXo:
+    """Whether g_σ agrees with f at x_o ([3, H, W]): the test `find_gsigma` starts with, alone
+    and cheap (32–256 sequential votes, 1 forward pass more for f's label when `y` is None).
+    Every page runs it before its Start button (ui.common.gsigma_warning)."""
+    search = search or AT_XO_SEARCH
+    x = x.to(device=model.device, dtype=torch.float32)
+    if y is None:
+        y = int(forward_labels(model, x[None], batch_size=1)[0])
+
+    def needed(counts: np.ndarray, drawn: np.ndarray) -> np.ndarray:
+        decided = _side(counts[:, y], drawn, search.alpha) != 0
+        return np.where(decided, 0, search.round_votes)
+
+    counts, _ = lazy_sample(model, x[None], sigma, search.max_votes,
+                            make_generator(seed, model.device), needed,
+                            round_size=search.round_votes)
+    counts = counts[0]
+    k, m = int(counts[y]), int(counts.sum())
+    p_hat = k / max(m, 1)
+    g_label = int(np.argmax(counts))
+    if _side(np.array([k]), np.array([m]), search.alpha)[0] >= 0:
+        return AtXo(True, p_hat, g_label, "")  # p_y ≥ ½, or too close to ½ to tell
+    name = model.info.class_name
+    said = (f"g_σ says {name(g_label)}" if g_label != y else "no class has half the votes")
+    return AtXo(False, p_hat, g_label,
+                f"g_σ already disagrees with f at x_o (σ = {sigma:g}): only {k} of {m} noisy "
+                f"votes give f's label {name(y)} (p̂ = {p_hat:.2f} < ½) and {said}.")

@@ -89,3 +89,51 @@ def test_search_budget_is_validated():
         GSigmaSearch(cap_sigmas=0)
     assert GSigmaSearch(doublings=2, steps=3).max_passes() == (1 + 2 + 1 + 3) * 256
     assert GSigmaSearch(cap_sigmas=50).cap_sigmas == 50
+
+
+# --- check_at_xo: the one test every page runs before its Start button (#25 item 7) ---------
+
+
+def test_check_at_xo_follows_the_ball_law(ball_model):
+    """At the centre of the ball (f says 0 = inside), p_0 = P[σ‖N‖ < r] = F_χ²_d(r²/σ²): far
+    below ½ once σ√d is well past r (g_σ says 1 = outside), near 1 well inside."""
+    from rsviz.gsigma import check_at_xo
+
+    d, r = int(np.prod(ball_model.info.input_shape)), float(ball_model.net.radius)
+    outside = 1.5 * r / d ** 0.5
+    assert stats.chi2.cdf((r / outside) ** 2, d) < 1e-6
+    out = check_at_xo(ball_model, grey(ball_model), outside, seed=0)
+    agrees, p_hat, g_label, message = out  # unpacks as the pages use it
+    assert not agrees and p_hat < 0.2 and g_label == 1
+    assert message.startswith("g_σ already disagrees with f at x_o")
+    assert f"σ = {outside:g}" in message and "g_σ says " in message
+    inside = 0.6 * r / d ** 0.5
+    assert stats.chi2.cdf((r / inside) ** 2, d) > 0.999
+    out = check_at_xo(ball_model, grey(ball_model), inside, seed=0)
+    assert out.agrees and out.p_hat > 0.9 and out.g_label == 0 and out.message == ""
+
+
+def test_check_at_xo_never_disagrees_for_a_half_space(linear_model):
+    """For a half-space p_y = Φ(d/σ) > ½ at every σ: even at σ = 25d (p_y = 0.516, within the
+    votes' error of ½) the check must not cry wolf; given y of the other side it disagrees."""
+    from rsviz.gsigma import check_at_xo
+
+    x = grey(linear_model)
+    d = float(linear_model.net.distance_to_boundary(x[None])[0])
+    for sigma in (0.05, d, 25 * d):
+        for seed in range(3):
+            assert check_at_xo(linear_model, x, sigma, seed=seed).agrees, (sigma, seed)
+    out = check_at_xo(linear_model, x, 0.05, seed=0, y=1)
+    assert not out.agrees and out.g_label == 0 and out.p_hat < 0.05
+
+
+def test_check_at_xo_on_the_tiny_cnn_case_of_the_app_test(tiny_model):
+    """The case tests/test_app.py uses: sample rocket at σ = 1 disagrees, coffee agrees."""
+    from rsviz.gsigma import check_at_xo
+    from rsviz.views.inputs import load_image
+
+    rocket, _ = load_image("sample:rocket", tiny_model)
+    coffee, _ = load_image("sample:coffee", tiny_model)
+    assert not check_at_xo(tiny_model, rocket, 1.0).agrees
+    assert check_at_xo(tiny_model, coffee, 1.0).agrees
+    assert check_at_xo(tiny_model, rocket, 0.05).agrees

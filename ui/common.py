@@ -317,3 +317,35 @@ def model_input(loaded: LoadedImage, model: Classifier) -> torch.Tensor:
     """A loaded image as the model's input tensor."""
     info = model.info
     return preprocess(loaded.original, info.input_size, info.resize, info.interpolation)
+
+
+@st.cache_data(show_spinner="Checking g_σ at x_o…", max_entries=64)
+def _at_xo(model_id: str, image_hash: str, sigma: float, forward: str, _model: Any,
+           _x: torch.Tensor) -> tuple[bool, float, int, str]:
+    """`rsviz.gsigma.check_at_xo`, once per model, image, σ and forward identity."""
+    from rsviz.gsigma import check_at_xo
+
+    return tuple(check_at_xo(_model, _x, float(sigma)))
+
+
+def gsigma_check(state: AppState, sigma: float, where: str = "in the sidebar", offer: str = "",
+                 stop: bool = False, key: str = "") -> bool:
+    """Before a page's Start button: when the ideal g_σ already disagrees with f at x_o (a
+    sequential test of 32–256 votes, cached), one warning that says so and what to change
+    (another image, a smaller σ `where` it is set, plus the page's own `offer`). With `stop`,
+    the page stops there unless "Run anyway" (checkbox `key`) is ticked. True when g_σ agrees."""
+    from rsviz.engines import forward_of
+
+    if not state.ready:
+        return True
+    agrees, _, _, message = _at_xo(state.model_id, state.image_hash, float(sigma),
+                                   forward_of(state.model).tag(), state.model, state.x)
+    if agrees:
+        return True
+    st.warning(f"{message.rstrip('.')}: try another image (sidebar) or a smaller σ ({where})"
+               + (f", or {offer}" if offer else "") + ".")
+    if stop and not st.checkbox("Run anyway", key=key or "gsigma_run_anyway",
+                                help="The result will show g_σ's disagreement at x_o, not a "
+                                     "boundary around it."):
+        st.stop()
+    return False
