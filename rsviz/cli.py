@@ -102,21 +102,33 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = module.run(args)
     except RsvizError as exc:
+        _end_progress_bars()
         print(f"rsviz {args.command}: error: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
+        _end_progress_bars()
         print(f"rsviz {args.command}: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:  # noqa: BLE001 - one line for the user, details with --verbose
+        _end_progress_bars()
         logging.getLogger("rsviz").info("details", exc_info=True)
         first = str(exc).splitlines()[0] if str(exc) else ""
         print(f"rsviz {args.command}: error: {type(exc).__name__}: {first}", file=sys.stderr)
         return 1
+    _end_progress_bars()
     try:
         _print(module, result, args.json)
     except BrokenPipeError:  # `rsviz ... | head`: the reader left, nothing to report
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
+
+
+def _end_progress_bars() -> None:
+    """End an in-place progress bar left open (an error, Ctrl-C), so what follows starts on a
+    line of its own."""
+    jobs = sys.modules.get("rsviz.jobs")
+    if jobs is not None:
+        jobs.StderrProgress.close_all()
 
 
 def _print(module: ModuleType, result: Any, as_json: bool) -> None:

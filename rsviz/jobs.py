@@ -151,34 +151,109 @@ class _Clock:
 
 
 class StderrProgress:
-    """Progress bar with ETA on stderr, for the CLI (at most one line every 0.5 s)."""
+    """Progress with ETA on stderr, for the CLI.
 
-    def __init__(self, label: str = "", stream: Any = None) -> None:
+    On a terminal: one bar redrawn in place (tqdm's when tqdm is installed, else a line
+    rewritten after a carriage return, at most 10 times a second), ended by a newline when the
+    work is done or `close()` is called. Piped or redirected (not a TTY): a new line at most
+    every 0.5 s, what a log file wants. `interactive` forces either."""
+
+    _open: "weakref.WeakSet[StderrProgress]" = weakref.WeakSet()
+
+    def __init__(self, label: str = "", stream: Any = None,
+                 interactive: bool | None = None) -> None:
         self.label = label
         self.stream = stream or sys.stderr
         self.clock = _Clock()
         self._last = 0.0
+        if interactive is None:
+            isatty = getattr(self.stream, "isatty", None)
+            interactive = bool(isatty and isatty())
+        self.interactive = interactive
+        self._bar: Any = None  # tqdm's bar, on a terminal
+        self._drawn = False  # a \r line is on screen, not yet ended
+        self._closed = False  # the bar was ended (a later unfinished report starts a new one)
 
-    def report(self, done: float, total: float | None = None, message: str = "",
-               partial: Any = None) -> None:
-        self.clock.update(done, total)
-        now = time.monotonic()
-        finished = self.clock.total is not None and self.clock.done >= self.clock.total
-        if now - self._last < 0.5 and not finished:
-            return
-        self._last = now
+    def _text(self, message: str) -> str:
         frac = self.clock.fraction
         if frac is None:
             bar = f"{self.clock.done:.0f}"
         else:
             filled = int(frac * 24)
             bar = f"[{'#' * filled}{'.' * (24 - filled)}] {100 * frac:5.1f}%"
-        line = (f"{self.label} {bar} elapsed {format_eta(self.clock.elapsed)} "
-                f"ETA {format_eta(self.clock.eta)} {message}")
-        print(line.strip(), file=self.stream, flush=True)
+        return (f"{self.label} {bar} elapsed {format_eta(self.clock.elapsed)} "
+                f"ETA {format_eta(self.clock.eta)} {message}").strip()
+
+    def report(self, done: float, total: float | None = None, message: str = "",
+               partial: Any = None) -> None:
+        self.clock.update(done, total)
+        finished = self.clock.total is not None and self.clock.done >= self.clock.total
+        if self.interactive:
+            self._draw(message, finished)
+            return
+        now = time.monotonic()
+        if now - self._last < 0.5 and not finished:
+            return
+        self._last = now
+        print(self._text(message), file=self.stream, flush=True)
+
+    def _draw(self, message: str, finished: bool) -> None:
+        if self._closed and finished:
+            return
+        self._closed = False
+        StderrProgress._open.add(self)
+        if self._bar is None and not self._drawn:
+            self._bar = _tqdm_bar(self.label, self.clock.total, self.stream)
+        if self._bar is not None:
+            bar = self._bar
+            if self.clock.total is not None and bar.total != self.clock.total:
+                bar.total = self.clock.total
+            if message:
+                bar.set_postfix_str(message, refresh=False)
+            bar.update(self.clock.done - bar.n)  # redraws at most every mininterval
+        else:
+            now = time.monotonic()
+            if now - self._last >= 0.1 or finished:
+                self._last = now
+                import shutil
+
+                width = max(20, shutil.get_terminal_size((120, 24)).columns - 1)
+                self.stream.write("\r" + self._text(message)[:width].ljust(width))
+                self.stream.flush()
+                self._drawn = True
+        if finished:
+            self.close()
+
+    def close(self) -> None:
+        """End the in-place bar with a newline (nothing for line output)."""
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+        elif self._drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+        self._drawn = False
+        self._closed = True
+        StderrProgress._open.discard(self)
+
+    @classmethod
+    def close_all(cls) -> None:
+        """End every bar still drawn (before an error line, so it starts a line of its own)."""
+        for progress in list(cls._open):
+            progress.close()
 
     def check_cancel(self) -> None:
         pass
+
+
+def _tqdm_bar(label: str, total: float | None, stream: Any) -> Any:
+    """tqdm's bar when tqdm is installed (it comes with several dependencies), else None."""
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, desc=label or None, file=stream, unit=" passes", unit_scale=True,
+                dynamic_ncols=True, mininterval=0.1, leave=True)
 
 
 @dataclass(frozen=True)
