@@ -13,11 +13,11 @@ import streamlit as st
 from rsviz.attacks import CRITERIA, REGISTRY, VARIANTS, AttackTrace, OracleConfig
 from rsviz.figures.attacks import trace_rows
 from rsviz.figures.votes import vote_histogram
-from rsviz.views.attack import AttackRequest, votes_at_adv
+from rsviz.views.attack import AttackRequest, CompareRequest, votes_at_adv
 from rsviz.views.base import inputs
 from rsviz.views.image import top5
-from ui.attacks import (STOPPED_KEY, display_options, overlay_traces, remember_run, show_curve,
-                        show_images, theory_vs_practice, trace_metrics)
+from ui.attacks import (STOPPED_KEY, compare_caption, display_options, overlay_traces,
+                        remember_run, show_curve, show_images, theory_vs_practice, trace_metrics)
 from ui.common import (choice, current, gsigma_check, request_or_stop, require_ready, show_error,
                        widget)
 from ui.export import export_panel
@@ -46,17 +46,21 @@ variant = choice(cols[1].selectbox, "Variant", "attack_variant", list(VARIANTS),
                  help="\n".join(f"- {k}: {v}" for k, v in VARIANTS.items())
                  + "\n\nEvery repeated query counts against the budget; against f both "
                    "variants make the same queries.")
+target = choice(cols[4].radio, "Attacked classifier", "attack_target", ["both", "g", "f"],
+                "both", format_func={"both": "f and g (compare)", "f": "f (undefended)",
+                                     "g": f"g(σ={state.sigma:g}, n={state.n})"}.get,
+                help="f and g: the same attack, seed and budget against both, on one chart "
+                     "(the paper's story: one converges, one stalls). σ and n come from the "
+                     "sidebar.")
+smoothed = target != "f"
+per_query = {"both": state.n + 1, "g": state.n, "f": 1}[target]
 budget = int(widget(cols[2].number_input, "Budget (queries)", "attack_budget",
-                    sized("attack", model, n=state.n)["budget"],
+                    sized("attack", model, n=per_query)["budget"],
                     min_value=10, max_value=100_000, step=250,
                     help="The paper uses up to 2 000 queries (§4.1)."))
 seed = int(widget(cols[3].number_input, "Seed", "attack_seed", 0, min_value=0, step=1,
                   help="Seeds both the attack's random directions and the noise of g_{σ,n}: "
                        "same seed, same run."))
-smoothed = choice(cols[4].radio, "Attacked classifier", "attack_target", ["g", "f"], "g",
-                  format_func={"f": "f (undefended)",
-                               "g": f"g(σ={state.sigma:g}, n={state.n})"}.get,
-                  help="σ and n come from the sidebar.") == "g"
 cols = st.columns(4)
 criterion = choice(cols[0].selectbox, "Adversarial criterion", "attack_criterion",
                    list(CRITERIA), "single_draw", format_func=CRITERIA.get, disabled=not smoothed,
@@ -79,8 +83,12 @@ config = request_or_stop(lambda: OracleConfig(
 if config.target == y:
     show_error(f"The target class {y} is the class f gives x_o already.")
     st.stop()
-request = AttackRequest(**inputs(model, x), attack=attack, config=config, variant=variant)
+if target == "both":
+    request = CompareRequest(**inputs(model, x), attack=attack, config=config, variant=variant)
+else:
+    request = AttackRequest(**inputs(model, x), attack=attack, config=config, variant=variant)
 key = request.key()
+on_screen = {key, *(r.key() for r in request.runs().values())} if target == "both" else key
 st.caption(f"Untargeted runs leave y = {name_of(y)} ({y}), f's label at x_o. "
            f"Criterion: {config.describe()}.")
 
@@ -90,16 +98,26 @@ def adv_votes(key: str, sigma: float, votes: int, _trace: AttackTrace):
     return votes_at_adv(model, _trace, sigma, votes, seed)
 
 
-def render_partial(partial: AttackTrace) -> None:
-    show_curve(overlay_traces(state.model_id, state.image_hash, key), display, live=partial)
+def render_partial(partial) -> None:
+    done = []
+    if isinstance(partial, dict):  # f and g: the finished run(s), and the one going on
+        done, partial = [r["trace"] for r in partial["done"].values()], partial["trace"]
+    show_curve(overlay_traces(state.model_id, state.image_hash, on_screen) + done, display,
+               live=partial)
     show_images(partial, x, y, name_of)
 
 
 def render(result: dict, fresh: bool) -> None:
-    trace: AttackTrace = result["trace"]
-    remember_run(key, trace.describe(), state.model_id, state.image_hash)
+    runs = result if "trace" not in result else {"run": result}
+    if "f" in runs:
+        compare_caption(runs["f"]["trace"], runs["g"]["trace"])
+    for name, run in runs.items():
+        remember_run(request.runs()[name].key() if name in ("f", "g") else key,
+                     run["trace"].describe(), state.model_id, state.image_hash)
+    trace: AttackTrace = runs.get("g", runs.get("run"))["trace"]
     trace_metrics(trace)
-    traces = overlay_traces(state.model_id, state.image_hash, key) + [trace]
+    traces = overlay_traces(state.model_id, state.image_hash, on_screen) + [
+        r["trace"] for r in runs.values()]
     fig = show_curve(traces, display)
     export_panel(fig, "attack_distortion", trace_rows(traces),
                  {"attack": attack, "variant": variant, "paper": REGISTRY[attack].paper,
@@ -117,8 +135,9 @@ def render(result: dict, fresh: bool) -> None:
 
 
 label = REGISTRY[attack].label + (" (RS-aware)" if variant == "rs-aware" else "")
-result = view_panel(SLOT, request, model, x, render, f"{label} against "
-                    f"{config.describe()}", start_label="Run the attack",
+against = f"f and {config.describe()}" if target == "both" else config.describe()
+result = view_panel(SLOT, request, model, x, render, f"{label} against {against}",
+                    start_label="Run the attack",
                     note=f"Plus {vote_n} votes for the histogram at x_adv.",
                     render_partial=render_partial)
 snap = snapshot(SLOT)
@@ -128,7 +147,7 @@ if snap is not None and snap.status == "cancelled" and isinstance(snap.partial, 
         st.caption(f"Stopped at {snap.partial.queries:,} queries, L2 {snap.partial.l2:.4g}: "
                    "kept in the overlay for this session.")
 if result is None and (snap is None or snap.finished):
-    show_curve(overlay_traces(state.model_id, state.image_hash, key), display)
+    show_curve(overlay_traces(state.model_id, state.image_hash, on_screen), display)
 if smoothed:
     theory_vs_practice(model, x, attack, config, f"{REGISTRY[attack].label}, plain and RS-aware, "
                        f"against {config.describe()}")

@@ -81,3 +81,41 @@ def test_theory_vs_practice_needs_g():
 
     with pytest.raises(ConfigError, match="g_"):
         TheoryVsPracticeRequest(model_id="m", image_hash="h", config=OracleConfig(sigma=None))
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_default_run_compares_f_and_g_on_one_chart(app_env):
+    """The page's default: the same attack against f and g_{σ,n}, both curves on one chart,
+    each run cached alone (the CLI's `rsviz attack` opens either at once)."""
+    from rsviz.cache import default_cache
+    from rsviz.views.attack import CompareRequest
+
+    at = make_app(PAGE)
+    assert at.radio(key="attack_target_w").value == "both"
+    at.number_input(key="attack_budget_w").set_value(BUDGET).run()
+    start(at, "live_attack", lambda a: any("Same attack, seed and budget" in c.value
+                                           for c in a.caption))
+    model, x, ids = page_inputs()
+    request = CompareRequest(**ids, attack="hsja", config=config())
+    runs = request.runs()
+    assert runs["f"].config.sigma is None and runs["g"].config.sigma == 0.05
+    for sub in runs.values():  # each run was stored under its own key
+        assert default_cache().get(sub.key()) is not None
+    curve = next(f for f in figures(at) if f["layout"]["yaxis"]["title"]["text"].startswith("L2"))
+    names = [t["name"] for t in curve["data"]]
+    assert len(names) == 2 and any("· f ·" in n for n in names)
+    assert any("g(σ=0.05, n=10)" in n for n in names)
+    assert request.cost().passes == sum(r.cost().passes for r in runs.values())
+
+
+def test_cli_compare_prints_f_and_g(capsys):
+    from rsviz.cli import main
+
+    code = main(["attack", "sample:coffee", "--model", "tiny_cnn", "--device", "cpu",
+                 "--engine", "eager", "--sigma", "0.05", "--budget", "60", "--compare", "--json"])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out["compare"]) == {"f", "g"}
+    assert out["compare"]["f"]["oracle"] == "undefended f"
+    assert "σ=0.05" in out["compare"]["g"]["oracle"]
+    assert main(["attack", "sample:coffee", "--model", "tiny_cnn", "--compare"]) != 0  # no σ

@@ -32,10 +32,12 @@ def remember_run(key: str, label: str, model_id: str, image_hash: str) -> None:
         disk.set(index_key(model_id, image_hash), index)
 
 
-def overlay_traces(model_id: str, image_hash: str, exclude: str) -> list[Any]:
-    """Finished runs chosen for the overlay (from the disk cache), plus stopped ones."""
+def overlay_traces(model_id: str, image_hash: str, exclude: str | set[str]) -> list[Any]:
+    """Finished runs chosen for the overlay (from the disk cache), plus stopped ones; the
+    runs of the request on screen (`exclude`: its key or keys) are drawn by the page."""
     index = default_cache().get(index_key(model_id, image_hash), {})
-    options = [k for k in index if k != exclude]
+    excluded = {exclude} if isinstance(exclude, str) else set(exclude)
+    options = [k for k in index if k not in excluded]
     chosen = []
     if options:
         default = [k for k in st.session_state.get(RUNS_KEY, []) if k in options]
@@ -60,6 +62,18 @@ def show_curve(traces: list[Any], display: dict, live: Any = None) -> Any:
     fig = distortion_figure(traces, live=live, **display)
     st.plotly_chart(fig, key="attack_fig")
     return fig
+
+
+def compare_caption(on_f: Any, on_g: Any) -> None:
+    """One sentence on f against g: how far each got from its first success."""
+    def gain(trace: Any) -> str:
+        first = next((p[2] for p in trace.points if p[2] != float("inf")), None)
+        if first is None or not trace.success:
+            return "found no adversarial point"
+        return (f"went from L2 {first:.4g} at its first success to {trace.l2:.4g} "
+                f"({first / max(trace.l2, 1e-12):.1f}× closer)")
+    st.caption(f"Same attack, seed and budget: against f it {gain(on_f)}; against g_{{σ,n}} "
+               f"it {gain(on_g)}.")
 
 
 def show_images(trace: Any, x: Any, y: int, class_name: Any) -> None:

@@ -43,6 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="override a hyper-parameter of the attack (JSON value), repeatable")
     parser.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto",
                         help="forward precision of the oracle")
+    parser.add_argument("--compare", action="store_true",
+                        help="with --sigma: the same attack, seed and budget against f too, "
+                             "both summaries side by side (the app's default)")
     parser.add_argument("--out", help="folder for trace.csv, trace.json, x_adv.png, "
                                       "perturbation.png")
 
@@ -102,7 +105,20 @@ def run(args: argparse.Namespace) -> dict:
                           target=args.target, budget=args.budget, seed=args.seed,
                           precision=args.precision)
     params = parse_params(args.param)
+    if args.compare:
+        if args.sigma is None:
+            raise ConfigError("--compare needs --sigma (the g_{σ,n} to compare f with).")
+        if args.out:
+            raise ConfigError("--compare writes no --out folder: run each attack alone for it.")
     model, x, name = inputs(args)
+    if args.compare:
+        from rsviz.views.attack import CompareRequest
+
+        request = CompareRequest(**view_inputs(model, x), attack=args.attack, config=config,
+                                 params=tuple(params.items()), variant=args.variant)
+        result = run_view(request, model, x, f"{NAME} {args.attack} (f and g)")
+        return {**context(model, x, name, request),
+                "compare": request.summary(result, model.info.class_name)}
     request = AttackRequest(**view_inputs(model, x), attack=args.attack, config=config,
                             params=tuple(params.items()), variant=args.variant)
     result = run_view(request, model, x, f"{NAME} {args.attack}")
@@ -113,6 +129,8 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def render(result: dict) -> str:
+    if "compare" in result:
+        return "\n".join(render({**result, **run}) for run in result["compare"].values())
     head = (f"{result['image']} — {result['model']}: {result['attack']} against "
             f"{result['oracle']}, {result['queries']:,} queries "
             f"({result['forward_passes']:,} forward passes, {result['seconds']:.1f} s)")

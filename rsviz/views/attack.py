@@ -6,12 +6,13 @@ the final point (the page's histogram) are a separate, cheap call: `votes_at_adv
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
 from rsviz.errors import ConfigError
-from rsviz.views.base import Cost, Request, progress_of
+from rsviz.views.base import Cost, Request, progress_of, run_cached
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -72,6 +73,77 @@ class AttackRequest(Request):
                 "adv_label_f": trace.adv_label_f, "states": len(trace.points),
                 "variant": self.variant, "p_a_empirical": trace.p_a_empirical,
                 "seconds": result["seconds"]}
+
+
+@dataclass(frozen=True, kw_only=True)
+class CompareRequest(Request):
+    """The paper's story in one run: the same attack, seed and budget against f and against
+    g_{σ,n} (`config`, σ set; its variant `variant`), each an `AttackRequest` cached on its
+    own (so either opens alone later). The result is {"f": attack result, "g": attack result}.
+    """
+
+    NAME = "attack-compare"
+    VERSION = "1"
+
+    attack: str = "hsja"
+    config: Any = None
+    params: tuple[tuple[str, Any], ...] = ()
+    variant: str = "plain"
+
+    def __post_init__(self) -> None:
+        if self.config is None or self.config.sigma is None:
+            raise ConfigError("Comparing f and g_{σ,n} needs an OracleConfig with σ set.")
+        super().__post_init__()
+        self.runs()  # checks the attack, its parameters and the variant
+
+    def runs(self) -> dict[str, AttackRequest]:
+        """The two attack requests: "f" (undefended, fp32 as every attack on f) and "g"."""
+        ids = {f.name: getattr(self, f.name) for f in dataclasses.fields(Request)}
+        on_f = dataclasses.replace(self.config, sigma=None, criterion="single_draw",
+                                   precision="fp32")
+        return {"f": AttackRequest(**ids, attack=self.attack, config=on_f, params=self.params),
+                "g": AttackRequest(**ids, attack=self.attack, config=self.config,
+                                   params=self.params, variant=self.variant)}
+
+    def cost(self) -> Cost:
+        return Cost(sum(r.cost().passes for r in self.runs().values()), "at most")
+
+    def run(self, model: Any, x: Any, progress: Any = None, cancel: Any = None) -> dict:
+        progress = progress_of(progress, cancel)
+        runs, out, offset = self.runs(), {}, 0
+        total = self.cost().passes
+        for which, request in runs.items():
+            share = request.cost().passes
+            out[which], _ = run_cached(request, model, x,
+                                       _Part(progress, which, offset, share, total, out))
+            offset += share
+        return out
+
+    def summary(self, result: dict, class_name: Callable[[int], str] = str) -> dict[str, Any]:
+        return {which: request.summary(result[which], class_name)
+                for which, request in self.runs().items()}
+
+
+class _Part:
+    """Progress of one attack of a `CompareRequest`: its fraction done fills its `share` of
+    the whole's passes, and its partial trace reaches the page as {"running": which,
+    "trace", "done": the finished results}."""
+
+    def __init__(self, parent: Any, which: str, offset: int, share: int, total: int,
+                 done: dict) -> None:
+        self.parent, self.which, self.offset, self.share = parent, which, offset, share
+        self.total, self.done = total, done
+
+    def report(self, done: float, total: float | None = None, message: str = "",
+               partial: Any = None) -> None:
+        fraction = min(1.0, done / total) if total else 0.0
+        shown = None if partial is None else {"running": self.which, "trace": partial,
+                                              "done": dict(self.done)}
+        self.parent.report(self.offset + fraction * self.share, self.total,
+                           f"against {self.which}: {message}", shown)
+
+    def check_cancel(self) -> None:
+        self.parent.check_cancel()
 
 
 def votes_at_adv(model: Any, trace: Any, sigma: float, votes: int, seed: int) -> Any:
