@@ -10,6 +10,8 @@ from __future__ import annotations
 import streamlit as st
 
 from rsviz.errors import RsvizError
+from rsviz.jobs import format_eta
+from rsviz.models import default_sigma
 from rsviz.study import StudyResults, default_results_dir, open_many, parse_plan
 from rsviz.views.base import measured_rate
 from rsviz.views.study import request_for, results_name
@@ -55,7 +57,7 @@ try:
                         "not the sidebar's.")
             images = plan.images.resolve(model.info.class_names) if same else None
         else:
-            plan = define_plan(model.info.name)
+            plan = define_plan(model.info.name, *default_sigma(model.info))
             images = choose_images(plan, model.info.class_names)
         if images is not None:
             st.caption(f"{len(images)} image(s) from {images.source}"
@@ -68,7 +70,8 @@ try:
         request = request_for(plan, str(out), model=run_model, images=images,
                               device=state.device.type, runner=runner, address=address)
         cost = request.cost()
-        eta = cost.passes / measured_rate(model)
+        rate = measured_rate(model)
+        eta = cost.passes / rate
         n_images = request.n_images()
         models = len(plan.models)
 
@@ -81,10 +84,11 @@ try:
                   cost_note=(f"{len(plan.configurations())} configuration(s) × "
                              f"{len(plan.attacks)} attack(s) × {n_images} image(s)"
                              + (f" × {models} models" if models > 1 else "")
-                             + f": {cost.describe()}, at most ~{eta / 60:.0f} min at the "
-                             "measured rate of this model in one process. Results go to "
+                             + f": {cost.describe()}, ≈ {format_eta(eta)} at most at "
+                             f"{rate:,.0f} passes/s (the rate measured on this model, one "
+                             "process). Results go to "
                              f"`{out}`; a stopped run resumes there, under any runner."),
-                  confirm=(f"{cost.describe()}, at most ~{eta / 60:.0f} min"
+                  confirm=(f"{cost.describe()}, ≈ {format_eta(eta)} at most"
                            if eta > CONFIRM_ABOVE_S else ""))
 except RsvizError as exc:
     show_error(exc)

@@ -89,3 +89,32 @@ def test_bad_ray_address_is_one_message(app_env, tmp_path, monkeypatch):
     errors = [e.value for e in at.error]
     assert len(errors) == 1 and "Cannot reach a Ray cluster at 127.0.0.1:1" in errors[0], errors
     assert "\n" not in errors[0] and "Traceback" not in errors[0]
+
+
+def test_sigma_follows_the_model_and_cost_is_stated_before_start(app_env):
+    """#25 item 8: σ starts at the model's default (the sidebar's), not a fixed 0.25; the image
+    count, the forward passes and the seconds at the measured rate are stated before Start."""
+    from rsviz.jobs import format_eta
+    from rsviz.models import default_sigma, load_model
+
+    at = make_app("pages/6_Study.py")
+    assert not at.exception, at.exception
+    sigma = default_sigma(load_model("tiny_cnn").info)[0]
+    assert sigma != 0.25 and at.text_input(key="study_sigmas_w").value == f"{sigma:g}"
+    at.text_input(key="study_sigmas_w").set_value("0.05").run()
+    at.text_input(key="study_ns_w").set_value("5").run()
+    at.number_input(key="study_budget_w").set_value(10).run()
+    at.number_input(key="study_n0_w").set_value(8).run()
+    at.number_input(key="study_cn_w").set_value(32).run()
+    at.radio(key="study_src_w").set_value("Folder on the server").run()
+    at.text_input(key="study_folder_w").set_value(str(ROOT / "tests/golden/images")).run()
+    assert not at.exception, at.exception
+    start_button(at)  # not started yet
+    note = " ".join(c.value for c in at.caption)
+    m = re.search(r"× (\d+) image\(s\): at most ([\d,]+) forward passes, ≈ (.+?) at most at "
+                  r"([\d,]+) passes/s", note)
+    assert m, note
+    # f and g_{0.05,5} (shortcut, P_a 0.5) × 2 attacks × 10 queries × n = 5, CERTIFY 8 + 32
+    assert int(m[1]) == 3 and int(m[2].replace(",", "")) == 3 * (2 * 2 * 10 * 5 + 8 + 32)
+    rate = float(m[4].replace(",", ""))
+    assert rate > 0 and m[3] in {format_eta(720 / (rate + d)) for d in (-0.5, 0, 0.5)}

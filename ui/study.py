@@ -30,9 +30,11 @@ def attack_names() -> list[str]:
         return ["hsja", "surfree", "rays"]
 
 
-def define_plan(model_name: str) -> StudyPlan:
+def define_plan(model_name: str, sigma: float = 0.25, sigma_why: str = "") -> StudyPlan:
+    """The plan form; its σ starts at `sigma`, the model's default (`default_sigma`)."""
     cols = st.columns(4)
-    sigmas = numbers(widget(cols[0].text_input, "σ values", "study_sigmas", "0.25"), float, "σ")
+    sigmas = numbers(widget(cols[0].text_input, "σ values", "study_sigmas", f"{sigma:g}",
+                            help=f"Default {sigma_why}." if sigma_why else None), float, "σ")
     ns = numbers(widget(cols[1].text_input, "n values", "study_ns", "1, 10"), int, "n")
     p_as = numbers(widget(cols[2].text_input, "P_a values", "study_pas", "0.5"), float, "P_a")
     budget = int(widget(cols[3].number_input, "Queries per attack", "study_budget", 300,

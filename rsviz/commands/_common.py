@@ -8,6 +8,7 @@ start without torch (docs/architecture.md, "Fast start").
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from typing import Any
 
@@ -107,6 +108,22 @@ def load_cli_model(args: argparse.Namespace) -> Any:
         model = load_model_ref(args.model, device, checkpoint_normalization(args), args.arch)
     apply_engine(model, getattr(args, "engine", "auto"))
     return model
+
+
+SIGMA_HELP = ("noise level σ (default: the model's, as in the app: the σ a noise-trained model "
+              "was trained with, else the paper's 0.05)")
+
+
+def model_sigma(args: argparse.Namespace, model: Any) -> float:
+    """--sigma, or when it is left out the model's default σ (`rsviz.models.default_sigma`, the
+    one the app's sidebar starts with), said on stderr."""
+    if args.sigma is not None:
+        return args.sigma
+    from rsviz.models import default_sigma
+
+    sigma, why = default_sigma(model.info)
+    print(f"{why} (--sigma to choose another)", file=sys.stderr)
+    return sigma
 
 
 def load_cli_image(spec: str, model: Any) -> tuple[Any, str]:

@@ -14,7 +14,7 @@ import argparse
 from typing import Any
 
 from rsviz.commands._common import (add_model_arguments, context, load_cli_image, load_cli_model,
-                                    run_view)
+                                    model_sigma, run_view)
 from rsviz.errors import ConfigError
 
 NAME = "certify"
@@ -31,7 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                          "synset mapping file; default DIR/labels.csv")
     parser.add_argument("--subset", type=int, help="random subset of K images")
     parser.add_argument("--seed", type=int, default=0, help="seed of the subset and the noise")
-    parser.add_argument("--sigma", type=float, nargs="+", default=[0.25], help="σ (one or more)")
+    parser.add_argument("--sigma", type=float, nargs="+",
+                        help="σ, one or more (default: the model's, as in the app: the σ a "
+                             "noise-trained model was trained with, else the paper's 0.05)")
     parser.add_argument("--n0", type=int, help="votes to select the class (CPU 64, GPU 100)")
     parser.add_argument("--n", type=int, help="votes for the bound (CPU 512, GPU 100000)")
     parser.add_argument("--alpha", type=float, default=0.001, help="failure probability α")
@@ -48,8 +50,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if bool(args.image) == bool(args.images):
         raise ConfigError("Give either one IMAGE or --images DIR.")
     model = load_cli_model(args)
+    sigmas = tuple(args.sigma) if args.sigma else (model_sigma(args, model),)
     config = CertificationConfig.defaults_for(
-        model.device, sigmas=tuple(args.sigma), n0=args.n0, n=args.n, alpha=args.alpha,
+        model.device, sigmas=sigmas, n0=args.n0, n=args.n, alpha=args.alpha,
         seed=args.seed, batch_size=args.batch)
     if args.image:
         return _one_image(args, model, config)

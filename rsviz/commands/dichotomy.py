@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import argparse
 
-from rsviz.commands._common import (add_image_argument, add_model_arguments, context, inputs,
-                                    load_cli_image, run_view)
+from rsviz.commands._common import (SIGMA_HELP, add_image_argument, add_model_arguments, context,
+                                    inputs, load_cli_image, model_sigma, run_view)
 
 NAME = "dichotomy"
 HELP = "distribution of binary-search outputs against g_{σ,n} on a segment (paper Fig. 3)"
@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     add_image_argument(parser)
     add_model_arguments(parser)
-    parser.add_argument("--sigma", type=float, default=0.25, help="noise level σ (default 0.25)")
+    parser.add_argument("--sigma", type=float, help=SIGMA_HELP)
     parser.add_argument("--n", type=int, nargs="+", default=[10, 50, 100],
                         help="votes per query of g_{σ,n}, several allowed (default 10 50 100)")
     parser.add_argument("--trials", type=int, default=1000, help="dichotomies per n")
@@ -58,11 +58,11 @@ def run(args: argparse.Namespace) -> dict:
     from rsviz.views.base import inputs as view_inputs
     from rsviz.views.dichotomy import DichotomyRequest
 
-    config = DichotomyConfig(sigma=args.sigma, n_values=tuple(args.n), trials=args.trials,
+    model, x, name = inputs(args)
+    config = DichotomyConfig(sigma=model_sigma(args, model), n_values=tuple(args.n), trials=args.trials,
                              steps=args.steps, tolerance=args.tolerance, grid=args.grid,
                              n_samples=args.samples, method=args.method, fit=args.fit,
                              live=args.live, seed=args.seed)
-    model, x, name = inputs(args)
     other, other_name = None, ""
     if args.towards and args.segment == "towards":
         other, other_name = load_cli_image(args.towards, model)

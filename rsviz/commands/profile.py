@@ -6,8 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
-from rsviz.commands._common import (add_image_argument, add_model_arguments, context, inputs,
-                                    run_view)
+from rsviz.commands._common import (SIGMA_HELP, add_image_argument, add_model_arguments, context,
+                                    inputs, model_sigma, run_view)
 from rsviz.errors import RsvizError
 
 NAME = "profile"
@@ -17,7 +17,7 @@ HELP = "probability of being adversarial along the direction of a white-box x_a,
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_image_argument(parser)
     add_model_arguments(parser)
-    parser.add_argument("--sigma", type=float, default=0.25, help="noise level σ (default 0.25)")
+    parser.add_argument("--sigma", type=float, help=SIGMA_HELP)
     parser.add_argument("--n", type=int, nargs="+", default=[5, 10, 50],
                         help="votes of g_{σ,n}, several allowed (default 5 10 50)")
     parser.add_argument("--samples", type=int, default=256, help="N noisy samples per point")
@@ -47,13 +47,13 @@ def run(args: argparse.Namespace) -> dict:
     from rsviz.views.base import inputs as view_inputs
     from rsviz.views.profile import ProfileRequest
 
-    config = ProfileConfig(sigma=args.sigma, n_values=tuple(sorted(set(args.n))),
+    model, x, name = inputs(args)
+    config = ProfileConfig(sigma=model_sigma(args, model), n_values=tuple(sorted(set(args.n))),
                            n_samples=args.samples, points=args.points, start=args.start,
                            stop=args.stop, window=args.window, beyond=args.beyond, p_levels=tuple(args.pa),
                            alpha=args.alpha, seed=args.seed, attack_iters=args.attack_iters,
                            curvature=not args.no_curvature, lanczos_steps=args.lanczos_steps,
                            probes=args.probes, slq_steps=args.slq_steps)
-    model, x, name = inputs(args)
     request = ProfileRequest(**view_inputs(model, x), config=config)
     result = run_view(request, model, x, NAME)
     out = {**context(model, x, name, request), **request.summary(result)}

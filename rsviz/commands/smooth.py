@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import argparse
 
-from rsviz.commands._common import (add_image_argument, add_model_arguments, context, inputs,
-                                    run_view)
+from rsviz.commands._common import (SIGMA_HELP, add_image_argument, add_model_arguments, context,
+                                    inputs, model_sigma, run_view)
 
 NAME = "smooth"
 HELP = "votes of the smoothed classifier g_{σ,n} on one image (p̂, interval, draws of g, radius)"
@@ -21,7 +21,7 @@ HELP = "votes of the smoothed classifier g_{σ,n} on one image (p̂, interval, d
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_image_argument(parser)
     add_model_arguments(parser)
-    parser.add_argument("--sigma", type=float, default=0.25, help="noise std (pixel units)")
+    parser.add_argument("--sigma", type=float, help=SIGMA_HELP)
     parser.add_argument("--n", type=int, default=10, help="votes per query of g_{σ,n}")
     parser.add_argument("--samples", type=int, default=1000,
                         help="N, votes recorded for the estimates (N // n draws of g)")
@@ -37,7 +37,8 @@ def run(args: argparse.Namespace) -> dict:
     from rsviz.views.image import VotesRequest
 
     model, x, name = inputs(args)
-    request = VotesRequest(**view_inputs(model, x), sigma=args.sigma, n_samples=args.samples,
+    request = VotesRequest(**view_inputs(model, x), sigma=model_sigma(args, model),
+                           n_samples=args.samples,
                            n0=args.n0, seed=args.seed, precision=args.precision, n=args.n,
                            alpha=args.alpha, batch_size=args.batch_size)
     sampled = run_view(request, model, x, NAME)

@@ -33,7 +33,9 @@ TINY = ["--model", "tiny_cnn", *PINNED]
 
 CASES: dict[str, list[str]] = {
     "predict": ["predict", "sample:coffee", *TINY],
-    "smooth": ["smooth", "sample:coffee", *TINY, "--samples", "200", "--n0", "20", "--n", "10"],
+    # σ given where the recording relied on the CLI's old default (0.25; now the model's)
+    "smooth": ["smooth", "sample:coffee", *TINY, "--samples", "200", "--n0", "20", "--n", "10",
+               "--sigma", "0.25"],
     "smooth_linear": ["smooth", "sample:chelsea", "--model", "linear_toy", *PINNED,
                       "--sigma", "0.5", "--samples", "300", "--n0", "20", "--n", "5"],
     "certify": ["certify", "sample:coffee", *TINY, "--n0", "16", "--n", "128",
@@ -46,12 +48,12 @@ CASES: dict[str, list[str]] = {
                     "dense", "--no-png", "--out", "{tmp}/slice_dense"],
     "profile": ["profile", "sample:coffee", *TINY, "--samples", "32", "--points", "6",
                 "--n", "5", "10", "--attack-iters", "5", "--lanczos-steps", "4", "--probes", "2",
-                "--slq-steps", "3"],
+                "--slq-steps", "3", "--sigma", "0.25"],
     "dichotomy": ["dichotomy", "sample:coffee", *TINY, "--n", "5", "10", "--trials", "50",
-                  "--steps", "6", "--grid", "16", "--samples", "32"],
+                  "--steps", "6", "--grid", "16", "--samples", "32", "--sigma", "0.25"],
     "dichotomy_towards": ["dichotomy", "sample:coffee", *TINY, "--n", "5", "--trials", "30",
                           "--steps", "5", "--grid", "12", "--samples", "32",
-                          "--segment", "towards"],
+                          "--segment", "towards", "--sigma", "0.25"],
     "attack_hsja": ["attack", "sample:coffee", *TINY, "--attack", "hsja", "--budget", "100"],
     "attack_hsja_g": ["attack", "sample:coffee", *TINY, "--attack", "hsja", "--budget", "100",
                       "--sigma", "0.25", "--n", "5", "--criterion", "shortcut"],
