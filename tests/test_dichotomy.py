@@ -247,8 +247,8 @@ def test_cli_whitebox_segment_search_is_bounded(capsys):
     assert out["segment"] == "whitebox"  # DeepFool crosses tiny_cnn's boundary within 3
     assert re.search(r", [123] of at most 3 gradient iterations\)", out["segment_caption"])
     # stderr: the estimate, as the page shows it before Start
-    assert re.search(r"dichotomy: about [\d,]+ forward passes, ≈ [\d.,]+ s at [\d.,]+ passes/s",
-                     err)
+    assert re.search(r"dichotomy: about [\d,]+ forward passes, ≈ [\d.,]+ s at the measured "
+                     r"[\d.,]+ passes/s × [\d.]+ \((prior|learned)", err)
     assert main(["dichotomy", "sample:chelsea", "--model", "tiny_cnn", "--sigma", "0.25",
                  "--n", "5", "--trials", "20", "--steps", "4", "--grid", "6", "--samples", "16",
                  "--segment", "whitebox", "--attack-iters", "3", "--json"]) == 0
