@@ -1,6 +1,6 @@
 """CIFAR-10 end to end: the official python batch format (a tiny fake batch built here), class-
-named PNG folders, and a 32×32 CIFAR-10-shaped model (Cohen et al.'s ResNet-20 layout, random
-weights) through every CLI view, a study and figure export."""
+named PNG folders, and a 32×32 CIFAR-10-shaped model (Cohen et al.'s CIFAR ResNet layout at
+depth 8, random weights) through every CLI view, a study and figure export."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from rsviz.imagesets import (ImageSetError, ImageSetSpec, export_pngs, from_cifa
 from rsviz.models import CIFAR10_CLASSES
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-MODEL = ["--model", "cifar_resnet20_random", "--device", "cpu", "--engine", "eager"]
+MODEL = ["--model", "cifar10_resnet8_random", "--device", "cpu", "--engine", "eager"]
 
 
 def fake_batch(path, count: int = 6, seed: int = 0) -> tuple[np.ndarray, list[int]]:
@@ -91,7 +91,7 @@ def test_every_view_runs_on_a_32x32_cifar10_model(tmp_path, capsys):
     assert Image.open(image).size == (32, 32)
 
     top = run(["predict", image, *MODEL], capsys)
-    assert top["model"] == "cifar_resnet20_random" and top["top5"][0]["name"] in CIFAR10_CLASSES
+    assert top["model"] == "cifar10_resnet8_random" and top["top5"][0]["name"] in CIFAR10_CLASSES
     cert = run(["certify", image, *MODEL, "--n0", "8", "--n", "32", "--sigma", "0.12", "0.25"],
                capsys)
     assert cert["image"] == image
@@ -99,7 +99,7 @@ def test_every_view_runs_on_a_32x32_cifar10_model(tmp_path, capsys):
               "--out", str(tmp_path / "slice")], capsys)
     assert sl["image"] == image
     prof = run(["profile", image, *MODEL, "--samples", "16", "--points", "4", "--n", "5",
-                "--attack-iters", "3", "--lanczos-steps", "3", "--probes", "2",
+                "--attack-iters", "20", "--lanczos-steps", "3", "--probes", "2",
                 "--slq-steps", "2"], capsys)
     assert prof["image"] == image
     dich = run(["dichotomy", image, *MODEL, "--n", "5", "--trials", "10", "--steps", "4",
@@ -111,7 +111,7 @@ def test_every_view_runs_on_a_32x32_cifar10_model(tmp_path, capsys):
 
     plan = tmp_path / "plan.yaml"
     plan.write_text(
-        "name: cifar\nmodel: cifar_resnet20_random\n"
+        "name: cifar\nmodel: cifar10_resnet8_random\n"
         f"images: {{source: cifar10, folder: {tmp_path / 'test_batch'}, subset: 2}}\n"
         "sigmas: [0.25]\nns: [5]\nattacks: [hsja]\nbudget: 30\n"
         "certify: {n0: 8, n: 32, alpha: 0.001}\n")

@@ -80,7 +80,8 @@ class Detection:
     def line(self) -> str:
         """One line for the user, e.g. "Detected: Cohen et al. RandTrain, ResNet50, ImageNet
         normalisation added"."""
-        arch = _ARCH_LABELS.get(self.arch, self.arch)
+        depth = cifar_resnet_depth(self.arch)
+        arch = _ARCH_LABELS.get(self.arch) or (f"CIFAR ResNet-{depth}" if depth else self.arch)
         if self.arch_from:
             arch += f" ({self.arch_from})"
         text = f"Detected: {self.family}, {arch}, {self.norm_from}"

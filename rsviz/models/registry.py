@@ -203,13 +203,13 @@ REGISTRY.update({
         classes=_toy_classes(10), source="random weights (seed 0)", test_only=True,
         version="seed0",
     ),
-    "cifar_resnet20_random": ModelSpec(
-        name="cifar_resnet20_random",
-        label="CIFAR-10 ResNet-20, random weights (tests; load a CIFAR-10 checkpoint for use)",
-        factory=lambda: _seeded(lambda: CifarResNet(20, 10)), input_size=CIFAR_SIZE,
+    "cifar10_resnet8_random": ModelSpec(
+        name="cifar10_resnet8_random",
+        label="CIFAR-10 ResNet-8, random weights (tests; load a CIFAR-10 checkpoint for use)",
+        factory=lambda: _seeded(lambda: CifarResNet(8, 10)), input_size=CIFAR_SIZE,
         resize=CIFAR_SIZE, mean=CIFAR10_MEAN, std=CIFAR10_STD, classes=lambda: CIFAR10_CLASSES,
-        source="random weights (seed 0): the CIFAR-10 shape of Cohen et al.'s ResNet-20 for "
-               "tests and demos, no trained CIFAR-10 weights ship (give one as "
+        source="random weights (seed 0): Cohen et al.'s CIFAR ResNet layout at depth 8, the "
+               "32x32 path for tests and demos; no trained CIFAR-10 weights ship (give one as "
                "checkpoint:PATH, e.g. Cohen et al.'s cifar10/resnet110 checkpoint.pth.tar)",
         test_only=True, version="seed0",
     ),
