@@ -121,6 +121,7 @@ def test_cohen_file_with_namespace_and_numpy_scalars_loads_through_the_allow_lis
     model = load_checkpoint("resnet18", raw)
     x = _inputs()
     assert (model(x) - original(x)).abs().max().item() <= TOL
+    assert model.info.trained_sigma == 0.25  # np.float32 noise_sd, read through the allow-list
 
 
 def test_cohen_resnet50_structure():
@@ -412,7 +413,8 @@ def test_cohen_cifar10_resnet110_replica_gives_identical_logits(tmp_path):
     keys = list(original.state_dict())
     assert keys[0] == "1.conv1.weight" and "1.layer2.0.downsample.0.weight" in keys
     assert "1.layer3.17.bn2.running_var" in keys  # 18 blocks per stage: depth 6*18 + 2
-    path = tmp_path / "checkpoint.pth.tar"
+    path = tmp_path / "cifar10" / "resnet110" / "noise_0.25" / "checkpoint.pth.tar"
+    path.parent.mkdir(parents=True)  # the layout of their released models
     path.write_bytes(cohen_file(original, "cifar_resnet110"))
     model = load_checkpoint(None, str(path))
     x = _inputs(32)
@@ -427,6 +429,8 @@ def test_cohen_cifar10_resnet110_replica_gives_identical_logits(tmp_path):
     assert info.class_names[:3] == ("airplane", "automobile", "bird")
     assert info.mean == CIFAR_MEAN and info.std == CIFAR_STD
     assert info.model_id.startswith("checkpoint-cifar_resnet110-")
+    assert info.trained_sigma == 0.25 and "trained at σ = 0.25 from its path (noise_0.25)" \
+        in info.source  # so the app starts at that σ (rsviz.models.default_sigma)
 
 
 def test_cifar_resnet_recognised_from_its_weights_without_arch_key():

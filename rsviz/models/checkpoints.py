@@ -136,8 +136,9 @@ def load_checkpoint(arch: str | None, data: bytes | str, normalization: Normaliz
     architecture never share results.
     """
     raw, name = _read_bytes(data, name, max_bytes)
+    where = os.path.expanduser(str(data)) if isinstance(data, (str, os.PathLike)) else ""
     try:
-        return _build(arch, raw, name, normalization, device)
+        return _build(arch, raw, name, normalization, device, where)
     except RsvizError:
         raise
     except Exception as exc:  # noqa: BLE001 - whatever torch raises on odd weights is one line
@@ -165,9 +166,27 @@ def make_net(arch: str, num_classes: int = 1000) -> torch.nn.Module:
     return torchvision.models.get_model(arch, weights=None, num_classes=num_classes)
 
 
+def trained_sigma_of(obj: Any, path: str = "") -> tuple[float, str]:
+    """The noise level a checkpoint was trained with, and where it was read: the file's
+    `noise_sd` (or `args.noise_sd`, as Cohen et al.'s and later trainers store it), else a
+    `noise_0.25` folder in its path (the layout of Cohen et al.'s released models); (0, "")."""
+    if isinstance(obj, dict):
+        for value in (obj.get("noise_sd"), getattr(obj.get("args"), "noise_sd", None)):
+            try:
+                if value is not None and math.isfinite(float(value)) and float(value) > 0:
+                    return float(value), "from the file's noise_sd"
+            except (TypeError, ValueError):
+                pass
+    match = re.search(r"noise_(\d+(?:\.\d+)?)(?:[/\\]|$)", path)
+    if match and float(match.group(1)) > 0:
+        return float(match.group(1)), f"from its path ({match.group(0).rstrip('/')})"
+    return 0.0, ""
+
+
 def _build(arch: str | None, raw: bytes, name: str | None, normalization: Normalization,
-           device: torch.device | str) -> Classifier:
+           device: torch.device | str, path: str = "") -> Classifier:
     obj = read_checkpoint(raw)
+    sigma, sigma_from = trained_sigma_of(obj, path)
     state, file_arch, container = _unwrap(obj)
     detection, state = detect(state, arch, file_arch, container, normalization)
     num_classes = _num_classes(state)
@@ -180,7 +199,10 @@ def _build(arch: str | None, raw: bytes, name: str | None, normalization: Normal
     size, resize = (CIFAR_SIZE, CIFAR_SIZE) if cifar else (224, 256)
     info = ModelInfo(name=f"checkpoint:{detection.arch}", model_id="", input_size=size,
                      resize=resize, mean=detection.mean, std=detection.std, class_names=classes,
-                     source=f"{detection.line()} (file {name or hashlib.sha256(raw).hexdigest()[:12]})")
+                     source=f"{detection.line()}"
+                            + (f", trained at σ = {sigma:g} {sigma_from}" if sigma else "")
+                            + f" (file {name or hashlib.sha256(raw).hexdigest()[:12]})",
+                     trained_sigma=sigma)
     model = Classifier(net, info, normalize=detection.normalization != "none",
                        clamp=detection.clamp)
     model.info = ModelInfo(**{**info.__dict__,
