@@ -54,10 +54,10 @@ def request_for(page: str, d: dict, model, x, sigma: float):
             sigma=sigma, n_values=(10, 50, 100), trials=d["trials"], steps=12, grid=d["grid"],
             n_samples=d["n_samples"], seed=0), kind=kind, extension=3.0,
             attack_iters=d["attack_iters"])
-    if page == "attack":
+    if page == "attack":  # the page's default: HSJA against f and against g_{σ,n}
         from rsviz.attacks import OracleConfig
-        from rsviz.views.attack import AttackRequest
-        return AttackRequest(**ids, attack="hsja", config=OracleConfig(
+        from rsviz.views.attack import CompareRequest
+        return CompareRequest(**ids, attack="hsja", config=OracleConfig(
             sigma=sigma, n=N, criterion="single_draw", p_a=0.5, budget=d["budget"], seed=0),
             variant="plain")
     raise ValueError(page)
@@ -83,7 +83,8 @@ def main() -> None:
     print("\n| page | default | estimate s | actual s | actual / estimate | passes counted |")
     print("|---|---|---|---|---|---|")
     for page in args.pages.split(","):
-        d = page_defaults(page, rate, args.preset, gpu=model.device.type == "cuda", n=N)
+        d = page_defaults(page, rate, args.preset, gpu=model.device.type == "cuda",
+                          n=N + 1 if page == "attack" else N)  # the attack page compares f, g
         request = request_for(page, d, model, x, sigma)
         estimate = seconds(request.cost(), rate)
         started = time.perf_counter()

@@ -34,6 +34,9 @@ LINE_SEARCH_POINTS = 16  # rsviz.views.dichotomy.LINE_SEARCH_POINTS
 # gradient and its ray bisection, eager fp32), counted in passes of the vote sampler: measured
 # 0.55–0.72 s per iteration at 67 passes/s on the 2-core AVX2 CPU (bench/defaults.py), ≈ 40–48.
 WHITEBOX_ITERATION_PASSES = 45
+# One Hessian-vector product of the profile's curvature (two margin gradients, eager fp32):
+# 0.5 s each at 169 passes/s on the 2-core AVX-512 CPU (2026-12-07), ≈ 90 passes.
+HVP_PASSES = 2 * WHITEBOX_ITERATION_PASSES
 QUICK_WHITEBOX_ITERATIONS = 20  # the quick preset's dichotomy segment search (‖x_a‖ ≈ 1.2× best)
 
 # The standard setting of each page on a CPU (the ladder's top for "quick") and the paper's.
@@ -88,7 +91,7 @@ def passes(page: str, setting: dict[str, Any], n: int = 10, smoothed: bool = Tru
 
         hvps = s["lanczos_steps"] + s["probes"] * SLQ_STEPS
         return (s["points"] * s["n_samples"] + s["attack_iters"] * WHITEBOX_ITERATION_PASSES
-                + 2 * hvps + GSigmaSearch().typical_passes())
+                + hvps * HVP_PASSES + GSigmaSearch().typical_passes())
     if page == "dichotomy":  # the white-box segment, B past ∂g_σ (the page's default)
         from rsviz.config import GSigmaSearch
 
@@ -170,7 +173,7 @@ def page_defaults(page: str, rate: float, preset: str = "quick", gpu: bool = Fal
     return next((s for s in ladder if passes(page, s) <= affordable), ladder[-1])
 
 
-VIEW_OF_PAGE = {"image": "image-votes"}  # a page's view NAME where they differ
+VIEW_OF_PAGE = {"image": "image-votes", "attack": "attack-compare"}  # page -> its default view
 
 
 def describe(page: str, setting: dict[str, Any], rate: float, preset: str, **target: Any) -> str:

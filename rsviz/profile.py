@@ -111,10 +111,11 @@ class ProfileConfig:
 
     def estimated_passes(self) -> int:
         """Forward passes, roughly: votes + white-box attack (at most attack_iters iterations,
-        each counted as WHITEBOX_ITERATION_PASSES) + curvature gradients."""
-        from rsviz.defaults import WHITEBOX_ITERATION_PASSES
+        each counted as WHITEBOX_ITERATION_PASSES) + curvature (HVP_PASSES per Hessian-vector
+        product) + the ∂g_σ search."""
+        from rsviz.defaults import HVP_PASSES, WHITEBOX_ITERATION_PASSES
 
-        curvature = 2 * self.curvature_config().hvps if self.curvature else 0
+        curvature = HVP_PASSES * self.curvature_config().hvps if self.curvature else 0
         return (self.points * self.n_samples + self.attack_iters * WHITEBOX_ITERATION_PASSES
                 + curvature + self.search_passes())
 

@@ -112,7 +112,7 @@ def test_cli_reads_and_writes_the_shared_disk_cache(tiny_model, coffee):
     from rsviz.cache import default_cache
 
     argv = ("smooth", "sample:coffee", "--model", "tiny_cnn", "--device", "cpu",
-            "--samples", "200", "--n0", "20", "--n", "10")
+            "--sigma", "0.25", "--samples", "200", "--n0", "20", "--n", "10")
     first, err = cli(*argv)
     assert "disk cache" not in err
     request = votes_request(tiny_model, coffee)

@@ -225,7 +225,8 @@ def _timing_key(name: str, model: Any, forward: str) -> str:
 def _prior(name: str) -> float:
     from rsviz.defaults import OVERHEAD
 
-    page = {"image-votes": "image", "theory-vs-practice": "attack"}.get(name, name)
+    page = {"image-votes": "image", "theory-vs-practice": "attack",
+            "attack-compare": "attack"}.get(name, name)
     return OVERHEAD.get(page, 1.0)
 
 
