@@ -509,3 +509,103 @@ def test_timm_architecture_checkpoint():
     with torch.no_grad():
         assert (model(x) - net(x)).abs().max().item() <= TOL
     assert model.info.num_classes == 7 and model.info.name == "checkpoint:timm:test_resnet"
+
+
+# ------------------------------------------------- RobustBench CIFAR-10 WideResNet (TRADES)
+
+
+class TradesBlock(nn.Module):
+    """TRADES' pre-activation block as RobustBench ships it (wide_resnet.py): when the width
+    changes, x itself is replaced by relu(bn1(x)) and the 1x1 shortcut convolves that."""
+
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(cin)
+        self.relu1 = nn.ReLU(inplace=True)
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.relu2 = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.equal = cin == cout
+        self.convShortcut = None if self.equal else nn.Conv2d(cin, cout, 1, stride, 0, bias=False)
+
+    def forward(self, x):
+        if not self.equal:
+            x = self.relu1(self.bn1(x))
+            out = x
+        else:
+            out = self.relu1(self.bn1(x))
+        out = self.conv2(self.relu2(self.bn2(self.conv1(out))))
+        return torch.add(x if self.equal else self.convShortcut(x), out)
+
+
+class TradesStage(nn.Module):
+    def __init__(self, n: int, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.layer = nn.Sequential(*[TradesBlock(cin if i == 0 else cout, cout,
+                                                 stride if i == 0 else 1) for i in range(n)])
+
+    def forward(self, x):
+        return self.layer(x)
+
+
+class TradesWideResNet(nn.Module):
+    def __init__(self, depth: int = 28, widen: int = 10, sub_block1: bool = False) -> None:
+        super().__init__()
+        n, ch = (depth - 4) // 6, [16, 16 * widen, 32 * widen, 64 * widen]
+        self.conv1 = nn.Conv2d(3, ch[0], 3, 1, 1, bias=False)
+        self.block1 = TradesStage(n, ch[0], ch[1], 1)
+        if sub_block1:
+            self.sub_block1 = TradesStage(n, ch[0], ch[1], 1)
+        self.block2 = TradesStage(n, ch[1], ch[2], 2)
+        self.block3 = TradesStage(n, ch[2], ch[3], 2)
+        self.bn1 = nn.BatchNorm2d(ch[3])
+        self.relu = nn.ReLU(inplace=True)
+        self.fc = nn.Linear(ch[3], 10)
+        self.channels = ch[3]
+
+    def forward(self, x):
+        out = self.block3(self.block2(self.block1(self.conv1(x))))
+        out = torch.nn.functional.avg_pool2d(self.relu(self.bn1(out)), 8)
+        return self.fc(out.view(-1, self.channels))
+
+
+def trades_wrn(depth: int, widen: int, sub_block1: bool = False, seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    net = TradesWideResNet(depth, widen, sub_block1)
+    with torch.no_grad():
+        for module in net.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.1, 0.1)
+                module.running_var.uniform_(0.5, 1.5)
+                module.weight.uniform_(0.5, 1.5)
+    return net.eval()
+
+
+def test_robustbench_cifar10_wideresnet_28_10_replica_gives_identical_logits():
+    """RobustBench's CIFAR-10 "Standard" is TRADES' WRN-28-10 on [0, 1] inputs, distributed
+    as {'state_dict': ...} with DataParallel's module. prefix (Carmon2019Unlabeled)."""
+    original = trades_wrn(28, 10)
+    raw = _saved({"state_dict": nn.DataParallel(original).state_dict()})
+    model = load_checkpoint(None, raw)
+    x = _inputs(32)[:2]
+    with torch.no_grad():
+        assert (model(x) - original(x)).abs().max().item() <= TOL
+    assert model.info.source.startswith(
+        "Detected: RobustBench / TRADES WideResNet, WideResNet-28-10 (recognised from its "
+        "weights), "
+        "no normalisation (inputs in [0, 1], as RobustBench runs it)")
+    assert (model.info.input_size, model.info.class_names[0]) == (32, "airplane")
+
+
+def test_wideresnet_with_an_unused_sub_block_and_a_normaliser_inside():
+    """A narrow WRN-16-2 with TRADES' sub_block1 (in the file, never run), wrapped by
+    RobustBench's normalize_model with CIFAR-10 statistics."""
+    original = robustbench_model(trades_wrn(16, 2, sub_block1=True, seed=3), CIFAR_MEAN, CIFAR_STD)
+    assert any(k.startswith("model.sub_block1.") for k in original.state_dict())
+    model = load_checkpoint(None, _saved(original.state_dict()))
+    x = _inputs(32)
+    with torch.no_grad():
+        assert (model(x) - original(x)).abs().max().item() <= TOL
+    assert "WideResNet-16-2" in model.info.source and "CIFAR-10 normalisation from the file" \
+        in model.info.source

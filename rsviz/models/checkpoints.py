@@ -10,6 +10,8 @@ Families recognised from the file itself:
 - Cohen et al.'s CIFAR-10 ResNet-110/20 (`arch` "cifar_resnet110"): keys `1.*` (no
   DataParallel) of `Sequential(NormalizeLayer, net)`; the CIFAR-10 normalisation is added and the
   model takes 32×32 inputs (rsviz/models/cifar.py).
+- RobustBench / TRADES CIFAR-10 WideResNets (keys `block1.layer.*`, `convShortcut`): inputs in
+  [0, 1], no normalisation (rsviz/models/cifar.py).
 - RobustBench: `Sequential(normalize=ImageNormalizer(mean, std), model=net)` saved whole (keys
   `normalize.mean/std` used, `model.*`), or the network alone as RobustBench distributes it
   (optionally under `state_dict` and `module.`; its ImageNet normalisation is added).
@@ -42,11 +44,12 @@ from rsviz.errors import CheckpointMismatch, ModelUnavailable, RsvizError
 from rsviz.models.base import (IMAGENET_MEAN, IMAGENET_STD, Classifier, ModelInfo, content_hash,
                                imagenet_classes)
 from rsviz.models.cifar import (CIFAR10_CLASSES, CIFAR10_MEAN, CIFAR10_STD, CIFAR_SIZE,
-                                CifarResNet, cifar_resnet_depth, depth_from_state)
+                                cifar_arch_of, cifar_label, is_cifar_arch, make_cifar_net,
+                                wrn_shape)
 
 CHECKPOINT_ARCHS = ("resnet50", "resnet18", "resnet34", "resnet101", "wide_resnet50_2",
                     "vgg16_bn", "densenet121", "efficientnet_b0", "mobilenet_v3_large",
-                    "cifar_resnet110", "cifar_resnet20")
+                    "cifar_resnet110", "cifar_resnet20", "cifar_wrn28_10", "cifar_wrn34_10")
 NORMALIZATIONS = ("auto", "imagenet", "cifar10", "mean-only", "none", "custom")
 Normalization = "str | tuple[Sequence[float], Sequence[float]] | bool | None"
 
@@ -80,8 +83,7 @@ class Detection:
     def line(self) -> str:
         """One line for the user, e.g. "Detected: Cohen et al. RandTrain, ResNet50, ImageNet
         normalisation added"."""
-        depth = cifar_resnet_depth(self.arch)
-        arch = _ARCH_LABELS.get(self.arch) or (f"CIFAR ResNet-{depth}" if depth else self.arch)
+        arch = _ARCH_LABELS.get(self.arch) or cifar_label(self.arch) or self.arch
         if self.arch_from:
             arch += f" ({self.arch_from})"
         text = f"Detected: {self.family}, {arch}, {self.norm_from}"
@@ -146,17 +148,11 @@ def load_checkpoint(arch: str | None, data: bytes | str, normalization: Normaliz
                                  f"({type(exc).__name__}: {_reason(exc)}).") from exc
 
 
-def is_cifar_arch(arch: str) -> bool:
-    """A 32×32 CIFAR architecture (Cohen et al.'s cifar_resnet<depth>)."""
-    return cifar_resnet_depth(arch) is not None
-
-
 def make_net(arch: str, num_classes: int = 1000) -> torch.nn.Module:
-    """A network of `arch` with random weights: a CIFAR ResNet (`cifar_resnet110`), a
-    torchvision architecture, or `timm:NAME` (built without pretrained weights)."""
-    depth = cifar_resnet_depth(arch)
-    if depth is not None:
-        return CifarResNet(depth, num_classes)
+    """A network of `arch` with random weights: a CIFAR architecture (`cifar_resnet110`,
+    `cifar_wrn28_10`), a torchvision architecture, or `timm:NAME` (no pretrained weights)."""
+    if is_cifar_arch(arch):
+        return make_cifar_net(arch, num_classes)
     if arch.startswith("timm:"):
         import timm
 
@@ -339,10 +335,18 @@ def detect(state: dict[str, torch.Tensor], arch: str | None = None, file_arch: s
         norm_from = "ImageNet normalisation added"
     state = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
     arch, arch_from = _resolve_arch(arch, file_arch, state)
+    if wrn_shape(arch) is not None:  # TRADES/RobustBench: sub_block1 is never run
+        state = {k: v for k, v in state.items() if not k.startswith("sub_block1.")}
     if is_cifar_arch(arch) and madry is None and robustbench is None:
-        family = "state dict" if family == "torchvision state dict" else family
-        mean, std, norm = CIFAR10_MEAN, CIFAR10_STD, "cifar10"
-        norm_from = "CIFAR-10 normalisation added"
+        if wrn_shape(arch) is not None:
+            family = ("RobustBench / TRADES WideResNet" if family == "torchvision state dict"
+                      or family == "DataParallel state dict" else family)
+            mean, std, norm = (0.0,) * 3, (1.0,) * 3, "none"
+            norm_from = "no normalisation (inputs in [0, 1], as RobustBench runs it)"
+        else:
+            family = "state dict" if family == "torchvision state dict" else family
+            mean, std, norm = CIFAR10_MEAN, CIFAR10_STD, "cifar10"
+            norm_from = "CIFAR-10 normalisation added"
     if normalization not in (None, "auto", False):
         norm, mean, std = _parse_normalization(normalization)
         norm_from = f"{_NORM_TEXT[norm]} (your choice)"
@@ -444,21 +448,22 @@ def _resolve_arch(arch: str | None, file_arch: str | None,
     known = torchvision.models.list_models(module=torchvision.models)
     if file_arch is not None and not _buildable(file_arch, known):
         raise CheckpointMismatch(f"The file's architecture {file_arch!r} is not one rsviz can "
-                                 "build (a torchvision ImageNet architecture, or Cohen et al.'s "
-                                 "cifar_resnet<depth>).")
+                                 "build (a torchvision ImageNet architecture, Cohen et al.'s "
+                                 "cifar_resnet<depth> or cifar_wrn<depth>_<widen>).")
     if arch not in (None, "", "auto"):
         if not _buildable(arch, known):
             raise CheckpointMismatch(f"Unknown architecture {arch!r} (torchvision names, "
-                                     "cifar_resnet110/cifar_resnet20, or timm:NAME).")
+                                     "cifar_resnet110, cifar_wrn28_10, or timm:NAME).")
         if file_arch is not None and file_arch != arch:
             raise CheckpointMismatch(f"The file says its architecture is {file_arch!r}, not "
                                      f"{arch!r}: choose auto or {file_arch!r}.")
         return arch, "from the file's arch key" if file_arch else ""
     if file_arch is not None:
         return file_arch, "from the file's arch key"
-    depth = depth_from_state(state)
-    if depth is not None and _fits(_signature(f"cifar_resnet{depth}"), state):
-        return f"cifar_resnet{depth}", "recognised from its weights"
+    cifar = cifar_arch_of(state)
+    if cifar is not None and _fits(_signature(cifar), {
+            k: v for k, v in state.items() if not k.startswith("sub_block1.")}):
+        return cifar, "recognised from its weights"
     for candidate in CHECKPOINT_ARCHS:
         if not is_cifar_arch(candidate) and _fits(_signature(candidate), state):
             return candidate, "recognised from its weights"
