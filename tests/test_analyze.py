@@ -113,3 +113,23 @@ def test_study_page_overlays_published_results(app_env, cohen_tsv, tmp_path, mon
     assert len(published) == 2  # the study's own run at the same radii, beside it
     fig4 = [c for c in at.get("plotly_chart") if "trained" in c.proto.spec]
     assert fig4, "the published curve is not in the Fig. 4 chart"
+
+
+def test_certify_a_cifar10_batch_beside_published_results(cohen_tsv, tmp_path, capsys):
+    from rsviz.cli import main
+    from tests.test_cifar10 import fake_batch
+
+    fake_batch(tmp_path / "test_batch", count=3)
+    args = ["certify", "--images", str(tmp_path), "--model", "cifar10_resnet8_random",
+            "--device", "cpu", "--engine", "eager", "--sigma", "0.25", "--n0", "8", "--n", "32",
+            "--out", str(tmp_path / "run.tsv"), "--compare", str(cohen_tsv), "--radii", "0",
+            "0.25"]
+    assert main(args) == 0, capsys.readouterr().err
+    text = capsys.readouterr().out
+    assert "3 images (CIFAR-10 batch" in text
+    assert "| trained σ = 0.25, σ = 0.25 | 0.75 | 0.62 |" in text
+    assert "| cifar10_resnet8_random, σ = 0.25 |" in text
+    assert main([*args, "--json"]) == 0
+    own = json.loads(capsys.readouterr().out)["compare"]["files"][1]
+    assert own["certified_accuracy"]["0.25"] == analyze_tsv(
+        tmp_path / "run.tsv", (0.0, 0.25)).certified_accuracy[1]

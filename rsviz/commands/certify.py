@@ -3,6 +3,9 @@
 One image:  python -m rsviz certify IMAGE --sigma 0.25 --n0 100 --n 10000 --alpha 0.001 --json
 A set:      python -m rsviz certify --images DIR [--labels CSV] [--subset K --seed S]
                 --sigma 0.25 0.5 --n0 64 --n 512 --alpha 0.001 --out run.tsv --json
+CIFAR-10:   --images cifar-10-batches-py (its test_batch) or --images .../data_batch_1
+Beside published results: --compare sigma_0.25 [...] tables both at --radii (Cohen's TSV,
+as `rsviz analyze`).
 
 Defaults of n0 and n follow the device: CPU 64 / 512 (finishes), GPU 100 / 100 000 (Cohen's).
 With several σ, one TSV per σ is written beside --out (`run_sigma0.25.tsv`, ...).
@@ -26,7 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("image", nargs="?",
                         help="one image file or sample:NAME (" + ", ".join(SAMPLES) + ")")
-    parser.add_argument("--images", help="folder of labelled images (instead of IMAGE)")
+    parser.add_argument("--images", help="folder of labelled images, or a CIFAR-10 python batch "
+                                         "file or cifar-10-batches-py folder (instead of IMAGE)")
     parser.add_argument("--labels", help="labels CSV (filename,class_index[,wnid,name]) or "
                                          "synset mapping file; default DIR/labels.csv")
     parser.add_argument("--subset", type=int, help="random subset of K images")
@@ -39,16 +43,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--alpha", type=float, default=0.001, help="failure probability α")
     parser.add_argument("--batch", type=int, help="forward batch size (default: from device)")
     parser.add_argument("--out", help="Cohen TSV to write (with --images)")
+    parser.add_argument("--compare", nargs="+", metavar="TSV",
+                        help="published certification results (Cohen et al.'s TSV) to table "
+                             "beside this run's (with --images)")
+    parser.add_argument("--radii", type=float, nargs="+", metavar="R",
+                        help="radii of the --compare table (default 0 0.25 ... 1.5)")
     add_model_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from rsviz.certification import CertificationConfig, curve, run_certification
-    from rsviz.imagesets import from_folder
     from rsviz.jobs import StderrProgress
 
     if bool(args.image) == bool(args.images):
         raise ConfigError("Give either one IMAGE or --images DIR.")
+    if args.compare and not args.images:
+        raise ConfigError("--compare goes with --images (a run over a set).")
     model = load_cli_model(args)
     sigmas = tuple(args.sigma) if args.sigma else (model_sigma(args, model),)
     config = CertificationConfig.defaults_for(
@@ -56,7 +66,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         seed=args.seed, batch_size=args.batch)
     if args.image:
         return _one_image(args, model, config)
-    images = from_folder(args.images, args.labels, model.info.class_names)
+    images = _image_set(args.images, args.labels, model.info.class_names)
     images = images.subset(args.subset, args.seed)
     progress = StderrProgress(f"certify {len(images)} images × {len(config.sigmas)} σ")
     run_ = run_certification(model, images, config, args.out, progress)
@@ -68,9 +78,37 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                           "forward_passes": sum(r.forward_passes for r in run_.runs[sigma]),
                           "seconds": sum(r.time for r in run_.runs[sigma]),
                           "curve": {"radius": radii.tolist(), "certified_accuracy": acc.tolist()}})
-    return {"model": model.info.name, "images": len(images), "source": images.source,
-            "n0": config.n0, "n": config.n, "alpha": config.alpha, "seed": config.seed,
-            "skipped": list(images.notes), "sigmas": per_sigma}
+    out = {"model": model.info.name, "images": len(images), "source": images.source,
+           "n0": config.n0, "n": config.n, "alpha": config.alpha, "seed": config.seed,
+           "skipped": list(images.notes), "sigmas": per_sigma}
+    if args.compare:
+        out["compare"] = _compare(args, model.info.name, run_.runs)
+    return out
+
+
+def _image_set(path: str, labels: str | None, class_names: tuple[str, ...]) -> Any:
+    """A folder of labelled images, or a CIFAR-10 python batch (a file, or a folder holding
+    test_batch)."""
+    from pathlib import Path
+
+    from rsviz.imagesets import from_cifar10, from_folder
+
+    root = Path(path).expanduser()
+    if root.is_file() or (root / "test_batch").is_file():
+        return from_cifar10(root, class_names)
+    return from_folder(root, labels, class_names)
+
+
+def _compare(args: argparse.Namespace, model: str, runs: dict) -> dict[str, Any]:
+    """Published TSVs and this run's rows, analysed alike (certified accuracy at the radii as
+    Cohen et al.'s analyze.py computes it, average certified radius)."""
+    from rsviz.certification import DEFAULT_RADII, analyze_rows, analyze_tsv
+
+    radii = tuple(args.radii or DEFAULT_RADII)
+    analyses = [analyze_tsv(path, radii) for path in args.compare]
+    analyses += [analyze_rows(rows, radii, label=f"{model}, σ = {sigma:g}", sigma=sigma)
+                 for sigma, rows in sorted(runs.items()) if rows]
+    return {"radii": list(radii), "files": [a.as_dict() for a in analyses]}
 
 
 def _one_image(args: argparse.Namespace, model: Any, config: Any) -> dict[str, Any]:
@@ -102,4 +140,8 @@ def render(result: dict[str, Any]) -> str:
         lines.append(f"  {r['sigma']:<6g} {fmt(r['accuracy_f'])}  {fmt(r['accuracy_g'])}  "
                      f"{fmt(r['drop'])}  {fmt(r['abstain_rate'])}   "
                      f"{'—' if med is None else f'{med:.3f}':>13}  {r['tsv'] or ''}")
+    if result.get("compare"):
+        from rsviz.commands.analyze import render as table
+
+        lines += ["", table(result["compare"])]
     return "\n".join(lines)
