@@ -119,3 +119,15 @@ def test_every_view_runs_on_a_32x32_cifar10_model(tmp_path, capsys):
                  "--out", str(tmp_path / "study")], capsys)
     assert (tmp_path / "study" / "plan.json").is_file() and study
     assert list((tmp_path / "slice").glob("*.html")), "the slice exported no figure"
+
+
+def test_example_cifar10_plan_parses_and_names_what_is_missing():
+    from rsviz.errors import ConfigError
+    from rsviz.study import check_plan, load_plan
+    from tests.conftest import ROOT
+
+    plan = load_plan(ROOT / "examples" / "plan_cifar10.yaml")
+    assert plan.sigmas == (0.12, 0.25, 0.5, 1.0) and plan.images.source == "cifar10"
+    assert plan.certify.n == 100_000 and plan.models[0].startswith("checkpoint:")
+    with pytest.raises(ConfigError, match="no checkpoint file at .*noise_0.25/checkpoint.pth.tar"):
+        check_plan(plan)
