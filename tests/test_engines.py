@@ -237,7 +237,8 @@ def test_use_best_engine_keeps_eager_for_small_inputs_and_sizes_estimates(tiny_m
         assert choice.name == "eager_nchw" and engines.engine_of(tiny_model) is not None
         # cost estimates use the sampler's own rate through the engine (a sample_votes probe,
         # cached per engine), not the engine's selection rate, which leaves out noise and votes
-        from rsviz.smoothing.batching import BatchTuner, _PROBES
+        from rsviz.smoothing.batching import BatchTuner
+        from rsviz.smoothing.votes import _PROBES
         rate = estimate_rate(tiny_model)
         key = BatchTuner(tiny_model, "fp32", tiny_model.info.input_shape).key
         assert key[-1] == "eager_nchw" and _PROBES[key] == rate > 0
