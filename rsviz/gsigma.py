@@ -78,16 +78,24 @@ def _side(k: np.ndarray, m: np.ndarray, alpha: float) -> np.ndarray:
     return np.where(low > 0.5, 1, np.where(high < 0.5, -1, 0))
 
 
-def sequential_votes(model: Classifier, points: torch.Tensor, y: int, sigma: float,
-                search: GSigmaSearch, generator: torch.Generator
-                ) -> tuple[np.ndarray, np.ndarray, int]:
-    """Sequential votes at each point: (votes for y [m], votes drawn [m], forward passes)."""
+def sequential_counts(model: Classifier, points: torch.Tensor, y: int, sigma: float,
+                      search: GSigmaSearch, generator: torch.Generator
+                      ) -> tuple[np.ndarray, int]:
+    """Sequential votes at each point, stopping once `_side` decides it: (counts [m, C] of the
+    votes drawn, forward passes)."""
     def needed(counts: np.ndarray, drawn: np.ndarray) -> np.ndarray:
         decided = _side(counts[:, y], drawn, search.alpha) != 0
         return np.where(decided, 0, search.round_votes)
 
-    counts, passes = lazy_sample(model, points, sigma, search.max_votes, generator, needed,
-                                 round_size=search.round_votes * len(points))
+    return lazy_sample(model, points, sigma, search.max_votes, generator, needed,
+                       round_size=search.round_votes * len(points))
+
+
+def sequential_votes(model: Classifier, points: torch.Tensor, y: int, sigma: float,
+                     search: GSigmaSearch, generator: torch.Generator
+                     ) -> tuple[np.ndarray, np.ndarray, int]:
+    """Sequential votes at each point: (votes for y [m], votes drawn [m], forward passes)."""
+    counts, passes = sequential_counts(model, points, y, sigma, search, generator)
     return counts[:, y], counts.sum(1), passes
 
 
@@ -167,14 +175,8 @@ def check_at_xo(model: Classifier, x: torch.Tensor, sigma: float, seed: int = 0,
     if y is None:
         y = int(forward_labels(model, x[None], batch_size=1)[0])
 
-    def needed(counts: np.ndarray, drawn: np.ndarray) -> np.ndarray:
-        decided = _side(counts[:, y], drawn, search.alpha) != 0
-        return np.where(decided, 0, search.round_votes)
-
-    counts, _ = lazy_sample(model, x[None], sigma, search.max_votes,
-                            make_generator(seed, model.device), needed,
-                            round_size=search.round_votes)
-    counts = counts[0]
+    counts = sequential_counts(model, x[None], y, sigma, search,
+                               make_generator(seed, model.device))[0][0]
     k, m = int(counts[y]), int(counts.sum())
     p_hat = k / max(m, 1)
     g_label = int(np.argmax(counts))
