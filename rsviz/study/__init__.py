@@ -20,7 +20,8 @@ from rsviz.study.plan import (Configuration, StudyPlan, check_model_ref, check_p
                               parse_plan)
 from rsviz.study.run import (default_results_dir, load_model_ref, load_models, open_many,
                              open_results, prepare, run_study, write_tables)
-from rsviz.study.runners import RUNNERS, LocalRunner, RunReport, TaskRunner, make_runner
+from rsviz.study.runners import RUNNERS, LocalRunner, make_runner
+from rsviz.study.runstate import RunReport, TaskRunner
 from rsviz.study.store import ResultStore, write_csv, write_json_atomic  # noqa: F401 (storage's)
 from rsviz.study.tasks import (AttackTask, CertifyTask, ImageRef, Task, build_tasks,
                                execute_task, image_refs)

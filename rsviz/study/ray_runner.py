@@ -26,7 +26,7 @@ from rsviz.engines import detach
 from rsviz.errors import Cancelled, ConfigError, RsvizError
 from rsviz.jobs import Progress
 from rsviz.models import Classifier
-from rsviz.study.runners import RunReport, RunState, load_image
+from rsviz.study.runstate import RunReport, RunState, load_image
 from rsviz.study.store import ResultStore
 from rsviz.study.tasks import AttackFn, Task, describe, execute_task
 

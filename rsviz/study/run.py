@@ -21,7 +21,8 @@ from rsviz.jobs import Progress
 from rsviz.models import Classifier
 from rsviz.study.aggregate import StudyResults
 from rsviz.study.plan import StudyPlan, check_plan
-from rsviz.study.runners import LocalRunner, TaskRunner
+from rsviz.study.runners import LocalRunner
+from rsviz.study.runstate import TaskRunner
 from rsviz.study.store import ResultStore, write_csv, write_json_atomic
 from rsviz.study.tasks import AttackFn, ImageRef, Task, build_tasks, image_refs
 
