@@ -4,7 +4,6 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PORT ?= 8501
-TCMALLOC := $(firstword $(wildcard /usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4 /usr/lib/aarch64-linux-gnu/libtcmalloc_minimal.so.4 /usr/lib64/libtcmalloc_minimal.so.4))
 PYTEST_ARGS ?=
 
 .PHONY: run test test-all venv bench clean-cache
@@ -20,12 +19,14 @@ $(STAMP): requirements.txt pyproject.toml
 venv: $(STAMP)
 
 run: $(STAMP)
-	@# tcmalloc speeds up eager torch, but OpenVINO (the faster engine) aborts with it preloaded
-	@if [ -n "$(TCMALLOC)" ] && $(PY) -c "import importlib.util, sys; sys.exit(importlib.util.find_spec('openvino') is not None)"; then \
-		echo "make run: preloading tcmalloc ($(TCMALLOC)) for faster large-batch eager CPU inference"; \
-		LD_PRELOAD=$(TCMALLOC) $(PY) -m streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT) --server.headless true; \
+	@# tcmalloc speeds up eager torch, but OpenVINO (the faster engine) aborts with it preloaded;
+	@# the rule lives in rsviz/allocator.py
+	@tcmalloc=$$($(PY) -m rsviz.allocator --preload); \
+	if [ -n "$$tcmalloc" ]; then \
+		echo "make run: preloading tcmalloc ($$tcmalloc) for faster large-batch eager CPU inference"; \
+		LD_PRELOAD=$$tcmalloc $(PY) -m streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT) --server.headless true; \
 	else \
-		echo "make run: glibc malloc (OpenVINO installed, which aborts with tcmalloc; or no tcmalloc)"; \
+		echo "make run: glibc malloc (OpenVINO installed, which aborts with tcmalloc; or no tcmalloc; or RSVIZ_TCMALLOC=0)"; \
 		$(PY) -m streamlit run app.py --server.address 127.0.0.1 --server.port $(PORT) --server.headless true; \
 	fi
 

@@ -74,11 +74,11 @@ LIGHT = ("theory", "figure")  # commands without forward passes: no allocator re
 
 def restart_with_tcmalloc(argv: list[str]) -> None:
     """As a program (`rsviz`, `python -m rsviz`), commands that run forward passes restart once
-    with tcmalloc preloaded when it is installed (rsviz.engines.allocator; RSVIZ_TCMALLOC=0
+    with tcmalloc preloaded when it is installed (rsviz.allocator; RSVIZ_TCMALLOC=0
     turns it off); without the library nothing happens."""
     if _chosen(argv, None) in LIGHT or {"-h", "--help", "--version"} & set(argv):
         return
-    from rsviz.engines.allocator import reexec_with_tcmalloc
+    from rsviz.allocator import reexec_with_tcmalloc
 
     reexec_with_tcmalloc()
 
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
-    from rsviz.engines.allocator import tcmalloc_in_process
+    from rsviz.allocator import tcmalloc_in_process
 
     logging.getLogger("rsviz.cli").info(
         "allocator: %s", "tcmalloc" if tcmalloc_in_process() else "the C library's malloc")

@@ -12,6 +12,10 @@ from typing import Iterator
 
 import torch
 
+# Input values (3·160·160) from which a forward pass counts as large: CPU batches are sized for
+# it, and forward engines are measured for it (below it eager fp32 is fast enough).
+LARGE_INPUT = 3 * 160 * 160
+
 
 def resolve_device(name: str = "auto") -> torch.device:
     """"auto" -> CUDA when available, else CPU; otherwise the named device."""
@@ -78,7 +82,7 @@ def physical_cores(sysfs: str = "/sys/devices/system/cpu") -> int:
 @functools.lru_cache(maxsize=1)
 def tcmalloc_loaded() -> bool:
     """True when tcmalloc is preloaded (it cannot change during the process)."""
-    from rsviz.engines.allocator import tcmalloc_in_process
+    from rsviz.allocator import tcmalloc_in_process
 
     return tcmalloc_in_process()
 
@@ -95,6 +99,6 @@ def default_batch_size(device: torch.device, input_numel: int) -> int:
         free, _ = torch.cuda.mem_get_info(device)
         per_image = input_numel * 4 * 60  # activations of a ResNet50-sized model, generous
         return int(max(16, min(1024, free // 2 // max(per_image, 1))))
-    if input_numel >= 3 * 160 * 160:
+    if input_numel >= LARGE_INPUT:
         return 64 if tcmalloc_loaded() else 16
     return int(min(4096, max(64, (3 * 224 * 224 * 64) // max(input_numel, 1))))

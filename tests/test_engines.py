@@ -229,6 +229,22 @@ def test_tcmalloc_restart_plan(monkeypatch):
     assert allocator.reexec_plan(["rsviz"], {}) is None
 
 
+def test_allocator_command_is_the_shells_rule(monkeypatch, capsys):
+    """`make run` and .ci/run read the rule from `python -m rsviz.allocator`."""
+    from rsviz import allocator
+    monkeypatch.setattr(allocator, "find_tcmalloc", lambda: "/lib/libtcmalloc_minimal.so.4")
+    monkeypatch.setattr(allocator, "openvino_installed", lambda: False)
+    monkeypatch.delenv("RSVIZ_TCMALLOC", raising=False)
+    assert allocator.main(["--preload"]) == 0
+    assert capsys.readouterr().out == "/lib/libtcmalloc_minimal.so.4\n"
+    monkeypatch.setattr(allocator, "openvino_installed", lambda: True)
+    assert allocator.main(["--preload"]) == 0 and capsys.readouterr().out == ""
+    assert allocator.main(["--path"]) == 0  # installed, though not preloaded
+    assert capsys.readouterr().out == "/lib/libtcmalloc_minimal.so.4\n"
+    monkeypatch.setattr(allocator, "find_tcmalloc", lambda: None)
+    assert allocator.main(["--path"]) == 1 and capsys.readouterr().out == ""
+
+
 def test_use_best_engine_keeps_eager_for_small_inputs_and_sizes_estimates(tiny_model):
     from rsviz.smoothing import estimate_rate
     assert engines.use_best_engine(tiny_model) is None and engines.engine_of(tiny_model) is None

@@ -17,6 +17,8 @@ import logging
 import threading
 from typing import Any
 
+from rsviz.engines.attached import attach, choice_of, detach, engine_of
+
 log = logging.getLogger(__name__)
 _LOCK = threading.Lock()
 
@@ -31,12 +33,6 @@ def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(importlib.import_module(f"rsviz.engines.{_LAZY[name]}"), name)
     raise AttributeError(name)
-
-
-def attach(model, engine, choice=None) -> None:
-    """Route the vote sampler's forwards of `model` through `engine` (None: eager fp32)."""
-    model.__dict__["rsviz_engine"] = engine
-    model.__dict__["rsviz_engine_choice"] = choice
 
 
 def precision_of(model, precision: str = "auto") -> str:
@@ -102,25 +98,6 @@ def describe_forward(model, tag: str | None = None) -> str:
     return forward.describe(engine.batch_size if served else None)
 
 
-def detach(model) -> dict:
-    """Remove the engine decision attached to `model` (the vote sampler chooses again at first
-    use); returns the removed attributes, so a caller can put them back."""
-    return {k: model.__dict__.pop(k) for k in list(model.__dict__) if k.startswith("rsviz_engine")}
-
-
-def engine_of(model):
-    """The engine attached to `model` (None: eager fp32)."""
-    return model.__dict__.get("rsviz_engine")
-
-
-def choice_of(model):
-    """The measured choice attached with the engine (None before any selection)."""
-    return model.__dict__.get("rsviz_engine_choice")
-
-
-SMALL_INPUT = 3 * 160 * 160  # below this many input values, eager fp32 is fast enough
-
-
 def use_best_engine(model, force: str | None = None, measure: bool = True, **kwargs):
     """Choose and attach the vote sampler's engine; returns the `EngineChoice` or None.
 
@@ -131,6 +108,7 @@ def use_best_engine(model, force: str | None = None, measure: bool = True, **kwa
     """
     import math
 
+    from rsviz.device import LARGE_INPUT
     from rsviz.engines.select import cached_choice, choose_engine, environment_force
     force = force or environment_force()
     force = None if force in ("", "auto") else force
@@ -138,7 +116,7 @@ def use_best_engine(model, force: str | None = None, measure: bool = True, **kwa
         attach(model, None, None)
         return None
     if force is None and cached_choice(model) is None and (
-            not measure or math.prod(model.info.input_shape) < SMALL_INPUT):
+            not measure or math.prod(model.info.input_shape) < LARGE_INPUT):
         attach(model, None, None)
         return None
     engine, choice = choose_engine(model, force=force, **kwargs)
@@ -164,6 +142,7 @@ def needs_measurement(model, force: str | None = None) -> bool:
     rather than read the cached choice or keep eager fp32 for a small input."""
     import math
 
+    from rsviz.device import LARGE_INPUT
     from rsviz.engines.select import cached_choice
     force = None if force in (None, "", "auto") else force
     if "rsviz_engine" in model.__dict__ and model.__dict__.get("rsviz_engine_force") == force:
@@ -171,7 +150,7 @@ def needs_measurement(model, force: str | None = None) -> bool:
     if force == "eager":
         return False
     if force is None:
-        return cached_choice(model) is None and math.prod(model.info.input_shape) >= SMALL_INPUT
+        return cached_choice(model) is None and math.prod(model.info.input_shape) >= LARGE_INPUT
     return True
 
 

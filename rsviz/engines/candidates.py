@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from rsviz.device import autocast, cpu_supports_bf16, physical_cores
+from rsviz.engines.attached import detach
 from rsviz.models import Classifier
 
 
@@ -61,8 +62,6 @@ class Engine:
 
     def _copy(self) -> torch.nn.Module:
         """A copy of the model without its attached engine (OpenVINO objects do not copy)."""
-        from rsviz.engines import detach
-
         saved = detach(self.model)
         try:
             return copy.deepcopy(self.model)

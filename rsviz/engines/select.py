@@ -23,7 +23,7 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from rsviz.device import tcmalloc_loaded
+from rsviz.device import LARGE_INPUT, tcmalloc_loaded
 from rsviz.engines.candidates import Engine, EngineUnavailable, OpenVINO, candidates
 from rsviz.models import Classifier
 
@@ -288,7 +288,7 @@ def choose_engine(model: Classifier, input_shape: tuple[int, ...] | None = None,
                 f"(σ = {CHECK_SIGMA}{stopped}); {MIN_AGREEMENT:.1%} of {count} needed")
         else:
             reports[name] = CandidateReport(name, STATUS_OK, rate, agreement)
-    large = int(np.prod(shape)) >= 3 * 160 * 160 or model.device.type == "cuda"
+    large = int(np.prod(shape)) >= LARGE_INPUT or model.device.type == "cuda"
     while True:  # the fastest engine that builds and runs; eager fp32 always does
         winner, forced_ok = _winner(reports, by_name, force)
         engine = by_name[winner.name]

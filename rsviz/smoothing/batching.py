@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from rsviz.device import autocast, default_batch_size, tcmalloc_loaded
+from rsviz.device import LARGE_INPUT, autocast, default_batch_size, tcmalloc_loaded
 from rsviz.engines import precision_of
 from rsviz.jobs import NullProgress, Progress
 from rsviz.models import Classifier
@@ -80,7 +80,7 @@ def _candidates(device: torch.device, input_numel: int) -> tuple[int, ...]:
     if device.type == "cuda":
         cap = 2 * default_batch_size(device, input_numel)
         return tuple(b for b in (64, 128, 256, 512, 1024, 2048) if b <= max(cap, 64))
-    if input_numel >= 3 * 160 * 160:
+    if input_numel >= LARGE_INPUT:
         return (8, 16, 32, 64, 128)
     base = default_batch_size(device, input_numel)
     return (max(1, base // 4), base, base * 4)
@@ -88,7 +88,6 @@ def _candidates(device: torch.device, input_numel: int) -> tuple[int, ...]:
 
 # measured forward rates (images/s) per (model id, device, precision, shape, threads, allocator)
 _RATES: dict[tuple, dict[int, float]] = {}
-_PROBES: dict[tuple, float] = {}  # quick rate probes of `estimate_rate` (not used for tuning)
 
 
 class BatchTuner:
@@ -166,30 +165,6 @@ def auto_batch_size(model: Classifier, precision: str = "auto", measure: bool = 
                 x = x.contiguous(memory_format=torch.channels_last)
             tuner.record(size, timed_forward(model, x, precision)[1])
     return tuner.best()
-
-
-def estimate_rate(model: Classifier, precision: str = "auto") -> float:
-    """Forward passes per second of the vote sampler on its real path — noise drawn, the
-    engine's forward, votes counted — measured once per (model, device, precision, shape,
-    threads, allocator, engine) by a short `sample_votes` probe (a warm-up, then 4 batches).
-
-    The one speed probe of rsviz: cost estimates of every view divide by it. The engine's own
-    rate from its selection (`rsviz.engines`) is not used: it leaves out the noise and the
-    vote counting, and read 2–3× the sampler's rate on an AVX512-BF16 CPU.
-    """
-    from rsviz.smoothing.noise import make_generator as generator_for
-    from rsviz.smoothing.votes import sample_votes
-
-    precision = precision_of(model, precision)
-    tuner = BatchTuner(model, precision, model.info.input_shape)
-    if tuner.key not in _PROBES:
-        point = torch.rand((1, *model.info.input_shape), generator=torch.Generator().manual_seed(0))
-        batch = tuner.best()
-        sample_votes(model, point, 0.25, batch, generator_for(0, model.device), batch, precision)
-        record = sample_votes(model, point, 0.25, 4 * batch, generator_for(1, model.device),
-                              batch, precision)
-        _PROBES[tuner.key] = record.forward_passes / max(record.seconds, 1e-9)
-    return _PROBES[tuner.key]
 
 
 def forward_labels(model: Classifier, points: torch.Tensor, batch_size: int | None = None,

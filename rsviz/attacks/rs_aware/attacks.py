@@ -35,9 +35,13 @@ from typing import Any, Iterator
 import torch
 
 from rsviz.attacks.base import AttackState, Stalled, distortions, make_state
+from rsviz.attacks.hsja import (HopSkipJump, binary_search, binary_search_steps,
+                                estimate_direction, geometric_step, uniform_start)
 from rsviz.attacks.oracle import Oracle
+from rsviz.attacks.rays import RayS
 from rsviz.attacks.rs_aware.decisions import SequentialTest, default_test_level
 from rsviz.attacks.rs_aware.noisy_oracle import NoiseAwareOracle, ProbeView, push_offset
+from rsviz.attacks.surfree import SurFree
 from rsviz.errors import BudgetExhausted, ConfigError
 
 TEST_KEYS = ("test_margin", "test_error", "max_repeats", "check_repeats", "test_level",
@@ -131,7 +135,6 @@ class HopSkipJumpCore:
 
     def __init__(self, probe_scale: float = 1.0, bisection_tol: float = 0.5,
                  **plain: Any) -> None:
-        from rsviz.attacks.hsja import HopSkipJump
         if not (probe_scale >= 0 and bisection_tol > 0):
             raise ConfigError("probe_scale must be ≥ 0 and bisection_tol > 0.")
         self.plain = HopSkipJump(**plain)
@@ -140,7 +143,6 @@ class HopSkipJumpCore:
 
     def steps(self, oracle: NoiseAwareOracle, x_o: torch.Tensor,
               generator: torch.Generator) -> Iterator[AttackState]:
-        from rsviz.attacks import hsja
         sigma = oracle.config.sigma
         if sigma is None:  # nothing to be aware of: the plain attack, query for query
             yield from self.plain.steps(oracle, x_o, generator)
@@ -155,18 +157,18 @@ class HopSkipJumpCore:
             length = float((x_far - x_o).norm())
             return min(0.25, max(theta_plain, tol / max(length, 1e-12)))
 
-        start = hsja.uniform_start(oracle, x_o, generator, plain.max_init_tries)
+        start = uniform_start(oracle, x_o, generator, plain.max_init_tries)
         if start is None:
             yield make_state(oracle, 0, None, "initialisation failed: no adversarial noise")
             return
-        x_b = hsja.binary_search(oracle, x_o, start, theta(start))
+        x_b = binary_search(oracle, x_o, start, theta(start))
         yield make_state(oracle, 0, x_b, "initialisation (tested bisection)")
         probes = ProbeView(oracle)
         t = 1
         while True:
             dist = float((x_b - x_o).norm())
             # expected cost of a step search and a bisection, ~3 answers a tested decision
-            reserve = 3 * (hsja.binary_search_steps(theta(x_b)) + 4) + oracle.check_repeats
+            reserve = 3 * (binary_search_steps(theta(x_b)) + 4) + oracle.check_repeats
             num_evals = min(int(plain.init_num_evals * math.sqrt(t)), plain.max_num_evals,
                             oracle.remaining - reserve)
             if num_evals < 2:
@@ -175,14 +177,14 @@ class HopSkipJumpCore:
             delta_t = plain.first_delta if t == 1 else math.sqrt(d) * theta_plain * dist
             delta = max(delta_t, self.probe_scale * sigma * math.sqrt(d))
             before = oracle.queries
-            direction = hsja.estimate_direction(probes, x_b, num_evals, delta, generator)
+            direction = estimate_direction(probes, x_b, num_evals, delta, generator)
             spent = oracle.queries - before
-            x_new = hsja.geometric_step(oracle, x_b, direction, dist / math.sqrt(t),
-                                        plain.max_step_halvings)
+            x_new = geometric_step(oracle, x_b, direction, dist / math.sqrt(t),
+                                   plain.max_step_halvings)
             if x_new is None:
                 phase = f"iteration {t}: no adversarial step ({spent} probes, δ={delta:.3g})"
             else:
-                x_b = hsja.binary_search(oracle, x_o, x_new, theta(x_new))
+                x_b = binary_search(oracle, x_o, x_new, theta(x_new))
                 phase = f"iteration {t}: {spent} probes at δ={delta:.3g}"
             yield make_state(oracle, t, x_b, phase)
             t += 1
@@ -206,7 +208,6 @@ class RaySCore:
 
     def steps(self, oracle: NoiseAwareOracle, x_o: torch.Tensor,
               generator: torch.Generator) -> Iterator[AttackState]:
-        from rsviz.attacks.rays import RayS
         params = dict(self.plain)
         sigma = oracle.config.sigma
         if sigma is not None:
@@ -220,7 +221,6 @@ def rs_aware_hsja(**params: Any) -> NoiseAware:
 
 
 def rs_aware_surfree(**params: Any) -> NoiseAware:
-    from rsviz.attacks.surfree import SurFree
     test, rest = split_params(params)
     return NoiseAware(SurFree(**rest), "surfree", **test)
 

@@ -6,6 +6,11 @@ tcmalloc preloaded the same batches run up to 3× faster. `make run` preloads it
 LD_PRELOAD set when the library is installed and not yet loaded, and OpenVINO is not installed:
 OpenVINO aborts when tcmalloc is preloaded, and it is faster than eager torch with tcmalloc.
 RSVIZ_TCMALLOC=0 turns it off.
+
+The rule is written once, here: `make run` and `.ci/run` ask this module from the shell,
+
+    python -m rsviz.allocator --preload   # the library `make run` preloads (empty: none)
+    python -m rsviz.allocator --path      # the installed library (exit status 1: none)
 """
 
 from __future__ import annotations
@@ -41,11 +46,19 @@ def tcmalloc_in_process() -> bool:
         return False
 
 
+def preload_library(environ: dict[str, str]) -> str | None:
+    """The tcmalloc library to preload, or None: not installed, RSVIZ_TCMALLOC=0 in `environ`,
+    or OpenVINO installed."""
+    if environ.get("RSVIZ_TCMALLOC", "1") == "0" or openvino_installed():
+        return None
+    return find_tcmalloc()
+
+
 def reexec_plan(argv: list[str], environ: dict[str, str]) -> tuple[list[str], dict] | None:
     """(command, environment) of the restart with tcmalloc preloaded, or None to keep going."""
-    if environ.get("RSVIZ_TCMALLOC", "1") == "0" or environ.get(GUARD) or openvino_installed():
+    if environ.get(GUARD):
         return None
-    library = find_tcmalloc()
+    library = preload_library(environ)
     if library is None or library in environ.get("LD_PRELOAD", "") or tcmalloc_in_process():
         return None
     env = dict(environ)
@@ -70,3 +83,23 @@ def reexec_with_tcmalloc() -> None:
         os.execve(sys.executable, command, env)
     except OSError:  # cannot exec: carry on with glibc malloc
         return
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`--path`: print the installed library (exit status 1 when there is none); `--preload`:
+    print the library to preload, or nothing."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m rsviz.allocator", description=main.__doc__)
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--path", action="store_true", help="the installed libtcmalloc_minimal")
+    group.add_argument("--preload", action="store_true", help="the library to preload, if any")
+    args = parser.parse_args(argv)
+    library = find_tcmalloc() if args.path else preload_library(dict(os.environ))
+    if library:
+        print(library)
+    return 0 if library or args.preload else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
