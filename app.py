@@ -28,6 +28,13 @@ def page_title(path: Path) -> str:
     return stem.replace("_and_", " & ").replace("_", " ")
 
 
+def url_path(path: Path) -> str:
+    """'2_Boundary_slice.py' -> 'Boundary_slice': the name Streamlit also gives the file of
+    pages/ before st.navigation runs, so a deep link's first load finds its page (a lowercase
+    path showed Streamlit's "Page not found" dialog over the right page)."""
+    return re.sub(r"^\d+_", "", path.stem)
+
+
 def main() -> None:
     st.set_page_config(page_title="rsviz — randomized smoothing under attack",
                        page_icon=":material/blur_on:", layout="wide")
@@ -37,7 +44,7 @@ def main() -> None:
         title = page_title(path)
         icon = next((v for k, v in ICONS.items() if title.startswith(k)), None)
         pages.append(st.Page(str(path), title=title, icon=icon, default=(i == 0),
-                             url_path=re.sub(r"^\d+_", "", path.stem).lower()))
+                             url_path=url_path(path)))
     nav = st.navigation(pages)
     st.sidebar.title("rsviz")
     st.sidebar.caption("Randomized smoothing under attack: theory vs practice")

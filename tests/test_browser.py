@@ -36,7 +36,7 @@ SIGMA_INPUT = 'input[aria-label="σ (noise std, pixel units of [0,1])"]'
 def discover_pages() -> list[tuple[str, str]]:
     """(file stem, URL path) of every page, in app.py's order; the first page is served at /."""
     files = sorted((ROOT / "pages").glob("[0-9]*.py"))
-    return [(p.stem, "" if i == 0 else re.sub(r"^\d+_", "", p.stem).lower())
+    return [(p.stem, "" if i == 0 else re.sub(r"^\d+_", "", p.stem))
             for i, p in enumerate(files)]
 
 
@@ -240,3 +240,34 @@ def test_first_page_interactions(first_page):
         wait_rendered(page)
         assert problems(page) == []
     assert float(page.locator(SIGMA_INPUT).input_value()) == pytest.approx(0.5)
+
+
+STARTS = [("2_Boundary_slice", "Boundary_slice", "Compute the slice"),
+          ("3_Profile_and_SORM", "Profile_and_SORM", "Compute profile"),
+          ("4_Dichotomy", "Dichotomy", "Run dichotomies"),
+          ("5_Live_attack", "Live_attack", "Run the attack")]
+
+
+@pytest.mark.parametrize("stem,url_path,label", STARTS, ids=[s for s, _, _ in STARTS])
+def test_start_draws_the_figure(page, app_url, stem, url_path, label):
+    """Start on every view page, at its quick defaults (tiny CNN): the job runs to its end and
+    its figure is drawn, with no traceback anywhere."""
+    if not any(url == url_path for _, url in PAGES):
+        pytest.fail(f"no page {url_path}")
+    page.goto(f"{app_url}/{url_path}", wait_until="domcontentloaded")
+    wait_rendered(page)
+    charts_before = page.locator('[data-testid="stPlotlyChart"]').count()
+    # a deep link's first load: no "Page not found" dialog over the page
+    assert page.get_by_text("Page not found").count() == 0
+    page.get_by_role("button", name=label).first.click()
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        page.wait_for_timeout(1000)
+        done = page.locator('[data-testid="stPlotlyChart"]').count() > charts_before
+        running = page.get_by_role("button", name="Cancel").count()
+        if done and not running:
+            break
+    wait_rendered(page)
+    path = screenshot(page, f"{stem}_started")
+    assert page.locator('[data-testid="stPlotlyChart"]').count() > charts_before, path
+    assert problems(page) == [], path
