@@ -47,12 +47,11 @@ def request_for(page: str, d: dict, model, x, sigma: float):
             p_levels=(0.5, 0.8, 0.9), lanczos_steps=d["lanczos_steps"], probes=d["probes"],
             slq_steps=6, attack_iters=d["attack_iters"], seed=0))
     if page == "dichotomy":
-        from rsviz.dichotomy import DichotomyConfig, whitebox_available
+        from rsviz.dichotomy import DichotomyConfig
         from rsviz.views.dichotomy import DichotomyRequest
-        kind = "whitebox" if whitebox_available() else "random"
         return DichotomyRequest(**ids, config=DichotomyConfig(
             sigma=sigma, n_values=(10, 50, 100), trials=d["trials"], steps=12, grid=d["grid"],
-            n_samples=d["n_samples"], seed=0), kind=kind, extension=3.0,
+            n_samples=d["n_samples"], seed=0), kind="whitebox", extension=3.0,
             attack_iters=d["attack_iters"])
     if page == "attack":  # the page's default: HSJA against f and against g_{σ,n}
         from rsviz.attacks import OracleConfig

@@ -9,7 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from rsviz.defaults import WHITEBOX_ITERATION_PASSES
-from rsviz.dichotomy import DichotomyConfig, whitebox_available
+from rsviz.dichotomy import DichotomyConfig
 from rsviz.images import SAMPLES
 from rsviz.views.base import inputs
 from rsviz.views.dichotomy import SEGMENTS, DichotomyRequest
@@ -31,7 +31,7 @@ if not require_ready(state):
     st.stop()
 model, x, sigma = state.model, state.x, state.sigma
 gsigma_check(state, sigma, stop=True, key="dich_anyway")
-kinds = [k for k in SEGMENTS if k != "auto" and (k != "whitebox" or whitebox_available())]
+kinds = list(SEGMENTS)
 cols = st.columns([2, 1, 1, 1])
 kind = choice(cols[0].radio, "End point B", "dich_segment", kinds, kinds[0],
               format_func=SEGMENTS.get, help="White-box and random segments fall back to the "

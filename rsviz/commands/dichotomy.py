@@ -35,10 +35,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="smooth p̂_y along the segment by a probit fit (default) or not")
     parser.add_argument("--live", action="store_true",
                         help="also run every trial against the model (costly; for validation)")
-    parser.add_argument("--segment", choices=["auto", "whitebox", "towards", "random"],
-                        default="auto", help="how B is chosen (auto: past the white-box boundary "
-                                             "point when available; whitebox and random fall "
-                                             "back to towards another image when they fail)")
+    parser.add_argument("--segment", choices=["whitebox", "towards", "random", "auto"],
+                        default="whitebox", help="how B is chosen (whitebox: past the white-box "
+                                                 "boundary point, auto is the same; whitebox "
+                                                 "and random fall back to towards another "
+                                                 "image when they fail)")
     parser.add_argument("--towards", help="image or sample:name for --segment towards "
                                           "(default: the first sample f labels differently)")
     parser.add_argument("--extension", type=float, default=3.0,

@@ -29,11 +29,11 @@ from rsviz.dichotomy.law import (SegmentProfile, base_answer, fit_probit, live_a
 from rsviz.dichotomy.run import (DichotomyResult, DichotomyRun, crossing_std, run_dichotomy,
                                  run_live)
 from rsviz.dichotomy.segment import (Segment, segment_by_line_search, segment_past_whitebox,
-                                     segment_random, segment_towards, whitebox_available)
+                                     segment_random, segment_towards)
 
 __all__ = ["DichotomyConfig", "DichotomyResult", "DichotomyRun", "FINE_STEPS", "Fit", "Method",
            "Output", "Segment", "SegmentProfile", "base_answer", "bisect", "crossing",
            "crossing_std", "exact_output_distribution", "fit_probit", "live_answer",
            "measure_segment", "prob_wrong_at", "run_dichotomy", "run_live", "segment_by_line_search",
            "segment_past_whitebox", "segment_points", "segment_random", "segment_towards",
-           "simulated_answer", "whitebox_available", "with_p_y"]
+           "simulated_answer", "with_p_y"]

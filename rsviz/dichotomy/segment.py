@@ -13,6 +13,7 @@ from rsviz.errors import RsvizError
 from rsviz.jobs import Progress
 from rsviz.models import Classifier
 from rsviz.smoothing import forward_labels, make_generator
+from rsviz.whitebox import find_boundary_point
 
 
 @dataclass(frozen=True)
@@ -26,21 +27,12 @@ class Segment:
     caption: str
 
 
-def whitebox_available() -> bool:
-    """True when the white-box boundary module `rsviz.whitebox` is installed."""
-    import importlib.util
-
-    return importlib.util.find_spec("rsviz.whitebox") is not None
-
-
 def segment_past_whitebox(model: Classifier, x_o: torch.Tensor, y: int, sigma: float,
                           extension: float = 3.0, progress: Progress | None = None,
                           max_iter: int = 100) -> Segment:
     """A = x_o, B = x_o + (‖x_a − x_o‖ + extension·σ) u past the white-box boundary point x_a of
     f (u the unit direction to x_a, found in at most `max_iter` gradient iterations), clamped
     to [0, 1]^d."""
-    from rsviz.whitebox import find_boundary_point
-
     x_o = x_o.to(model.device, torch.float32)
     point = find_boundary_point(model, x_o, y, max_iter=max_iter, progress=progress)
     x_a = point.x_a.to(x_o.device, torch.float32).reshape(x_o.shape)

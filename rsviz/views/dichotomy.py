@@ -13,8 +13,7 @@ from typing import Any
 from rsviz.errors import ConfigError, RsvizError
 from rsviz.views.base import Cost, Request, progress_of
 
-SEGMENTS = {"auto": "Past the white-box boundary point when available, else towards another image",
-            "whitebox": "Past the white-box boundary point x_a of f",
+SEGMENTS = {"whitebox": "Past the white-box boundary point x_a of f",
             "towards": "Towards another image",
             "random": "Along a random direction"}
 LINE_SEARCH_POINTS = 16  # coarse line search of the "towards" and "random" segments
@@ -37,7 +36,7 @@ class DichotomyRequest(Request):
     NOT_IN_KEY = ("other_name",)  # the image is keyed by its hash
 
     config: Any
-    kind: str = "auto"
+    kind: str = "whitebox"
     extension: float = 3.0
     attack_iters: int = DEFAULT_ATTACK_ITERS
     past_gsigma: bool = True
@@ -46,12 +45,10 @@ class DichotomyRequest(Request):
     other: Any = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        from rsviz.dichotomy import whitebox_available
-
+        if self.kind == "auto":  # the CLI's old name of "whitebox"
+            object.__setattr__(self, "kind", "whitebox")
         if self.kind not in SEGMENTS:
             raise ConfigError(f"Unknown segment {self.kind!r}; use {', '.join(SEGMENTS)}.")
-        if self.kind == "auto":
-            object.__setattr__(self, "kind", "whitebox" if whitebox_available() else "towards")
         if self.extension < 0:
             raise ConfigError(f"The extension past ∂f must be ≥ 0 (got {self.extension}).")
         if self.attack_iters < 1:
@@ -147,7 +144,7 @@ def past_gsigma(model: Any, segment: Any, sigma: float, extension: float, seed: 
 def _segment(model: Any, x: Any, y: int, request: DichotomyRequest,
              progress: Any = None) -> tuple[Any, str]:
     """The segment of `request`'s kind, before B is moved past ∂g_σ."""
-    from rsviz.dichotomy import segment_past_whitebox, segment_random, whitebox_available
+    from rsviz.dichotomy import segment_past_whitebox, segment_random
 
     sigma, extension = request.config.sigma, request.extension
     note = ""
@@ -155,8 +152,6 @@ def _segment(model: Any, x: Any, y: int, request: DichotomyRequest,
         try:
             if request.kind == "random":
                 return segment_random(model, x, y, sigma, extension, request.config.seed), note
-            if not whitebox_available():
-                raise RsvizError("rsviz.whitebox is not installed")
             return segment_past_whitebox(model, x, y, sigma, extension, progress,
                                          request.attack_iters), note
         except RsvizError as exc:
