@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import math
 
 import pytest
@@ -21,15 +20,7 @@ from rsviz.smoothing import make_generator
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def _attack_params():
-    for name in REGISTRY:
-        marks = []
-        if name == "surfree" and importlib.util.find_spec("rsviz.attacks.surfree") is None:
-            marks = [pytest.mark.skip(reason="rsviz.attacks.surfree is not written yet")]
-        yield pytest.param(name, marks=marks, id=name)
-
-
-ATTACKS = list(_attack_params())
+ATTACKS = list(REGISTRY)
 FP32 = dict(precision="fp32")  # boundary points re-checked exactly (bf16 rounds differently per batch)
 
 

@@ -207,7 +207,6 @@ def test_exact_realisations_option_makes_every_draw_exact(tiny_model):
 
 
 def test_whitebox_direction_points_to_the_boundary_point(linear_model, monkeypatch):
-    pytest.importorskip("rsviz.whitebox")
     x_o = torch.full((3, 32, 32), 0.5)
     config = SliceConfig(sigma=0.05, ns=(1,), grid=3, n_samples=1, direction="whitebox")
     plane = make_plane(linear_model, x_o, config)

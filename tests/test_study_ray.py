@@ -12,6 +12,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import ray
 
 from rsviz.errors import RsvizError
 from rsviz.imagesets import ImageSetSpec
@@ -19,8 +20,6 @@ from rsviz.study import LocalRunner, run_study
 from rsviz.study.ray_runner import RayRunner, start_ray
 from tests.conftest import ROOT
 from tests.test_study import image_folder, tiny_plan  # noqa: F401 - the fixture is used
-
-ray = pytest.importorskip("ray")
 
 
 @pytest.fixture(scope="module")
