@@ -24,6 +24,19 @@ def test_help_lists_commands():
     assert proc.returncode == 0 and "predict" in proc.stdout
 
 
+def test_normalized_inside_is_accepted_but_not_advertised():
+    """--normalized-inside (old scripts) still means --normalization none, hidden from --help."""
+    import argparse
+
+    from rsviz.commands._common import add_model_arguments, checkpoint_normalization
+
+    parser = argparse.ArgumentParser()
+    add_model_arguments(parser)
+    assert "--normalized-inside" not in parser.format_help()
+    assert checkpoint_normalization(parser.parse_args(["--normalized-inside"])) == "none"
+    assert checkpoint_normalization(parser.parse_args([])) == "auto"
+
+
 def test_predict_json_on_embedded_model():
     proc = rsviz("predict", "sample:coffee", "--json")
     assert proc.returncode == 0, proc.stderr

@@ -36,8 +36,8 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
                              "custom takes --mean and --std)")
     parser.add_argument("--mean", type=float, nargs=3, help="custom normalisation mean (RGB)")
     parser.add_argument("--std", type=float, nargs=3, help="custom normalisation std (RGB)")
-    parser.add_argument("--normalized-inside", action="store_true",
-                        help="same as --normalization none (kept for old scripts)")
+    # same as --normalization none; accepted for old scripts, not shown in --help
+    parser.add_argument("--normalized-inside", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--device", default="auto", help="auto (CUDA if available), cpu, cuda:0 ...")
     add_engine_argument(parser)
 
