@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from rsviz.images import SAMPLES, tensor_hash
+from rsviz.images import SAMPLES, model_input, tensor_hash
 from rsviz.slices import DIRECTIONS, SliceConfig
 from rsviz.views.base import inputs
 from rsviz.views.slice import SliceRequest
 from ui.common import (cached_sample, cached_upload, choice, current, gsigma_check,
-                       model_input, request_or_stop, require_ready, several, widget)
+                       request_or_stop, require_ready, several, widget)
 from ui.engines import sized
 from ui.jobs import view_panel
 from ui.slices import slice_panels
@@ -80,7 +80,7 @@ if direction == "image":
                               key="sl_target_upload")
     loaded = request_or_stop(lambda: cached_upload(upload.getvalue(), upload.name) if upload
                              else cached_sample(picked))
-    target = model_input(loaded, model)
+    target = model_input(loaded.original, model)
     target_name = f"{loaded.name} ({tensor_hash(target)[:8]})"
 
 config = request_or_stop(lambda: SliceConfig(

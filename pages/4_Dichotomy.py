@@ -10,11 +10,11 @@ import streamlit as st
 
 from rsviz.defaults import WHITEBOX_ITERATION_PASSES
 from rsviz.dichotomy import DichotomyConfig
-from rsviz.images import SAMPLES
+from rsviz.images import SAMPLES, model_input
 from rsviz.views.base import inputs
 from rsviz.views.dichotomy import SEGMENTS, DichotomyRequest
-from ui.common import (cached_sample, choice, current, gsigma_check, model_input,
-                       request_or_stop, require_ready, several, widget)
+from ui.common import (cached_sample, choice, current, gsigma_check, request_or_stop,
+                       require_ready, several, widget)
 from ui.dichotomy import dichotomy_panels
 from ui.engines import sized
 from ui.jobs import view_panel
@@ -86,7 +86,7 @@ towards = kind == "towards"
 request = request_or_stop(lambda: DichotomyRequest(
     **inputs(model, x), config=config, kind=kind, extension=float(extension),
     attack_iters=attack_iters,
-    other=model_input(cached_sample(other), model) if towards else None,
+    other=model_input(cached_sample(other).original, model) if towards else None,
     other_name=f"sample:{other}" if towards else ""))
 params = {"kind": kind, "other": other if towards else None, "extension": float(extension),
           "attack_iters": attack_iters if kind == "whitebox" else None}

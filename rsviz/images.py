@@ -123,6 +123,13 @@ def preprocess(img: Image.Image, size: int, resize: int | None = None,
     return torch.from_numpy(array.copy()).permute(2, 0, 1).contiguous()
 
 
+def model_input(img: Image.Image, model) -> torch.Tensor:
+    """`img` as `model`'s input: `preprocess` at the size, resize and interpolation of its
+    `info`, a [3,H,W] tensor in [0, 1]."""
+    info = model.info
+    return preprocess(img, info.input_size, info.resize, info.interpolation)
+
+
 def to_pil(x: torch.Tensor) -> Image.Image:
     """[3,H,W] tensor in [0,1] (values outside are clipped) -> PIL RGB image."""
     array = x.detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy()

@@ -17,7 +17,7 @@ import torch
 from rsviz.device import describe_device, resolve_device
 from rsviz.errors import RsvizError
 from rsviz.images import (DEFAULT_SAMPLE, SAMPLES, LoadedImage, decode_image, load_sample,
-                          preprocess, tensor_hash)
+                          model_input, tensor_hash)
 from rsviz.models import (CHECKPOINT_ARCHS, DEFAULT_MODEL, NORMALIZATIONS, PAPER_SIGMA, REGISTRY,
                           Classifier, default_sigma)
 from ui.engines import engine_sidebar, preset_sidebar
@@ -267,7 +267,7 @@ def sidebar() -> AppState:
     sidebar_in_url("sb_n", 10)
     x = None
     if model is not None and image is not None:
-        x = model_input(image, model)
+        x = model_input(image.original, model)
     state = AppState(model=model, model_error=model_error, image=image, image_error=image_error,
                      x=x, sigma=float(sigma), n=n, device=device)
     st.session_state[STATE_KEY] = state
@@ -311,12 +311,6 @@ def request_or_stop(build: Any) -> Any:
     except RsvizError as exc:
         show_error(exc)
         st.stop()
-
-
-def model_input(loaded: LoadedImage, model: Classifier) -> torch.Tensor:
-    """A loaded image as the model's input tensor."""
-    info = model.info
-    return preprocess(loaded.original, info.input_size, info.resize, info.interpolation)
 
 
 @st.cache_data(show_spinner="Checking g_σ at x_o…", max_entries=64)

@@ -15,7 +15,7 @@ import torch
 
 from rsviz.certification import write_tsv
 from rsviz.errors import ConfigError, RsvizError
-from rsviz.images import preprocess
+from rsviz.images import model_input
 from rsviz.imagesets import ImageSet
 from rsviz.jobs import Progress
 from rsviz.models import Classifier
@@ -74,8 +74,7 @@ def prepare(plan: StudyPlan, model: Classifier, images: ImageSet | None = None,
     kept, tensors, failed = [], [], []
     for idx, entry in enumerate(images.entries):
         try:
-            tensors.append(preprocess(entry.load(), info.input_size, info.resize,
-                                      info.interpolation))
+            tensors.append(model_input(entry.load(), model))
             kept.append(idx)
         except Exception as exc:  # noqa: BLE001 - one unreadable image never stops the set
             failed.append(image_failure(entry.name, info.model_id, exc))

@@ -14,7 +14,7 @@ from typing import Any, Protocol, Sequence
 import torch
 
 from rsviz.errors import RsvizError
-from rsviz.images import preprocess, tensor_hash
+from rsviz.images import model_input, tensor_hash
 from rsviz.jobs import NullProgress, Progress
 from rsviz.models import Classifier
 from rsviz.study.store import ResultStore
@@ -103,9 +103,7 @@ def load_image(ref: ImageRef, model: Classifier) -> torch.Tensor:
     """An image of the set preprocessed for `model`, checked against its content hash."""
     from rsviz.imagesets import ImageEntry
 
-    info = model.info
-    x = preprocess(ImageEntry(ref.name, ref.ref, ref.label).load(), info.input_size,
-                   info.resize, info.interpolation)
+    x = model_input(ImageEntry(ref.name, ref.ref, ref.label).load(), model)
     if tensor_hash(x) != ref.hash:
         raise RsvizError(f"{ref.name}: the image changed since the plan was made.")
     return x

@@ -10,7 +10,7 @@ from rsviz.errors import ImageError
 
 def load_image(spec: str, model: Any) -> tuple[Any, str]:
     """Image tensor [3,H,W] preprocessed for the model, and its display name."""
-    from rsviz.images import SAMPLES, load_image_file, load_sample, preprocess
+    from rsviz.images import SAMPLES, load_image_file, load_sample, model_input
 
     if spec.startswith("sample:"):
         loaded = load_sample(spec[len("sample:"):])
@@ -22,11 +22,3 @@ def load_image(spec: str, model: Any) -> tuple[Any, str]:
                              + ", ".join(f"sample:{s}" for s in SAMPLES) + ").")
         loaded = load_image_file(spec)
     return model_input(loaded.original, model), loaded.name
-
-
-def model_input(image: Any, model: Any) -> Any:
-    """A PIL image resized and cropped as the model expects, as a [3,H,W] tensor in [0, 1]."""
-    from rsviz.images import preprocess
-
-    info = model.info
-    return preprocess(image, info.input_size, info.resize, info.interpolation)
