@@ -333,10 +333,6 @@ class Job:
         self.status, self.message = status, message
         self._clock.stop()
 
-    @property
-    def cancel_requested(self) -> bool:
-        return self._cancel.is_set()
-
     def snapshot(self) -> JobSnapshot:
         with self._lock:
             return JobSnapshot(

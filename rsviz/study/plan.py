@@ -18,6 +18,7 @@ from rsviz.certification import CertificationConfig
 from rsviz.config import check_count, check_probability, check_sigma
 from rsviz.errors import ConfigError, RsvizError
 from rsviz.imagesets import ImageSetSpec
+from rsviz.models.refs import check_model_ref
 
 CERTIFY_KEYS = ("n0", "n", "alpha")  # what a plan says about CERTIFY; σ and seed are the plan's
 
@@ -217,15 +218,6 @@ def parse_plan(text: str, suffix: str = ".yaml") -> StudyPlan:
 
 
 # ------------------------------------------------------------------------ checks before a run
-
-
-def check_model_ref(ref: str) -> None:
-    """A model reference rsviz can load (`rsviz.models.refs`: a registry name,
-    torchvision:NAME, timm:NAME, hf-hub:REPO, checkpoint:PATH or ARCH:PATH of an existing
-    file), else ConfigError with one line. Nothing is loaded."""
-    from rsviz.models.refs import check_model_ref as check
-
-    check(ref)
 
 
 def check_plan(plan: StudyPlan, base: str | Path | None = None, attacks: bool = True,

@@ -18,7 +18,7 @@ from rsviz.errors import ConfigError, RsvizError
 from rsviz.images import model_input
 from rsviz.imagesets import ImageSet
 from rsviz.jobs import Progress
-from rsviz.models import Classifier
+from rsviz.models import Classifier, load_model_ref
 from rsviz.study.aggregate import StudyResults
 from rsviz.study.plan import StudyPlan, check_plan
 from rsviz.study.runners import LocalRunner
@@ -31,14 +31,6 @@ def default_results_dir() -> Path:
     """Where the app keeps studies: $RSVIZ_RESULTS_DIR, else results/ beside the package."""
     env = os.environ.get("RSVIZ_RESULTS_DIR")
     return Path(env) if env else Path(__file__).resolve().parents[2] / "results"
-
-
-def load_model_ref(ref: str, device: torch.device | str = "cpu") -> Classifier:
-    """A plan's model, by reference (rsviz.models.refs: registry name, torchvision:NAME,
-    timm:NAME, hf-hub:REPO, checkpoint:PATH or ARCH:PATH)."""
-    from rsviz.models.refs import load_model_ref as load
-
-    return load(ref, device)
 
 
 def load_models(plan: StudyPlan, given: Classifier | Sequence[Classifier] | None = None,
