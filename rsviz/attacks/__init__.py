@@ -21,7 +21,11 @@ from typing import Any, Callable
 import torch
 
 from rsviz.attacks.base import Attack, AttackState, run_steps
+from rsviz.attacks.hsja import HopSkipJump
 from rsviz.attacks.oracle import CRITERIA, Oracle, OracleConfig, empirical_p_a
+from rsviz.attacks.rays import RayS
+from rsviz.attacks.rs_aware.attacks import rs_aware_hsja, rs_aware_rays, rs_aware_surfree
+from rsviz.attacks.surfree import SurFree
 from rsviz.errors import ConfigError
 from rsviz.jobs import NullProgress, Progress
 from rsviz.models import Classifier
@@ -37,28 +41,6 @@ VARIANTS: dict[str, str] = {
 MEASURE_QUERIES = 100  # fresh queries measuring the final point's empirical P_a (not budgeted)
 
 TracePoint = tuple[int, int, float, float, str]  # (queries, forward_passes, l2, linf, phase)
-
-
-def _hsja(**params: Any) -> Attack:
-    from rsviz.attacks.hsja import HopSkipJump
-    return HopSkipJump(**params)
-
-
-def _surfree(**params: Any) -> Attack:
-    from rsviz.attacks.surfree import SurFree  # written separately; imported only when used
-    return SurFree(**params)
-
-
-def _rays(**params: Any) -> Attack:
-    from rsviz.attacks.rays import RayS
-    return RayS(**params)
-
-
-def _rs_aware(name: str) -> Callable[..., Attack]:
-    def build(**params: Any) -> Attack:
-        from rsviz.attacks.rs_aware import attacks
-        return getattr(attacks, f"rs_aware_{name}")(**params)
-    return build
 
 
 @dataclass(frozen=True)
@@ -98,24 +80,24 @@ REGISTRY: dict[str, AttackSpec] = {
     "hsja": AttackSpec(
         name="hsja", label="HopSkipJump (HSJA, L2)",
         paper="Chen, Jordan, Wainwright, HopSkipJumpAttack, IEEE S&P 2020",
-        distance="l2", factory=_hsja,
+        distance="l2", factory=HopSkipJump,
         defaults={"gamma": 1.0, "min_theta": 1.7e-6, "init_num_evals": 100,
                   "max_num_evals": 10_000, "first_delta": 0.1, "max_init_tries": 100,
                   "max_step_halvings": 25},
-        rs_aware=_rs_aware("hsja"),
+        rs_aware=rs_aware_hsja,
         rs_aware_defaults={**_TEST_DEFAULTS, "probe_scale": 1.0, "bisection_tol": 0.5},
     ),
     "surfree": AttackSpec(
         name="surfree", label="SurFree (L2)",
         paper="Maho, Furon, Le Merrer, SurFree: a fast surrogate-free black-box attack, CVPR 2021",
-        distance="l2", factory=_surfree, defaults={},
-        rs_aware=_rs_aware("surfree"), rs_aware_defaults=dict(_TEST_DEFAULTS),
+        distance="l2", factory=SurFree, defaults={},
+        rs_aware=rs_aware_surfree, rs_aware_defaults=dict(_TEST_DEFAULTS),
     ),
     "rays": AttackSpec(
         name="rays", label="RayS (L∞, L2 reported)",
         paper="Chen & Gu, RayS: a ray searching method for hard-label adversarial attack, KDD 2020",
-        distance="linf", factory=_rays, defaults={"lin_search_steps": 10, "tol": 1e-3},
-        rs_aware=_rs_aware("rays"), rs_aware_defaults={**_TEST_DEFAULTS, "tol_sigma": 0.5},
+        distance="linf", factory=RayS, defaults={"lin_search_steps": 10, "tol": 1e-3},
+        rs_aware=rs_aware_rays, rs_aware_defaults={**_TEST_DEFAULTS, "tol_sigma": 0.5},
     ),
 }
 
