@@ -12,6 +12,7 @@ from rsviz.jobs import Progress
 from rsviz.models import Classifier
 from rsviz.slices.config import SliceConfig
 from rsviz.smoothing import forward_labels
+from rsviz.whitebox import find_boundary_point
 
 
 def gram_schmidt(a: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -72,10 +73,6 @@ def make_plane(model: Classifier, x_o: torch.Tensor, config: SliceConfig,
             raise RsvizError("The second image is the same as x_o: choose another one.")
         landmarks.append((config.target or "second image", float(first.norm()), 0.0))
     else:
-        try:
-            from rsviz.whitebox import find_boundary_point
-        except ImportError as exc:  # the module is written by another helper
-            raise RsvizError("white-box boundary point not available") from exc
         point = find_boundary_point(model, x_o, y, generator=generator, progress=progress)
         first = point.x_a.detach().float().cpu() - x_cpu
         landmarks.append(("x_a (white-box)", float(point.distance), 0.0))
