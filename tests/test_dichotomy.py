@@ -218,6 +218,20 @@ def test_simulation_matches_live_queries_tiny_cnn(tiny_model):
 # ------------------------------------------------------------------ CLI and page
 
 
+def test_segment_auto_is_whitebox():
+    """"auto" (rsviz dichotomy --segment auto, old scripts) is the white-box segment."""
+    from rsviz.views.dichotomy import SEGMENTS, DichotomyRequest
+
+    auto, whitebox = (DichotomyRequest(model_id="m", image_hash="h", kind=kind,
+                                       forward="cpu/eager/fp32/torch-2.14.1",
+                                       config=DichotomyConfig(sigma=0.25))
+                      for kind in ("auto", "whitebox"))
+    assert auto.kind == "whitebox" and auto.key() == whitebox.key()
+    assert DichotomyRequest(model_id="m", image_hash="h", forward="cpu/eager/fp32/torch-2.14.1",
+                            config=DichotomyConfig(sigma=0.25)).kind == "whitebox"
+    assert "auto" not in SEGMENTS  # the page offers the three real kinds
+
+
 def test_cli_json(capsys):
     from rsviz.cli import main
 
