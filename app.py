@@ -29,10 +29,11 @@ def page_title(path: Path) -> str:
 
 
 def url_path(path: Path) -> str:
-    """'2_Boundary_slice.py' -> 'Boundary_slice': the name Streamlit also gives the file of
-    pages/ before st.navigation runs, so a deep link's first load finds its page (a lowercase
-    path showed Streamlit's "Page not found" dialog over the right page)."""
-    return re.sub(r"^\d+_", "", path.stem)
+    """'2_Boundary_slice.py' -> 'boundary_slice'. Not the name Streamlit's pages/ discovery
+    gives the file ('Boundary_slice'): with equal names a rerun ran the page file alone,
+    without app.py's sidebar. A deep link's first load shows Streamlit's "Page not found"
+    notice over the right page (streamlit issue 8860); Escape closes it."""
+    return re.sub(r"^\d+_", "", path.stem).lower()
 
 
 def main() -> None:
