@@ -118,3 +118,14 @@ def test_default_sigma_follows_the_training_noise(lite0):
             assert sigma == spec.trained_sigma and "trained" in why
     noisy = spec_info(REGISTRY["tiny_cnn"]).__class__(**{**lite0.info.__dict__, "trained_sigma": 0.25})
     assert default_sigma(noisy) == (0.25, "σ = 0.25: the noise this model was trained with")
+
+
+def test_default_sigma_of_a_plain_cifar10_model_is_the_literatures():
+    """CIFAR-10 models start at 0.25 (Cohen et al.'s grid 0.12/0.25/0.5/1.0), ImageNet-class and
+    toy models at the paper's 0.05, a trained σ wins over both."""
+    cifar = spec_info(REGISTRY["cifar10_resnet8_random"])
+    sigma, why = default_sigma(cifar)
+    assert sigma == 0.25 and "CIFAR-10" in why
+    assert default_sigma(spec_info(REGISTRY["tiny_cnn"]))[0] == PAPER_SIGMA
+    trained = cifar.__class__(**{**cifar.__dict__, "trained_sigma": 0.5})
+    assert default_sigma(trained)[0] == 0.5

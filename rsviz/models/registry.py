@@ -265,9 +265,16 @@ def spec_model_id(spec: ModelSpec) -> str:
     return f"{spec.name}-{version}"
 
 
+CIFAR10_SIGMA = 0.25  # the middle of the CIFAR-10 literature's σ ∈ {0.12, 0.25, 0.5, 1.0}
+
+
 def default_sigma(info: ModelInfo) -> tuple[float, str]:
     """The σ the app starts with for a model, and why: the training σ of a noise-trained model,
-    else the paper's 0.05 for a plain one."""
+    0.25 for a plain CIFAR-10 model (the literature's σ ∈ {0.12, 0.25, 0.5, 1.0}), else the
+    paper's 0.05 for a plain ImageNet one."""
     if info.trained_sigma > 0:
         return info.trained_sigma, f"σ = {info.trained_sigma:g}: the noise this model was trained with"
+    if tuple(info.class_names) == CIFAR10_CLASSES:
+        return CIFAR10_SIGMA, (f"σ = {CIFAR10_SIGMA:g}: CIFAR-10's usual middle value "
+                               "(the literature uses 0.12, 0.25, 0.5 and 1.0)")
     return PAPER_SIGMA, f"σ = {PAPER_SIGMA:g}: the paper's value for a model trained without noise"
