@@ -23,11 +23,9 @@ def numbers(text: str, kind: type, what: str) -> tuple:
 
 
 def attack_names() -> list[str]:
-    try:
-        from rsviz.attacks import REGISTRY
-        return list(REGISTRY)
-    except ImportError:
-        return ["hsja", "surfree", "rays"]
+    from rsviz.attacks import REGISTRY
+
+    return list(REGISTRY)
 
 
 def define_plan(model_name: str, sigma: float = 0.25, sigma_why: str = "") -> StudyPlan:
