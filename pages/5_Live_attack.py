@@ -108,7 +108,7 @@ def render_partial(partial) -> None:
 
 
 def render(result: dict, fresh: bool) -> None:
-    runs = result if "trace" not in result else {"run": result}
+    runs = ({k: result[k] for k in ("f", "g")} if "trace" not in result else {"run": result})
     if "f" in runs:
         compare_caption(runs["f"]["trace"], runs["g"]["trace"])
     for name, run in runs.items():

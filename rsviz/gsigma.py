@@ -79,8 +79,8 @@ def _side(k: np.ndarray, m: np.ndarray, alpha: float) -> np.ndarray:
 
 
 def sequential_counts(model: Classifier, points: torch.Tensor, y: int, sigma: float,
-                      search: GSigmaSearch, generator: torch.Generator
-                      ) -> tuple[np.ndarray, int]:
+                      search: GSigmaSearch, generator: torch.Generator,
+                      precision: str = "auto") -> tuple[np.ndarray, int]:
     """Sequential votes at each point, stopping once `_side` decides it: (counts [m, C] of the
     votes drawn, forward passes)."""
     def needed(counts: np.ndarray, drawn: np.ndarray) -> np.ndarray:
@@ -88,20 +88,21 @@ def sequential_counts(model: Classifier, points: torch.Tensor, y: int, sigma: fl
         return np.where(decided, 0, search.round_votes)
 
     return lazy_sample(model, points, sigma, search.max_votes, generator, needed,
-                       round_size=search.round_votes * len(points))
+                       precision=precision, round_size=search.round_votes * len(points))
 
 
 def sequential_votes(model: Classifier, points: torch.Tensor, y: int, sigma: float,
-                     search: GSigmaSearch, generator: torch.Generator
-                     ) -> tuple[np.ndarray, np.ndarray, int]:
+                     search: GSigmaSearch, generator: torch.Generator,
+                     precision: str = "auto") -> tuple[np.ndarray, np.ndarray, int]:
     """Sequential votes at each point: (votes for y [m], votes drawn [m], forward passes)."""
-    counts, passes = sequential_counts(model, points, y, sigma, search, generator)
+    counts, passes = sequential_counts(model, points, y, sigma, search, generator, precision)
     return counts[:, y], counts.sum(1), passes
 
 
 def find_gsigma(model: Classifier, x_o: torch.Tensor, direction: torch.Tensor, y: int,
                 sigma: float, search: GSigmaSearch | None = None, start: float | None = None,
-                seed: int = 0, progress: Progress | None = None) -> GSigmaCrossing:
+                seed: int = 0, progress: Progress | None = None,
+                precision: str = "auto") -> GSigmaCrossing:
     """∂g_σ along x_o + t·u (u = `direction`, normalised here) from distance `start` (default
     σ): see the module docstring. Costs at most `search.max_passes()` forward passes."""
     search = search or GSigmaSearch()
@@ -118,7 +119,7 @@ def find_gsigma(model: Classifier, x_o: torch.Tensor, direction: torch.Tensor, y
         nonlocal passes
         progress.check_cancel()
         points = x_o[None] + torch.tensor(ts, device=device).view(-1, 1, 1, 1) * u[None]
-        k, m, spent = sequential_votes(model, points, y, sigma, search, generator)
+        k, m, spent = sequential_votes(model, points, y, sigma, search, generator, precision)
         passes += spent
         tested.extend((float(t), int(a), int(b)) for t, a, b in zip(ts, k, m))
         progress.report(len(tested), search.max_points(), f"∂g_σ search: {len(tested)} points")
@@ -127,7 +128,9 @@ def find_gsigma(model: Classifier, x_o: torch.Tensor, direction: torch.Tensor, y
     def result(status: str, t: float | None, low: float, high: float | None) -> GSigmaCrossing:
         return GSigmaCrossing(status, t, low, high, sigma, passes, tuple(tested))
 
-    if run([0.0])[0] < 0:
+    run([0.0])  # x_o, judged by the test as `check_at_xo` does (near ½: y's side)
+    _, k, m = tested[-1]
+    if _side(np.array([k]), np.array([m]), search.alpha)[0] < 0:
         return result(AT_XO, None, 0.0, 0.0)
     cap = search.cap_sigmas * sigma
     first = min(start if start and start > 0 else sigma, cap)

@@ -243,7 +243,8 @@ def compute_profile(model: Classifier, x_o: torch.Tensor, config: ProfileConfig,
     if config.search_passes():
         progress.report(0, None, "∂g_σ along x_a − x_o")
         search = find_gsigma(model, x_o, direction, y, config.sigma, config.gsigma,
-                             start=distance, seed=config.seed, progress=progress)
+                             start=distance, seed=config.seed, progress=progress,
+                             precision=config.precision)
     stop = config.stop if config.stop is not None else config.window_stop(distance, search)
     t = np.linspace(config.start, stop, config.points)
     if t[0] > 0:  # x_o itself is needed for R(x_o, σ) in eq. (6)

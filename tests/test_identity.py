@@ -184,3 +184,36 @@ def test_legacy_results_open_labelled_and_conflicts_are_refused(tiny_model, imag
     assert {row["forward"] for row in old.summary()} == {"legacy"}
     with pytest.raises(RsvizError, match="open these folders separately"):
         open_many(folders)
+
+
+def test_attacks_on_f_are_keyed_by_what_runs_them(tiny_model, x):
+    """f's queries go through eager torch whatever engine the sampler has: an attack on f says
+    eager, the g run of a comparison says the engine's identity, and both run."""
+    from rsviz.attacks import OracleConfig
+    from rsviz.views.attack import AttackRequest, CompareRequest
+
+    nchw = EagerNCHW(tiny_model, tiny_model.info.input_shape)
+    nchw.prepare()
+    attach(tiny_model, nchw)
+    on_f = AttackRequest(**inputs(tiny_model, x), attack="hsja", config=OracleConfig(budget=5))
+    assert on_f.forward == f"cpu/eager/fp32/torch-{TORCH}"
+    on_f.check_inputs(tiny_model, x)
+    runs = CompareRequest(**inputs(tiny_model, x), attack="hsja",
+                          config=OracleConfig(sigma=0.25, n=3, budget=5)).runs()
+    assert runs["f"].forward == on_f.forward
+    assert runs["g"].forward.startswith("cpu/eager_nchw/fp32/")
+    runs["g"].check_inputs(tiny_model, x)
+
+
+def test_a_job_refuses_an_engine_switched_after_its_request(tiny_model, x):
+    """The app's sessions share one model: a request built before another session switched the
+    engine must not be computed and stored under its old key."""
+    from rsviz.views.base import timed_run
+
+    attach(tiny_model, None)
+    request = votes(tiny_model, x)
+    nchw = EagerNCHW(tiny_model, tiny_model.info.input_shape)
+    nchw.prepare()
+    attach(tiny_model, nchw)
+    with pytest.raises(ConfigError, match="Build the request again"):
+        timed_run(request, tiny_model, x)

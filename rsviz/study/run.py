@@ -183,7 +183,8 @@ def merge_results(studies: Sequence[StudyResults]) -> list[dict]:
 
 
 def _numbers(result: dict) -> dict:
-    return {k: v for k, v in result.items() if k not in ("seconds", "model", "model_id")}
+    return {k: v for k, v in result.items()
+            if k not in ("seconds", "model", "model_id", "image", "image_idx", "task_id")}
 
 
 def open_many(folders: Sequence[str | Path]) -> StudyResults:

@@ -38,6 +38,12 @@ class AttackRequest(Request):
             raise ConfigError("An attack request needs an OracleConfig.")
         object.__setattr__(self, "params", tuple(sorted(dict(self.params).items())))
         super().__post_init__()
+        if self.forward and self.config.sigma is None:  # f's queries never use the engine
+            object.__setattr__(self, "forward", _eager(self.forward).tag())
+
+    def running_forward(self, model: Any) -> Any:
+        running = super().running_forward(model)
+        return _eager(running.tag()) if self.config.sigma is None else running
 
     def cost(self) -> Cost:
         """At most budget × n forward passes (n = 1 against f; lazy votes often stop early),
@@ -73,6 +79,14 @@ class AttackRequest(Request):
                 "adv_label_f": trace.adv_label_f, "states": len(trace.points),
                 "variant": self.variant, "p_a_empirical": trace.p_a_empirical,
                 "seconds": result["seconds"]}
+
+
+def _eager(tag: str) -> Any:
+    """The identity `tag` run by eager torch (attacks on f go through `forward_labels`)."""
+    from rsviz.identity import Forward
+
+    forward = Forward.parse(tag)
+    return Forward(forward.device, forward.precision, "eager", "", forward.torch)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -112,16 +126,21 @@ class CompareRequest(Request):
         progress = progress_of(progress, cancel)
         runs, out, offset = self.runs(), {}, 0
         total = self.cost().passes
+        reused = False
         for which, request in runs.items():
             share = request.cost().passes
-            out[which], _ = run_cached(request, model, x,
-                                       _Part(progress, which, offset, share, total, out))
+            out[which], cached = run_cached(request, model, x,
+                                            _Part(progress, which, offset, share, total, out))
+            reused = reused or cached
             offset += share
-        return out
+        return {**out, "reused": reused}  # a part from the cache: not a timing to learn from
 
     def summary(self, result: dict, class_name: Callable[[int], str] = str) -> dict[str, Any]:
         return {which: request.summary(result[which], class_name)
                 for which, request in self.runs().items()}
+
+    def running_forward(self, model: Any) -> Any:
+        return self.runs()["g"].running_forward(model)
 
 
 class _Part:

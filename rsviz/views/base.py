@@ -128,6 +128,14 @@ class Request:
     def summary(self, result: Any) -> dict[str, Any]:
         raise NotImplementedError
 
+    def running_forward(self, model: Any) -> Any:
+        """The `Forward` that `run` would use on `model` now (views whose forwards bypass
+        the vote sampler's engine override it)."""
+        from rsviz.engines import forward_of
+        from rsviz.identity import Forward
+
+        return forward_of(model, Forward.parse(self.forward).precision)
+
     def check_inputs(self, model: Any, x: Any) -> None:
         """The model and image are the ones this request names (else its key would lie)."""
         from rsviz.images import tensor_hash
@@ -138,10 +146,9 @@ class Request:
         if x is not None and self.image_hash and tensor_hash(x) != self.image_hash:
             raise ConfigError(f"This {self.NAME} request is for another image.")
         if self.forward:
-            from rsviz.engines import forward_of
             from rsviz.identity import Forward
 
-            running = forward_of(model, Forward.parse(self.forward).precision)
+            running = self.running_forward(model)
             if running.tag() != self.forward:
                 raise ConfigError(
                     f"This {self.NAME} request is for {Forward.parse(self.forward).describe()}; "
@@ -279,10 +286,15 @@ def record_timing(request: Request, model: Any, elapsed: float) -> None:
 
 def timed_run(request: Request, model: Any, x: Any, progress: Any = None,
               cancel: Any = None) -> Any:
-    """`request.run(...)`, its wall time learned for later estimates (`record_timing`)."""
+    """`request.run(...)` after `check_inputs` (the app's jobs share one model between
+    sessions: an engine switched meanwhile must not be stored under this key), its wall time
+    learned for later estimates (`record_timing`) unless the result says it reused cached
+    parts ("reused")."""
     import time
 
+    request.check_inputs(model, x)
     started = time.perf_counter()
     result = request.run(model, x, progress, cancel)
-    record_timing(request, model, time.perf_counter() - started)
+    if not (isinstance(result, dict) and result.get("reused")):
+        record_timing(request, model, time.perf_counter() - started)
     return result

@@ -111,12 +111,12 @@ def choose_segment(model: Any, x: Any, y: int, request: DichotomyRequest,
     segment, note = _segment(model, x, y, request, progress)
     if request.past_gsigma:
         segment = past_gsigma(model, segment, request.config.sigma, request.extension,
-                              request.config.seed, progress)
+                              request.config.seed, progress, request.config.precision)
     return segment, note
 
 
 def past_gsigma(model: Any, segment: Any, sigma: float, extension: float, seed: int = 0,
-                progress: Any = None) -> Any:
+                progress: Any = None, precision: str = "auto") -> Any:
     """The segment with B moved to `extension`·σ past ∂g_σ along A→B (the search starts at
     the old B's ∂f crossing); beyond the search's cap, B sits at the cap and the caption says
     so; a g_σ that already disagrees at A is one clear error."""
@@ -129,12 +129,12 @@ def past_gsigma(model: Any, segment: Any, sigma: float, extension: float, seed: 
     u = (b - a) / max(length, 1e-12)
     crossing = find_gsigma(model, a, u, segment.y, sigma, start=max(length - extension * sigma,
                                                                     sigma),
-                           seed=seed, progress=progress)
+                           seed=seed, progress=progress, precision=precision)
     if crossing.status == AT_XO:
         raise RsvizError(crossing.describe() + " Choose another image, a smaller σ, or the "
                          "class g_σ gives at x_o.")
     reach = crossing.t + extension * sigma if crossing.found else crossing.low
-    new_b = (a + reach * u).clamp(0, 1)
+    new_b = a + reach * u  # not clamped: the search, like the votes, left the cube too
     where = (f"B moved to {extension:g}σ past ∂g_σ at {crossing.t:.3f} from A (searched with "
              f"{crossing.forward_passes:,} passes)" if crossing.found
              else crossing.describe() + " B sits at the search's cap")
