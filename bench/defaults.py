@@ -17,7 +17,7 @@ import argparse
 import time
 
 from rsviz import engines
-from rsviz.defaults import PAGES, page_defaults
+from rsviz.defaults import COMPARE_F_QUERIES, PAGES, page_defaults
 from rsviz.device import describe_device, tcmalloc_loaded
 from rsviz.models import default_sigma, load_model
 from rsviz.views.base import inputs, measured_rate, seconds
@@ -58,7 +58,7 @@ def request_for(page: str, d: dict, model, x, sigma: float):
         from rsviz.views.attack import CompareRequest
         return CompareRequest(**ids, attack="hsja", config=OracleConfig(
             sigma=sigma, n=N, criterion="single_draw", p_a=0.5, budget=d["budget"], seed=0),
-            variant="plain")
+            variant="plain", f_budget=min(2000, COMPARE_F_QUERIES * d["budget"]))
     raise ValueError(page)
 
 
@@ -83,7 +83,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for page in args.pages.split(","):
         d = page_defaults(page, rate, args.preset, gpu=model.device.type == "cuda",
-                          n=N + 1 if page == "attack" else N)  # the attack page compares f, g
+                          n=N + (COMPARE_F_QUERIES if page == "attack" else 0))
         request = request_for(page, d, model, x, sigma)
         estimate = seconds(request.cost(), rate)
         started = time.perf_counter()

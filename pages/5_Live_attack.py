@@ -11,6 +11,7 @@ import dataclasses
 import streamlit as st
 
 from rsviz.attacks import CRITERIA, REGISTRY, VARIANTS, AttackTrace, OracleConfig
+from rsviz.defaults import COMPARE_F_QUERIES
 from rsviz.figures.attacks import trace_rows
 from rsviz.figures.votes import vote_histogram
 from rsviz.views.attack import AttackRequest, CompareRequest, votes_at_adv
@@ -53,7 +54,7 @@ target = choice(cols[4].radio, "Attacked classifier", "attack_target", ["both", 
                      "(the paper's story: one converges, one stalls). σ and n come from the "
                      "sidebar.")
 smoothed = target != "f"
-per_query = {"both": state.n + 1, "g": state.n, "f": 1}[target]
+per_query = {"both": state.n + COMPARE_F_QUERIES, "g": state.n, "f": 1}[target]
 budget = int(widget(cols[2].number_input, "Budget (queries)", "attack_budget",
                     sized("attack", model, n=per_query)["budget"],
                     min_value=10, max_value=100_000, step=250,
@@ -83,8 +84,9 @@ config = request_or_stop(lambda: OracleConfig(
 if config.target == y:
     show_error(f"The target class {y} is the class f gives x_o already.")
     st.stop()
-if target == "both":
-    request = CompareRequest(**inputs(model, x), attack=attack, config=config, variant=variant)
+if target == "both":  # f's queries cost one pass, g's up to n: f gets more of them
+    request = CompareRequest(**inputs(model, x), attack=attack, config=config, variant=variant,
+                             f_budget=min(2000, COMPARE_F_QUERIES * budget))
 else:
     request = AttackRequest(**inputs(model, x), attack=attack, config=config, variant=variant)
 key = request.key()

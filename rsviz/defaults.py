@@ -173,6 +173,10 @@ def page_defaults(page: str, rate: float, preset: str = "quick", gpu: bool = Fal
     return next((s for s in ladder if passes(page, s) <= affordable), ladder[-1])
 
 
+# The attack page's comparison runs f with this many queries per query on g: one costs a
+# forward pass, the other up to n; HSJA roughly halves f's L2 only after ~1 000 queries on Lite0
+COMPARE_F_QUERIES = 5
+
 VIEW_OF_PAGE = {"image": "image-votes", "attack": "attack-compare"}  # page -> its default view
 
 

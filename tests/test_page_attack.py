@@ -93,12 +93,16 @@ def test_default_run_compares_f_and_g_on_one_chart(app_env):
     at = make_app(PAGE)
     assert at.radio(key="attack_target_w").value == "both"
     at.number_input(key="attack_budget_w").set_value(BUDGET).run()
-    start(at, "live_attack", lambda a: any("Same attack, seed and budget" in c.value
+    start(at, "live_attack", lambda a: any("Same attack and seed" in c.value
                                            for c in a.caption))
     model, x, ids = page_inputs()
-    request = CompareRequest(**ids, attack="hsja", config=config())
+    from rsviz.defaults import COMPARE_F_QUERIES
+
+    request = CompareRequest(**ids, attack="hsja", config=config(),
+                             f_budget=min(2000, COMPARE_F_QUERIES * BUDGET))
     runs = request.runs()
     assert runs["f"].config.sigma is None and runs["g"].config.sigma == 0.05
+    assert runs["f"].config.budget == COMPARE_F_QUERIES * BUDGET  # f's queries cost 1 pass
     for sub in runs.values():  # each run was stored under its own key
         assert default_cache().get(sub.key()) is not None
     curve = next(f for f in figures(at) if f["layout"]["yaxis"]["title"]["text"].startswith("L2"))
@@ -112,10 +116,13 @@ def test_cli_compare_prints_f_and_g(capsys):
     from rsviz.cli import main
 
     code = main(["attack", "sample:coffee", "--model", "tiny_cnn", "--device", "cpu",
-                 "--engine", "eager", "--sigma", "0.05", "--budget", "60", "--compare", "--json"])
+                 "--engine", "eager", "--sigma", "0.05", "--budget", "60", "--compare",
+                 "--f-budget", "120", "--json"])
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     assert set(out["compare"]) == {"f", "g"}
+    assert out["compare"]["f"]["config"]["budget"] == 120
+    assert out["compare"]["g"]["config"]["budget"] == 60
     assert out["compare"]["f"]["oracle"] == "undefended f"
     assert "σ=0.05" in out["compare"]["g"]["oracle"]
     assert main(["attack", "sample:coffee", "--model", "tiny_cnn", "--compare"]) != 0  # no σ

@@ -72,8 +72,9 @@ def compare_caption(on_f: Any, on_g: Any) -> None:
             return "found no adversarial point"
         return (f"went from L2 {first:.4g} at its first success to {trace.l2:.4g} "
                 f"({first / max(trace.l2, 1e-12):.1f}× closer)")
-    st.caption(f"Same attack, seed and budget: against f it {gain(on_f)}; against g_{{σ,n}} "
-               f"it {gain(on_g)}.")
+    st.caption(f"Same attack and seed: against f ({on_f.config.budget:,} queries, one forward "
+               f"pass each) it {gain(on_f)}; against g_{{σ,n}} ({on_g.config.budget:,} queries of "
+               f"up to n passes) it {gain(on_g)}.")
 
 
 def show_images(trace: Any, x: Any, y: int, class_name: Any) -> None:

@@ -44,8 +44,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--precision", choices=["auto", "fp32", "bf16", "fp16"], default="auto",
                         help="forward precision of the oracle")
     parser.add_argument("--compare", action="store_true",
-                        help="with --sigma: the same attack, seed and budget against f too, "
-                             "both summaries side by side (the app's default)")
+                        help="with --sigma: the same attack and seed against f too, both "
+                             "summaries side by side (the app's default)")
+    parser.add_argument("--f-budget", type=int, default=None,
+                        help="with --compare: queries against f (default: --budget)")
     parser.add_argument("--out", help="folder for trace.csv, trace.json, x_adv.png, "
                                       "perturbation.png")
 
@@ -115,7 +117,8 @@ def run(args: argparse.Namespace) -> dict:
         from rsviz.views.attack import CompareRequest
 
         request = CompareRequest(**view_inputs(model, x), attack=args.attack, config=config,
-                                 params=tuple(params.items()), variant=args.variant)
+                                 params=tuple(params.items()), variant=args.variant,
+                                 f_budget=args.f_budget)
         result = run_view(request, model, x, f"{NAME} {args.attack} (f and g)")
         return {**context(model, x, name, request),
                 "compare": request.summary(result, model.info.class_name)}

@@ -91,9 +91,11 @@ def _eager(tag: str) -> Any:
 
 @dataclass(frozen=True, kw_only=True)
 class CompareRequest(Request):
-    """The paper's story in one run: the same attack, seed and budget against f and against
-    g_{σ,n} (`config`, σ set; its variant `variant`), each an `AttackRequest` cached on its
-    own (so either opens alone later). The result is {"f": attack result, "g": attack result}.
+    """The paper's story in one run: the same attack and seed against f and against g_{σ,n}
+    (`config`, σ set; its variant `variant`), each an `AttackRequest` cached on its own (so
+    either opens alone later). f gets `f_budget` queries (None: g's budget): a query of f costs
+    one forward pass, one of g up to n, so f can afford more in the same time. The result is
+    {"f": attack result, "g": attack result, "reused": a part came from the cache}.
     """
 
     NAME = "attack-compare"
@@ -103,6 +105,7 @@ class CompareRequest(Request):
     config: Any = None
     params: tuple[tuple[str, Any], ...] = ()
     variant: str = "plain"
+    f_budget: int | None = None
 
     def __post_init__(self) -> None:
         if self.config is None or self.config.sigma is None:
@@ -114,7 +117,7 @@ class CompareRequest(Request):
         """The two attack requests: "f" (undefended, fp32 as every attack on f) and "g"."""
         ids = {f.name: getattr(self, f.name) for f in dataclasses.fields(Request)}
         on_f = dataclasses.replace(self.config, sigma=None, criterion="single_draw",
-                                   precision="fp32")
+                                   precision="fp32", budget=self.f_budget or self.config.budget)
         return {"f": AttackRequest(**ids, attack=self.attack, config=on_f, params=self.params),
                 "g": AttackRequest(**ids, attack=self.attack, config=self.config,
                                    params=self.params, variant=self.variant)}
