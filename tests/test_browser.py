@@ -9,6 +9,7 @@ interaction: σ changed in the sidebar, kept across a page switch.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -53,17 +54,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def app_url(tmp_path_factory):
-    """A running `streamlit run app.py` on tiny_cnn; its log lands in test-artifacts/."""
+@contextlib.contextmanager
+def served(model: str, cache: Path, log_name: str):
+    """A running `streamlit run app.py` on `model` with its own disk cache; yields its URL; its
+    log lands in test-artifacts/."""
     port = free_port()
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    for old in SHOTS.glob("*.png"):  # artefacts of this run only
-        old.unlink()
-    log_path = SHOTS.parent / "streamlit.log"
-    env = {**os.environ, "RSVIZ_MODEL": "tiny_cnn", "RSVIZ_OFFLINE": "1",
-           "RSVIZ_CACHE_DIR": str(tmp_path_factory.mktemp("browser_cache")),
-           "PYTHONUNBUFFERED": "1"}
+    log_path = SHOTS.parent / log_name
+    env = {**os.environ, "RSVIZ_MODEL": model, "RSVIZ_OFFLINE": "1",
+           "RSVIZ_CACHE_DIR": str(cache), "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
            "--server.address", "127.0.0.1", "--server.headless", "true",
            "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
@@ -93,6 +91,16 @@ def app_url(tmp_path_factory):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(5)
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    """The app on tiny_cnn."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for old in SHOTS.glob("*.png"):  # artefacts of this run only
+        old.unlink()
+    with served("tiny_cnn", tmp_path_factory.mktemp("browser_cache"), "streamlit.log") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -272,3 +280,42 @@ def test_start_draws_the_figure(page, app_url, stem, url_path, label):
     path = screenshot(page, f"{stem}_started")
     assert page.locator('[data-testid="stPlotlyChart"]').count() > charts_before, path
     assert problems(page) == [], path
+
+
+def test_cifar10_model_in_chromium(browser, tmp_path):
+    """The 32×32 path in a real browser (the CIFAR-10-shaped test model): Image & model shows
+    CIFAR-10 classes; a slice and an attack run from settings given in the URL and draw."""
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    try:
+        with served("cifar10_resnet8_random", tmp_path / "cache", "streamlit_cifar.log") as url:
+            page.goto(url, wait_until="domcontentloaded")
+            wait_rendered(page, 90)
+            text = page.locator('[data-testid="stMain"]').inner_text()
+            assert sum(name in text for name in ("airplane", "automobile", "bird", "cat",
+                                                 "deer", "dog", "frog", "horse", "ship",
+                                                 "truck")) >= 3, screenshot(page, "cifar_image")
+            for path, label in (("boundary_slice?sl_grid=5&sl_N=10&sl_ns=5",
+                                 "Compute the slice"),
+                                ("live_attack?attack_budget=20&attack_target=f",
+                                 "Run the attack")):
+                page.goto(f"{url}/{path}", wait_until="domcontentloaded")
+                wait_rendered(page, 90)
+                if page.get_by_text("Page not found").count():
+                    page.keyboard.press("Escape")
+                    page.wait_for_timeout(300)
+                before = page.locator('[data-testid="stPlotlyChart"]').count()
+                page.get_by_role("button", name=label).first.click()
+                deadline = time.monotonic() + 90
+                while time.monotonic() < deadline:
+                    page.wait_for_timeout(1000)
+                    if (page.locator('[data-testid="stPlotlyChart"]').count() > before
+                            and not page.get_by_role("button", name="Cancel").count()):
+                        break
+                wait_rendered(page, 90)
+                shot = screenshot(page, f"cifar_{path.split('?')[0]}")
+                assert page.locator('[data-testid="stPlotlyChart"]').count() > before, shot
+                assert problems(page) == [], shot
+    finally:
+        context.close()
