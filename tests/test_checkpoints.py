@@ -36,6 +36,7 @@ from torch import nn
 from rsviz.cache import make_key
 from rsviz.errors import CheckpointMismatch, ModelUnavailable
 from rsviz.models import IMAGENET_MEAN, IMAGENET_STD, load_checkpoint
+from tests.helpers import random_batchnorm
 
 TOL = 1e-5
 CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)
@@ -44,12 +45,7 @@ CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2023, 0.1994, 0.2010)
 def _net(arch: str = "resnet18", num_classes: int = 1000, seed: int = 0) -> nn.Module:
     torch.manual_seed(seed)
     net = torchvision.models.get_model(arch, weights=None, num_classes=num_classes)
-    with torch.no_grad():  # non-trivial batch-norm statistics, so eval mode matters
-        for module in net.modules():
-            if isinstance(module, nn.BatchNorm2d):
-                module.running_mean.uniform_(-0.1, 0.1)
-                module.running_var.uniform_(0.5, 1.5)
-    return net
+    return random_batchnorm(net)
 
 
 def _saved(obj, **kwargs) -> bytes:
@@ -397,14 +393,7 @@ class BearpawCifarResNet(nn.Module):
 
 def cohen_cifar_model(depth: int = 110, seed: int = 0) -> nn.Module:
     torch.manual_seed(seed)
-    net = BearpawCifarResNet(depth)
-    with torch.no_grad():
-        for module in net.modules():
-            if isinstance(module, nn.BatchNorm2d):
-                module.running_mean.uniform_(-0.1, 0.1)
-                module.running_var.uniform_(0.5, 1.5)
-                module.weight.uniform_(0.5, 1.5)
-                module.bias.uniform_(-0.1, 0.1)
+    net = random_batchnorm(BearpawCifarResNet(depth), weight=True, bias=True)
     return nn.Sequential(CohenNormalizeLayer(CIFAR_MEAN, CIFAR_STD), net).eval()
 
 
@@ -572,14 +561,7 @@ class TradesWideResNet(nn.Module):
 
 def trades_wrn(depth: int, widen: int, sub_block1: bool = False, seed: int = 0) -> nn.Module:
     torch.manual_seed(seed)
-    net = TradesWideResNet(depth, widen, sub_block1)
-    with torch.no_grad():
-        for module in net.modules():
-            if isinstance(module, nn.BatchNorm2d):
-                module.running_mean.uniform_(-0.1, 0.1)
-                module.running_var.uniform_(0.5, 1.5)
-                module.weight.uniform_(0.5, 1.5)
-    return net.eval()
+    return random_batchnorm(TradesWideResNet(depth, widen, sub_block1), weight=True).eval()
 
 
 def test_robustbench_cifar10_wideresnet_28_10_replica_gives_identical_logits():

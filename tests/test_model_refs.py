@@ -16,6 +16,7 @@ import torch
 
 from rsviz.errors import ConfigError, ModelUnavailable
 from rsviz.models import load_model_ref, parse_model_ref
+from tests.helpers import random_batchnorm
 
 TOL = 1e-5
 REVISION = "0123456789abcdef0123456789abcdef01234567"
@@ -56,13 +57,7 @@ def random_timm(name: str, seed: int = 0, **kwargs):
     import timm
 
     torch.manual_seed(seed)
-    net = timm.create_model(name, pretrained=False, **kwargs).eval()
-    with torch.no_grad():
-        for module in net.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
-                module.running_mean.uniform_(-0.1, 0.1)
-                module.running_var.uniform_(0.5, 1.5)
-    return net
+    return random_batchnorm(timm.create_model(name, pretrained=False, **kwargs).eval())
 
 
 def pixels(size: int) -> torch.Tensor:
