@@ -127,13 +127,18 @@ def attack_page(at):
     assert shown["L2"] == (f"{trace.l2:.4g}" if trace.success else "—")
 
 
-def study_page(at):
+def fill_small_study(at):
+    """The Study form's small plan on the 3 golden images (n 5, 10 queries, CERTIFY 8 + 32)."""
     at.text_input(key="study_ns_w").set_value("5").run()
     at.number_input(key="study_budget_w").set_value(10).run()
     at.number_input(key="study_n0_w").set_value(8).run()
     at.number_input(key="study_cn_w").set_value(32).run()
     at.radio(key="study_src_w").set_value("Folder on the server").run()
     at.text_input(key="study_folder_w").set_value(str(ROOT / "tests/golden/images")).run()
+
+
+def study_page(at):
+    fill_small_study(at)
     assert "3 image(s)" in texts(at)
     done = re.compile(r"(\d+) of (\d+) tasks done")
     start(at, "study", lambda a: any((m := done.search(c.value)) and m[1] == m[2] != "0"

@@ -10,6 +10,7 @@ import pytest
 from rsviz.study import StudyPlan
 from rsviz.views.study import request_for, results_name
 from tests.conftest import ROOT, make_app, run_until
+from tests.test_app import fill_small_study
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 DONE = re.compile(r"(\d+) of (\d+) tasks done")
@@ -102,12 +103,7 @@ def test_sigma_follows_the_model_and_cost_is_stated_before_start(app_env):
     sigma = default_sigma(load_model("tiny_cnn").info)[0]
     assert sigma != 0.25 and at.text_input(key="study_sigmas_w").value == f"{sigma:g}"
     at.text_input(key="study_sigmas_w").set_value("0.05").run()
-    at.text_input(key="study_ns_w").set_value("5").run()
-    at.number_input(key="study_budget_w").set_value(10).run()
-    at.number_input(key="study_n0_w").set_value(8).run()
-    at.number_input(key="study_cn_w").set_value(32).run()
-    at.radio(key="study_src_w").set_value("Folder on the server").run()
-    at.text_input(key="study_folder_w").set_value(str(ROOT / "tests/golden/images")).run()
+    fill_small_study(at)
     assert not at.exception, at.exception
     start_button(at)  # not started yet
     note = " ".join(c.value for c in at.caption)
