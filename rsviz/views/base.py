@@ -94,20 +94,22 @@ class Request:
             return
         from rsviz.identity import Forward
 
-        holders = [self, *(getattr(self, f.name) for f in dataclasses.fields(self))]
-        holders = [h for h in holders if isinstance(getattr(h, "precision", None), str)]
-        wanted = {h.precision for h in holders} - {"auto"}
+        # the request itself (name None) and each config field that has a precision
+        fields = {None: self, **{f.name: getattr(self, f.name) for f in dataclasses.fields(self)}}
+        holders = {name: h for name, h in fields.items()
+                   if isinstance(getattr(h, "precision", None), str)}
+        wanted = {h.precision for h in holders.values()} - {"auto"}
         if len(wanted) > 1:
             raise ConfigError(f"One {self.NAME} request runs one precision, not "
                               f"{' and '.join(sorted(wanted))}.")
         forward = Forward.parse(self.forward).with_precision(wanted.pop() if wanted else "auto")
         object.__setattr__(self, "forward", forward.tag())
-        for holder in holders:
-            if holder.precision == "auto" and holder is self:
+        for name, holder in holders.items():
+            if holder.precision != "auto":
+                continue
+            if name is None:
                 object.__setattr__(self, "precision", forward.precision)
-            elif holder.precision == "auto":
-                name = next(f.name for f in dataclasses.fields(self)
-                            if getattr(self, f.name) is holder)
+            else:
                 object.__setattr__(self, name, dataclasses.replace(holder,
                                                                    precision=forward.precision))
 
