@@ -195,9 +195,8 @@ def view_panel(slot: str, request: Any, model: Any, x: Any, render: Callable[[An
     count passes the engine does not report)."""
     from rsviz.views.base import estimate, timed_run
 
-    cost = request.cost()
     guess = estimate(request, model)
-    eta = guess.seconds
+    cost, eta = guess.cost, guess.seconds
     cost_note = (f"Estimated cost: {cost.describe()} ≈ {format_eta(eta)} "
                  f"{guess.describe()} on {model.device.type.upper()}. {note}")
     confirm = f"{cost.describe()}, about {format_eta(eta)}" if eta > CONFIRM_ABOVE_S else ""

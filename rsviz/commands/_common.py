@@ -172,7 +172,7 @@ def run_view(request: Any, model: Any, x: Any, label: str) -> Any:
     guess = estimate(request, model)
     wait = guess.seconds
     shown = f"{wait:,.0f}" if wait >= 10 else f"{wait:.1f}"
-    print(f"{label}: {request.cost().describe()}, ≈ {shown} s {guess.describe()}; "
+    print(f"{label}: {guess.cost.describe()}, ≈ {shown} s {guess.describe()}; "
           f"f runs on {describe_forward(model, request.forward)}", file=sys.stderr)
     return run_cached(request, model, x, StderrProgress(label))[0]
 

@@ -207,10 +207,14 @@ class Estimate:
     forward identity; before any run, the prior measured by bench/defaults.py)."""
 
     seconds: float
-    passes: int
+    cost: Cost
     rate: float
     factor: float
     runs: int
+
+    @property
+    def passes(self) -> int:
+        return self.cost.passes
 
     def describe(self) -> str:
         basis = (f"× {self.factor:.2f} learned from {self.runs} run{'s' * (self.runs > 1)} here"
@@ -258,7 +262,7 @@ def estimate(request: Request, model: Any) -> Estimate:
     """How long `request` will take here (`Estimate`); the page and the CLI show it."""
     cost, rate = request.cost(), measured_rate(model)
     factor, runs = view_factor(request.NAME, model, request.forward)
-    return Estimate(seconds(cost, rate) * factor, cost.passes, rate, factor, runs)
+    return Estimate(seconds(cost, rate) * factor, cost, rate, factor, runs)
 
 
 def record_timing(request: Request, model: Any, elapsed: float) -> None:
