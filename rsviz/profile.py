@@ -35,6 +35,7 @@ from rsviz.whitebox import BoundaryPoint, find_boundary_point, predict_labels
 
 CHUNK = 4  # profile points per vote-sampling call (one progress report each)
 WINDOWS = ("gsigma", "x_a")
+ZONE_SIGMAS = 3.0  # the dense part of a far ∂g_σ window starts this far before the bracket
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,23 @@ class ProfileConfig:
             return max(crossing.low, distance * 1.1)
         pi0 = min(threshold_exact(n, p) for n in self.n_values for p in self.p_levels)
         reach = float(stats.norm.ppf(1 - max(pi0, 1e-6)))  # p_y falls to π0 (hyperplane)
-        return max(crossing.t + self.sigma * (reach + 1.0), distance * 1.1)
+        # from the bracket's far end: the search locates ∂g_σ only within [low, high]
+        return max(crossing.high + self.sigma * (reach + 2.0), distance * 1.1)
+
+    def window_points(self, distance: float, crossing=None) -> np.ndarray:
+        """The profile's distances from x_o. When the default window reaches a ∂g_σ found far
+        past x_a (RS pushed the boundary out: often hundreds of σ), half the points go to
+        [low − ZONE_SIGMAS·σ, stop], where p̂_y falls over a few σ, so that a fall narrower than
+        the spacing of a uniform grid is still drawn; the other half cover x_o … that zone."""
+        stop = self.stop if self.stop is not None else self.window_stop(distance, crossing)
+        zone = None
+        if self.stop is None and crossing is not None and crossing.found:
+            zone = max(crossing.low - ZONE_SIGMAS * self.sigma, self.start)
+        if zone is None or (stop - zone) > 0.5 * (stop - self.start) or self.points < 4:
+            return np.linspace(self.start, stop, self.points)
+        near = self.points // 2
+        return np.concatenate([np.linspace(self.start, zone, self.points - near, endpoint=False),
+                               np.linspace(zone, stop, near)])
 
 
 @dataclass(frozen=True)
@@ -245,8 +262,7 @@ def compute_profile(model: Classifier, x_o: torch.Tensor, config: ProfileConfig,
         search = find_gsigma(model, x_o, direction, y, config.sigma, config.gsigma,
                              start=distance, seed=config.seed, progress=progress,
                              precision=config.precision)
-    stop = config.stop if config.stop is not None else config.window_stop(distance, search)
-    t = np.linspace(config.start, stop, config.points)
+    t = config.window_points(distance, search)
     if t[0] > 0:  # x_o itself is needed for R(x_o, σ) in eq. (6)
         t = np.concatenate([[0.0], t])
     points = profile_points(x_o, direction, t)

@@ -154,3 +154,22 @@ def test_page_computes_profile(app_env):
     assert not at.exception, at.exception
     assert len(at.get("plotly_chart")) == 2  # profile + curvature spectrum
     assert len(at.table) == 1
+
+
+def test_far_gsigma_gets_half_the_points_where_p_y_falls():
+    """∂g_σ found 1 000σ past x_a: a uniform grid would space points 2.5 apart (50σ) and miss
+    a fall of a few σ; the window puts half its points from 3σ before the bracket to its end,
+    and that end lies past the bracket's far side."""
+    from rsviz.gsigma import FOUND, GSigmaCrossing
+
+    sigma = 0.05
+    far = GSigmaCrossing(FOUND, 50.1, 50.0, 50.2, sigma, 2000)
+    config = ProfileConfig(sigma=sigma, points=30, n_values=(5, 10, 50))
+    t = config.window_points(0.2, far)
+    assert len(t) == 30 and np.all(np.diff(t) > 0)
+    assert t[-1] > far.high + sigma
+    zone = t[t >= far.low - 3 * sigma]
+    assert len(zone) == 15 and np.diff(zone).max() < sigma  # the fall is resolved
+    assert t[0] == 0.0 and (t < far.low - 3 * sigma).sum() == 15
+    near = GSigmaCrossing(FOUND, 0.3, 0.28, 0.32, sigma, 2000)  # ∂g_σ near x_a: uniform
+    assert np.allclose(np.diff(config.window_points(0.2, near)), np.diff(config.window_points(0.2, near))[0])

@@ -15,7 +15,8 @@ class ProfileRequest(Request):
     "seconds": wall time}."""
 
     NAME = "profile"
-    VERSION = "2"  # 2: the default window is drawn around ∂g_σ, searched first
+    VERSION = "3"  # 2: the default window is drawn around ∂g_σ, searched first; 3: points
+    # dense where p̂_y falls when ∂g_σ is far, the window past the search bracket's far end
 
     config: Any
 
