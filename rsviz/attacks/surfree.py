@@ -123,12 +123,6 @@ def circle_point(x_o: torch.Tensor, u: torch.Tensor, v: torch.Tensor, dist: floa
     return (x_o + step.view_as(x_o)).clamp(0.0, 1.0)
 
 
-def angle_gap(theta_a: float, theta_b: float) -> float:
-    """|cos θ_a − cos θ_b|: how far apart two angles put their circle points from x_o, relative
-    to ‖x_b − x_o‖ (the binary search's stopping measure, BS_gamma)."""
-    return abs(math.cos(math.radians(theta_a)) - math.cos(math.radians(theta_b)))
-
-
 # --------------------------------------------------------------------------- the attack
 
 
@@ -232,30 +226,29 @@ class SurFree:
                       theta_max: float) -> float:
         """Binary search on θ from the accepted trial angle `good` towards x_o: the bracket's
         other end is one trial step θ_max/T further (θ_max already updated after the success),
-        taken as rejected without a query. Stops when angle_gap ≤ BS_gamma or after
+        taken as rejected without a query. Stops when |cos θ_good − cos θ_bad| ≤ BS_gamma or after
         BS_max_iteration steps; with `check_opposite`, each step on the positive side also
         queries the mirror angle and moves there when only the mirror is accepted. Returns the
-        largest accepted angle (signed)."""
+        largest accepted angle (signed).
+
+        The search runs on |θ| (`bisect`): the circle's distance to x_o depends on cos θ only,
+        so a move to the mirror is an accepted step whose sign flips."""
         sign = 1.0 if good > 0 else -1.0
-        bad = sign * min(abs(good) + theta_max / self.T, MAX_ANGLE)
+        bad = min(abs(good) + theta_max / self.T, MAX_ANGLE)
         mirror = self.check_opposite and good > 0
-        accepts = lambda theta: bool(oracle.is_adversarial(point(theta)))  # noqa: E731
-        if not mirror:
-            return bisect(accepts, bad, good, self.BS_gamma, self.BS_max_iteration,
-                          scale=lambda t: math.cos(math.radians(t)))
-        for _ in range(self.BS_max_iteration):
-            if angle_gap(good, bad) <= self.BS_gamma:
-                break
-            mid = (good + bad) / 2
-            hit, hit_mirror = accepts(mid), (accepts(-mid) if mirror else False)
-            if hit:
-                good = mid
-            elif hit_mirror:
-                good, bad = -mid, -bad
-            else:
-                bad = mid
-            mirror = mirror and hit_mirror and good > 0
-        return good
+
+        def accepts(angle: float) -> bool:
+            nonlocal sign, mirror
+            hit = bool(oracle.is_adversarial(point(sign * angle)))
+            hit_mirror = mirror and bool(oracle.is_adversarial(point(-sign * angle)))
+            if hit_mirror and not hit:
+                sign = -sign
+            mirror = mirror and hit_mirror and sign > 0
+            return hit or hit_mirror
+
+        angle = bisect(accepts, bad, abs(good), self.BS_gamma, self.BS_max_iteration,
+                       scale=lambda t: math.cos(math.radians(t)))
+        return sign * angle
 
     # ----------------------------------------------------------------------- iteration
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from rsviz.attacks.bisection import bisect_bracket
 from rsviz.models import Classifier
 from rsviz.smoothing import certify, make_generator, sample_votes
 
@@ -37,10 +38,7 @@ def boundary_distance(model: Classifier, x: torch.Tensor, y: int, direction: tor
         high *= 2
         if high > MAX_DISTANCE:
             return math.inf
-    low = 0.0
-    for _ in range(steps):
-        mid = (low + high) / 2
-        low, high = (mid, high) if p_y(mid) >= 0.5 else (low, mid)
+    low, high = bisect_bracket(lambda t: p_y(t) < 0.5, 0.0, high, tol=0.0, max_steps=steps)
     return (low + high) / 2
 
 
