@@ -1,7 +1,8 @@
 """Decision-based attacks against f or g_{σ,n}, reached only through an `Oracle`.
 
-`REGISTRY` maps an attack name to its factory, label, paper, distance and published defaults;
-`run_attack` drives one attack to the end of its budget and returns a picklable
+`REGISTRY` maps an attack name to its label, paper, distance and classes; the hyper-parameters
+and their published defaults are written once, as keyword defaults of the classes' `__init__`
+(`AttackSpec.defaults_for` reads them). `run_attack` drives one attack to the end of its budget and returns a picklable
 `AttackTrace` (what the page, the CLI and the study cache and plot).
 
 Every attack has two variants (`VARIANTS`): "plain", the published attack, and "rs-aware", the
@@ -16,15 +17,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
-from rsviz.attacks.base import Attack, AttackState, run_steps
+from rsviz.attacks.base import Attack, AttackState, run_steps, signature_defaults
 from rsviz.attacks.hsja import HopSkipJump
 from rsviz.attacks.oracle import CRITERIA, Oracle, OracleConfig, empirical_p_a
 from rsviz.attacks.rays import RayS
-from rsviz.attacks.rs_aware.attacks import rs_aware_hsja, rs_aware_rays, rs_aware_surfree
+from rsviz.attacks.rs_aware.attacks import (RSAwareHopSkipJump, RSAwareRayS, noise_aware,
+                                            noise_aware_defaults)
 from rsviz.attacks.surfree import SurFree
 from rsviz.errors import ConfigError
 from rsviz.jobs import NullProgress, Progress
@@ -52,52 +54,41 @@ class AttackSpec:
         label: name shown in the UI.
         paper: reference of the paper the implementation follows.
         distance: the norm the attack minimises ("l2" or "linf").
-        factory: builds the attack from keyword hyper-parameters.
-        defaults: the published default hyper-parameters (documented in the module).
-        rs_aware: builds the RS-aware variant (plain and RS-aware keyword hyper-parameters).
-        rs_aware_defaults: the RS-aware variant's own hyper-parameters (added to `defaults`).
+        factory: the attack's class; its `__init__` keywords are the hyper-parameters and
+            their defaults the published ones (documented in its module).
+        rs_aware: the class of the RS-aware variant's attack, run by `noise_aware` (its own
+            keywords, the plain ones it passes on, and the wrapper's tests and check).
     """
 
     name: str
     label: str
     paper: str
     distance: str
-    factory: Callable[..., Attack]
-    defaults: dict[str, Any] = field(default_factory=dict)
-    rs_aware: Callable[..., Attack] | None = None
-    rs_aware_defaults: dict[str, Any] = field(default_factory=dict)
+    factory: type
+    rs_aware: type
 
     def defaults_for(self, variant: str = "plain") -> dict[str, Any]:
-        """The hyper-parameters a run of `variant` starts from."""
-        return {**self.defaults, **self.rs_aware_defaults} if variant == "rs-aware" \
-            else dict(self.defaults)
+        """The hyper-parameters a run of `variant` starts from (read from the signatures)."""
+        if variant == "rs-aware":
+            return noise_aware_defaults(self.rs_aware)
+        return signature_defaults(self.factory)
 
-
-_TEST_DEFAULTS = {"test_level": None, "test_margin": 0.25, "test_error": 0.1, "max_repeats": 7,
-                  "check_repeats": 10, "push_steps": 4}  # test_level None: P_a + 0.15
 
 REGISTRY: dict[str, AttackSpec] = {
     "hsja": AttackSpec(
         name="hsja", label="HopSkipJump (HSJA, L2)",
         paper="Chen, Jordan, Wainwright, HopSkipJumpAttack, IEEE S&P 2020",
-        distance="l2", factory=HopSkipJump,
-        defaults={"gamma": 1.0, "min_theta": 1.7e-6, "init_num_evals": 100,
-                  "max_num_evals": 10_000, "first_delta": 0.1, "max_init_tries": 100,
-                  "max_step_halvings": 25},
-        rs_aware=rs_aware_hsja,
-        rs_aware_defaults={**_TEST_DEFAULTS, "probe_scale": 1.0, "bisection_tol": 0.5},
+        distance="l2", factory=HopSkipJump, rs_aware=RSAwareHopSkipJump,
     ),
     "surfree": AttackSpec(
         name="surfree", label="SurFree (L2)",
         paper="Maho, Furon, Le Merrer, SurFree: a fast surrogate-free black-box attack, CVPR 2021",
-        distance="l2", factory=SurFree, defaults={},
-        rs_aware=rs_aware_surfree, rs_aware_defaults=dict(_TEST_DEFAULTS),
+        distance="l2", factory=SurFree, rs_aware=SurFree,
     ),
     "rays": AttackSpec(
         name="rays", label="RayS (L∞, L2 reported)",
         paper="Chen & Gu, RayS: a ray searching method for hard-label adversarial attack, KDD 2020",
-        distance="linf", factory=RayS, defaults={"lin_search_steps": 10, "tol": 1e-3},
-        rs_aware=rs_aware_rays, rs_aware_defaults={**_TEST_DEFAULTS, "tol_sigma": 0.5},
+        distance="linf", factory=RayS, rs_aware=RSAwareRayS,
     ),
 }
 
@@ -111,16 +102,15 @@ def check_variant(variant: str) -> str:
 
 def make_attack(name: str, params: dict[str, Any] | None = None,
                 variant: str = "plain") -> Attack:
-    """Build a registry attack (`variant` "plain" or "rs-aware") with its defaults overridden
-    by `params`."""
+    """Build a registry attack (`variant` "plain" or "rs-aware"): its signature's defaults,
+    overridden by `params`."""
     if name not in REGISTRY:
         raise ConfigError(f"Unknown attack {name!r}; available: {', '.join(REGISTRY)}.")
     spec = REGISTRY[name]
-    factory = spec.rs_aware if check_variant(variant) == "rs-aware" else spec.factory
-    if factory is None:
-        raise ConfigError(f"{spec.label} has no {variant} variant.")
     try:
-        return factory(**{**spec.defaults_for(variant), **(params or {})})
+        if check_variant(variant) == "rs-aware":
+            return noise_aware(spec.rs_aware, **(params or {}))
+        return spec.factory(**(params or {}))
     except TypeError as exc:
         raise ConfigError(f"Bad parameters for {spec.label} ({variant}): {exc}") from exc
 

@@ -12,8 +12,9 @@ the attack's own iterate does against a random classifier.
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
-from typing import Iterator, Protocol
+from typing import Any, Iterator, Protocol
 
 import torch
 
@@ -65,6 +66,23 @@ class Attack(Protocol):
 
     def steps(self, oracle: Oracle, x_o: torch.Tensor,
               generator: torch.Generator) -> Iterator[AttackState]: ...
+
+
+def signature_defaults(cls: type) -> dict[str, Any]:
+    """The keyword defaults of `cls.__init__`, the one place an attack's hyper-parameters are
+    written: a subclass whose `__init__` passes `**kwargs` on gets its base classes' too (its
+    own win). Parameters without a default (e.g. a wrapped attack) are left out."""
+    found: dict[str, Any] = {}
+    for klass in cls.__mro__:
+        if "__init__" not in vars(klass):
+            continue
+        params = inspect.signature(vars(klass)["__init__"]).parameters.values()
+        for p in params:
+            if p.default is not p.empty:
+                found.setdefault(p.name, p.default)
+        if not any(p.kind is p.VAR_KEYWORD for p in params):
+            break
+    return found
 
 
 def distortions(x: torch.Tensor, x_o: torch.Tensor) -> tuple[float, float]:

@@ -173,37 +173,67 @@ class HopSkipJump:
         """θ for inputs of dimension d: max(γ d^{-3/2}, min_theta)."""
         return max(self.gamma / (d * math.sqrt(d)), self.min_theta)
 
+    # ------------------------------------------------------------------ hooks of a variant
+    # The loop of `steps` is the paper's; a variant (the RS-aware HSJA) overrides only these.
+
+    def search_threshold(self, oracle: Oracle, x_o: torch.Tensor, x_far: torch.Tensor) -> float:
+        """θ of the binary search from x_o to the accepted x_far (the paper's: `threshold`)."""
+        return self.threshold(x_o.numel())
+
+    def probes(self, oracle: Oracle) -> Oracle:
+        """What answers the direction estimate's probes (the paper's: the oracle itself)."""
+        return oracle
+
+    def probe_radius(self, oracle: Oracle, t: int, d: int, dist: float) -> float:
+        """δ_t of iteration t's direction estimate: δ_1 = first_delta, then √d θ ‖x − x_o‖."""
+        return self.first_delta if t == 1 else math.sqrt(d) * self.threshold(d) * dist
+
+    def iteration_reserve(self, oracle: Oracle, x_o: torch.Tensor, x_b: torch.Tensor) -> int:
+        """Queries kept out of the direction estimate for the step search and the bisection."""
+        return binary_search_steps(self.search_threshold(oracle, x_o, x_b)) \
+            + self.max_step_halvings + 1
+
+    def phase(self, oracle: Oracle, t: int, num_evals: int, delta: float,
+              stepped: bool) -> str:
+        """The phase of iteration t (`stepped`: the step search found an adversarial point);
+        t = 0 is the initialisation."""
+        if t == 0:
+            return "initialisation"
+        if not stepped:
+            return f"iteration {t}: no adversarial step ({num_evals} directions)"
+        return f"iteration {t}: {num_evals} directions"
+
+    # ------------------------------------------------------------------------- the loop
+
     def steps(self, oracle: Oracle, x_o: torch.Tensor,
               generator: torch.Generator) -> Iterator[AttackState]:
         x_o = x_o.to(oracle.device, torch.float32)
         d = x_o.numel()
-        theta = self.threshold(d)
-        search_cost = binary_search_steps(theta)
+
+        def boundary(x_far: torch.Tensor) -> torch.Tensor:
+            return binary_search(oracle, x_o, x_far, self.search_threshold(oracle, x_o, x_far))
 
         start = uniform_start(oracle, x_o, generator, self.max_init_tries)
         if start is None:
             yield make_state(oracle, 0, None, "initialisation failed: no adversarial noise")
             return
-        x_b = binary_search(oracle, x_o, start, theta)
-        yield make_state(oracle, 0, x_b, "initialisation")
-
+        x_b = boundary(start)
+        yield make_state(oracle, 0, x_b, self.phase(oracle, 0, 0, 0.0, True))
+        probes = self.probes(oracle)
         t = 1
         while True:
             dist = float((x_b - x_o).norm())
-            reserve = search_cost + self.max_step_halvings + 1
             num_evals = min(int(self.init_num_evals * math.sqrt(t)), self.max_num_evals,
-                            oracle.remaining - reserve)
+                            oracle.remaining - self.iteration_reserve(oracle, x_o, x_b))
             if num_evals < 2:
                 yield make_state(oracle, t, x_b, "budget left too small for an iteration")
                 return
-            delta = self.first_delta if t == 1 else math.sqrt(d) * theta * dist
-            direction = estimate_direction(oracle, x_b, num_evals, delta, generator)
+            delta = self.probe_radius(oracle, t, d, dist)
+            direction = estimate_direction(probes, x_b, num_evals, delta, generator)
             x_new = geometric_step(oracle, x_b, direction, dist / math.sqrt(t),
                                    self.max_step_halvings)
-            if x_new is None:
-                phase = f"iteration {t}: no adversarial step ({num_evals} directions)"
-            else:
-                x_b = binary_search(oracle, x_o, x_new, theta)
-                phase = f"iteration {t}: {num_evals} directions"
-            yield make_state(oracle, t, x_b, phase)
+            if x_new is not None:
+                x_b = boundary(x_new)
+            yield make_state(oracle, t, x_b,
+                             self.phase(oracle, t, num_evals, delta, x_new is not None))
             t += 1

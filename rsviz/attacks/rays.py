@@ -32,6 +32,7 @@ from rsviz.attacks.base import AttackState, make_state
 from rsviz.attacks.bisection import bisect
 from rsviz.attacks.oracle import Oracle
 from rsviz.config import check_count
+from rsviz.errors import ConfigError
 
 
 def ray_point(x_o: torch.Tensor, signs: torch.Tensor, radius: float) -> torch.Tensor:
@@ -69,10 +70,14 @@ class RayS:
     def __init__(self, lin_search_steps: int = 10, tol: float = 1e-3) -> None:
         check_count("lin_search_steps", lin_search_steps)
         if not tol > 0:
-            from rsviz.errors import ConfigError
             raise ConfigError(f"tol must be positive (got {tol!r}).")
         self.lin_search_steps = lin_search_steps
         self.tol = float(tol)
+
+    def radius_tolerance(self, oracle: Oracle) -> float:
+        """Tolerance of the radius bisection on r√d (the paper's: `tol`); the hook a variant
+        (the RS-aware RayS) overrides."""
+        return self.tol
 
     def _initial(self, oracle: Oracle, x_o: torch.Tensor, signs: torch.Tensor,
                  tol: float) -> float | None:
@@ -85,7 +90,7 @@ class RayS:
               generator: torch.Generator) -> Iterator[AttackState]:
         x_o = x_o.to(oracle.device, torch.float32)
         dim = x_o.numel()
-        tol = self.tol / math.sqrt(dim)
+        tol = self.radius_tolerance(oracle) / math.sqrt(dim)
         best_signs = torch.ones_like(x_o)   # s_0 = all +1; the first ray tried is its
         best_r = math.inf                    # level-0 flip (all −1), as in the authors' code
         level, index, iteration = 0, 0, 0

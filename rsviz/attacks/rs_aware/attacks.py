@@ -1,8 +1,12 @@
 """RS-aware variants of HSJA, SurFree and RayS: the published attacks, told that g is random.
 
-Each variant is the plain attack driven through a `NoiseAwareOracle` (composition, no edit of
-the published attack's code), plus, for HSJA and RayS, the few hyper-parameters that only make
-sense against noise. What each one changes (σ, n and P_a of the defence are public):
+Each variant is the plain attack driven through a `NoiseAwareOracle` by `NoiseAware`
+(composition: the decisions and the level-P_a check live in the oracle view and the wrapper),
+plus, for HSJA and RayS, a subclass of the published attack that overrides only its hooks
+(HSJA: probes, probe radius, bisection threshold, reserve, phase; RayS: the bisection's
+tolerance) and adds the few hyper-parameters that only make sense against noise. Every
+hyper-parameter is written once, as a keyword default of an `__init__` (`REGISTRY` reads them
+with `signature_defaults`). What each one changes (σ, n and P_a of the defence are public):
 
 - all three: every decision (initial noise, step or ray check, every bisection step) is a
   sequential test on repeated queries (`SequentialTest`, level P_a + 0.15 by default: the
@@ -34,24 +38,13 @@ from typing import Any, Iterator
 
 import torch
 
-from rsviz.attacks.base import AttackState, Stalled, distortions, make_state
-from rsviz.attacks.hsja import (HopSkipJump, binary_search, binary_search_steps,
-                                estimate_direction, geometric_step, uniform_start)
+from rsviz.attacks.base import AttackState, Stalled, distortions, make_state, signature_defaults
+from rsviz.attacks.hsja import HopSkipJump, binary_search_steps
 from rsviz.attacks.oracle import Oracle
 from rsviz.attacks.rays import RayS
 from rsviz.attacks.rs_aware.decisions import SequentialTest, default_test_level
 from rsviz.attacks.rs_aware.noisy_oracle import NoiseAwareOracle, ProbeView, push_offset
-from rsviz.attacks.surfree import SurFree
 from rsviz.errors import BudgetExhausted, ConfigError
-
-TEST_KEYS = ("test_margin", "test_error", "max_repeats", "check_repeats", "test_level",
-             "push_steps")
-
-
-def split_params(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(the sequential test's and check's parameters, the rest)."""
-    test = {k: v for k, v in params.items() if k in TEST_KEYS}
-    return test, {k: v for k, v in params.items() if k not in TEST_KEYS}
 
 
 class NoiseAware:
@@ -122,109 +115,97 @@ class NoiseAware:
         yield self._state(noisy, make_state(oracle, iteration, noisy.best_x, phase))
 
 
-class HopSkipJumpCore:
-    """The HSJA loop of `rsviz.attacks.hsja` on a `NoiseAwareOracle`, with σ-scaled probes.
+TEST_KEYS = tuple(signature_defaults(NoiseAware))  # the test's, the check's and the push's
+
+
+def noise_aware(core: type, **params: Any) -> NoiseAware:
+    """The RS-aware variant: `core` (an attack class) built from its own `params`, driven by a
+    `NoiseAware` built from the rest (`TEST_KEYS`)."""
+    test = {k: v for k, v in params.items() if k in TEST_KEYS}
+    core_params = {k: v for k, v in params.items() if k not in TEST_KEYS}
+    return NoiseAware(core(**core_params), core.name, **test)
+
+
+def noise_aware_defaults(core: type) -> dict[str, Any]:
+    """The hyper-parameters an RS-aware run of `core` starts from: the core's and the
+    wrapper's keyword defaults."""
+    return {**signature_defaults(core), **signature_defaults(NoiseAware)}
+
+
+class RSAwareHopSkipJump(HopSkipJump):
+    """HSJA with σ-scaled probes and a σ-wide bisection: the published loop, its hooks
+    overridden (each returns the paper's value against f, σ = None).
 
     Args:
         probe_scale: δ = max(δ_t, probe_scale·σ√d) for the direction estimate.
         bisection_tol: the bisection stops at bisection_tol·σ (L2 along the segment).
-        plain: the plain HSJA's hyper-parameters (registry defaults).
+        plain: the plain HSJA's hyper-parameters.
     """
-
-    name = "hsja"
 
     def __init__(self, probe_scale: float = 1.0, bisection_tol: float = 0.5,
                  **plain: Any) -> None:
         if not (probe_scale >= 0 and bisection_tol > 0):
             raise ConfigError("probe_scale must be ≥ 0 and bisection_tol > 0.")
-        self.plain = HopSkipJump(**plain)
+        super().__init__(**plain)
         self.probe_scale = float(probe_scale)
         self.bisection_tol = float(bisection_tol)
 
-    def steps(self, oracle: NoiseAwareOracle, x_o: torch.Tensor,
-              generator: torch.Generator) -> Iterator[AttackState]:
+    def search_threshold(self, oracle: Oracle, x_o: torch.Tensor, x_far: torch.Tensor) -> float:
+        """θ of a bisection that stops at bisection_tol·σ along the segment (at most ¼): the
+        test cannot place the boundary more finely than its width."""
+        theta = super().search_threshold(oracle, x_o, x_far)
         sigma = oracle.config.sigma
-        if sigma is None:  # nothing to be aware of: the plain attack, query for query
-            yield from self.plain.steps(oracle, x_o, generator)
-            return
-        x_o = x_o.to(oracle.device, torch.float32)
-        d = x_o.numel()
-        plain = self.plain
-        theta_plain = plain.threshold(d)
-        tol = self.bisection_tol * sigma
+        if sigma is None:
+            return theta
+        length = float((x_far - x_o).norm())
+        return min(0.25, max(theta, self.bisection_tol * sigma / max(length, 1e-12)))
 
-        def theta(x_far: torch.Tensor) -> float:
-            length = float((x_far - x_o).norm())
-            return min(0.25, max(theta_plain, tol / max(length, 1e-12)))
+    def probes(self, oracle: Oracle) -> Any:
+        """Single queries (`ProbeView`): more directions beat repeated answers for an average
+        of ±1's."""
+        return oracle if oracle.config.sigma is None else ProbeView(oracle)
 
-        start = uniform_start(oracle, x_o, generator, plain.max_init_tries)
-        if start is None:
-            yield make_state(oracle, 0, None, "initialisation failed: no adversarial noise")
-            return
-        x_b = binary_search(oracle, x_o, start, theta(start))
-        yield make_state(oracle, 0, x_b, "initialisation (tested bisection)")
-        probes = ProbeView(oracle)
-        t = 1
-        while True:
-            dist = float((x_b - x_o).norm())
-            # expected cost of a step search and a bisection, ~3 answers a tested decision
-            reserve = 3 * (binary_search_steps(theta(x_b)) + 4) + oracle.check_repeats
-            num_evals = min(int(plain.init_num_evals * math.sqrt(t)), plain.max_num_evals,
-                            oracle.remaining - reserve)
-            if num_evals < 2:
-                yield make_state(oracle, t, x_b, "budget left too small for an iteration")
-                return
-            delta_t = plain.first_delta if t == 1 else math.sqrt(d) * theta_plain * dist
-            delta = max(delta_t, self.probe_scale * sigma * math.sqrt(d))
-            before = oracle.queries
-            direction = estimate_direction(probes, x_b, num_evals, delta, generator)
-            spent = oracle.queries - before
-            x_new = geometric_step(oracle, x_b, direction, dist / math.sqrt(t),
-                                   plain.max_step_halvings)
-            if x_new is None:
-                phase = f"iteration {t}: no adversarial step ({spent} probes, δ={delta:.3g})"
-            else:
-                x_b = binary_search(oracle, x_o, x_new, theta(x_new))
-                phase = f"iteration {t}: {spent} probes at δ={delta:.3g}"
-            yield make_state(oracle, t, x_b, phase)
-            t += 1
+    def probe_radius(self, oracle: Oracle, t: int, d: int, dist: float) -> float:
+        """δ = max(δ_t, probe_scale·σ√d): narrower probes only see g's noise."""
+        delta = super().probe_radius(oracle, t, d, dist)
+        sigma = oracle.config.sigma
+        return delta if sigma is None else max(delta, self.probe_scale * sigma * math.sqrt(d))
+
+    def iteration_reserve(self, oracle: Oracle, x_o: torch.Tensor, x_b: torch.Tensor) -> int:
+        """The expected cost of a step search and a bisection, ~3 answers a tested decision,
+        and one level-P_a check."""
+        if oracle.config.sigma is None:
+            return super().iteration_reserve(oracle, x_o, x_b)
+        return 3 * (binary_search_steps(self.search_threshold(oracle, x_o, x_b)) + 4) \
+            + oracle.check_repeats
+
+    def phase(self, oracle: Oracle, t: int, num_evals: int, delta: float,
+              stepped: bool) -> str:
+        if oracle.config.sigma is None:
+            return super().phase(oracle, t, num_evals, delta, stepped)
+        if t == 0:
+            return "initialisation (tested bisection)"
+        if not stepped:
+            return f"iteration {t}: no adversarial step ({num_evals} probes, δ={delta:.3g})"
+        return f"iteration {t}: {num_evals} probes at δ={delta:.3g}"
 
 
-class RaySCore:
-    """RayS on a `NoiseAwareOracle`, its radius bisection stopped at tol_sigma·σ.
+class RSAwareRayS(RayS):
+    """RayS whose radius bisection stops at tol_sigma·σ (on r√d, RayS's own unit) when that
+    exceeds `tol`: the test cannot place the boundary more finely.
 
     Args:
-        tol_sigma: bisection tolerance on r√d in units of σ (used when it exceeds `tol`).
+        tol_sigma: bisection tolerance on r√d in units of σ.
         plain: the plain RayS's hyper-parameters.
     """
-
-    name = "rays"
 
     def __init__(self, tol_sigma: float = 0.5, **plain: Any) -> None:
         if not tol_sigma > 0:
             raise ConfigError(f"tol_sigma must be positive (got {tol_sigma!r}).")
+        super().__init__(**plain)
         self.tol_sigma = float(tol_sigma)
-        self.plain = plain
 
-    def steps(self, oracle: NoiseAwareOracle, x_o: torch.Tensor,
-              generator: torch.Generator) -> Iterator[AttackState]:
-        params = dict(self.plain)
+    def radius_tolerance(self, oracle: Oracle) -> float:
+        tol = super().radius_tolerance(oracle)
         sigma = oracle.config.sigma
-        if sigma is not None:
-            params["tol"] = max(float(params.get("tol", 1e-3)), self.tol_sigma * sigma)
-        yield from RayS(**params).steps(oracle, x_o, generator)
-
-
-def rs_aware_hsja(**params: Any) -> NoiseAware:
-    test, rest = split_params(params)
-    return NoiseAware(HopSkipJumpCore(**rest), "hsja", **test)
-
-
-def rs_aware_surfree(**params: Any) -> NoiseAware:
-    test, rest = split_params(params)
-    return NoiseAware(SurFree(**rest), "surfree", **test)
-
-
-def rs_aware_rays(**params: Any) -> NoiseAware:
-    test, rest = split_params(params)
-    return NoiseAware(RaySCore(**rest), "rays", **test)
+        return tol if sigma is None else max(tol, self.tol_sigma * sigma)
