@@ -3,6 +3,10 @@
 `asdict()` of a config is its cache key and its JSON metadata; `replace()` makes variants.
 Views with their own parameters (slices, profiles, attacks, certification, studies) define their configs in
 their own modules with the same conventions, validating in `__post_init__`.
+
+The costs that are not forward passes of the vote sampler are counted in its passes here, once
+for the views' `cost()` and the page defaults (`rsviz.defaults`), with the measured priors of
+each page's actual ÷ estimated time (`OVERHEAD`).
 """
 
 from __future__ import annotations
@@ -14,6 +18,21 @@ from typing import Any, Literal
 from rsviz.errors import ConfigError
 
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
+
+# One iteration of the white-box boundary search (rsviz.whitebox.find_boundary_point: a margin
+# gradient and its ray bisection, eager fp32), counted in passes of the vote sampler: measured
+# 0.55–0.72 s per iteration at 67 passes/s on the 2-core AVX2 CPU (bench/defaults.py), ≈ 40–48.
+WHITEBOX_ITERATION_PASSES = 45
+# One Hessian-vector product of the profile's curvature (two margin gradients, eager fp32):
+# 0.5 s each at 169 passes/s on the 2-core AVX-512 CPU (2026-12-07), ≈ 90 passes.
+HVP_PASSES = 2 * WHITEBOX_ITERATION_PASSES
+# Actual ÷ estimated seconds of each page's run, measured by bench/defaults.py (Lite0 through
+# OpenVINO at 67 passes/s, 2-core AVX2 CPU, 2026-11-28): the views' cost() counts passes at the
+# vote sampler's rate (white-box iterations at WHITEBOX_ITERATION_PASSES), but clean labels run
+# eager fp32 torch and small vote batches (a dense slice point, an attack query) run below the
+# engine's best rate. The priors of `rsviz.views.base.view_factor` until a page has run here;
+# the quick preset sizes estimate × OVERHEAD to its budget.
+OVERHEAD = {"image": 1.0, "slice": 1.9, "profile": 1.2, "dichotomy": 1.0, "attack": 1.5}
 
 
 def check_sigma(sigma: float) -> None:

@@ -25,18 +25,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from rsviz.config import HVP_PASSES, OVERHEAD, WHITEBOX_ITERATION_PASSES
+
 BUDGET_S = 45.0
 PRESETS = ("quick", "paper", "standard")
 PAGES = ("image", "slice", "profile", "dichotomy", "attack")
 N0 = 100  # CERTIFY's selection votes on the image page (rsviz.views.image.N0)
 LINE_SEARCH_POINTS = 16  # rsviz.views.dichotomy.LINE_SEARCH_POINTS
-# One iteration of the white-box boundary search (rsviz.whitebox.find_boundary_point: a margin
-# gradient and its ray bisection, eager fp32), counted in passes of the vote sampler: measured
-# 0.55–0.72 s per iteration at 67 passes/s on the 2-core AVX2 CPU (bench/defaults.py), ≈ 40–48.
-WHITEBOX_ITERATION_PASSES = 45
-# One Hessian-vector product of the profile's curvature (two margin gradients, eager fp32):
-# 0.5 s each at 169 passes/s on the 2-core AVX-512 CPU (2026-12-07), ≈ 90 passes.
-HVP_PASSES = 2 * WHITEBOX_ITERATION_PASSES
 QUICK_WHITEBOX_ITERATIONS = 20  # the quick preset's dichotomy segment search (‖x_a‖ ≈ 1.2× best)
 
 # The standard setting of each page on a CPU (the ladder's top for "quick") and the paper's.
@@ -57,25 +52,16 @@ PAPER = {
     "attack": {"budget": 2000},
 }
 SLQ_STEPS = 6  # the profile page's Lanczos steps per log-det probe
-# Actual ÷ estimated seconds of each page's run, measured by bench/defaults.py (Lite0 through
-# OpenVINO at 67 passes/s, 2-core AVX2 CPU, 2026-11-28): the views' cost() counts passes at the
-# vote sampler's rate (white-box iterations at WHITEBOX_ITERATION_PASSES), but clean labels run
-# eager fp32 torch and small vote batches (a dense slice point, an attack query) run below the
-# engine's best rate. The quick preset sizes estimate × OVERHEAD to the budget; the estimate
-# shown before Start is still cost ÷ rate.
-OVERHEAD = {"image": 1.0, "slice": 1.9, "profile": 1.2, "dichotomy": 1.0, "attack": 1.5}
 
 
-def _slice_passes(grid: int, n_samples: int, mode: str = "adaptive", n0: int = 16,
-                  coarse: int = 4) -> int:
-    """rsviz.slices.estimate_passes of a slice with the page's other defaults."""
-    if mode == "dense":
-        return grid * grid * (n_samples + 1)
-    s = min(coarse, grid - 1)
-    coarse_points = ((grid - 1) // s + 1) ** 2
-    band = 2 * grid * (12 * n0 + n_samples)
-    return int(min(grid * grid + n_samples + n0 * coarse_points + band,
-                   grid * grid * (n_samples + 1)))
+def _slice_passes(setting: dict[str, Any]) -> int:
+    """The slice's own estimate (`rsviz.slices.config.estimate_passes`) of the page's slice
+    with `setting`; σ and the direction do not change it, the other fields are the config's."""
+    from rsviz.slices.config import SliceConfig, estimate_passes
+
+    return estimate_passes(SliceConfig(grid=setting["grid"], n_samples=setting["n_samples"],
+                                       ns=tuple(setting["ns"]),
+                                       mode=setting.get("mode", "adaptive")))
 
 
 def passes(page: str, setting: dict[str, Any], n: int = 10, smoothed: bool = True) -> int:
@@ -85,7 +71,7 @@ def passes(page: str, setting: dict[str, Any], n: int = 10, smoothed: bool = Tru
     if page == "image":
         return N0 + s["N"]
     if page == "slice":
-        return _slice_passes(s["grid"], s["n_samples"], s.get("mode", "adaptive"))
+        return _slice_passes(s)
     if page == "profile":  # the default window searches ∂g_σ first
         from rsviz.config import GSigmaSearch
 

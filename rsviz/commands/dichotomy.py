@@ -15,7 +15,7 @@ HELP = "distribution of binary-search outputs against g_{σ,n} on a segment (pap
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from rsviz.defaults import WHITEBOX_ITERATION_PASSES
+    from rsviz.config import WHITEBOX_ITERATION_PASSES
     from rsviz.views.dichotomy import DEFAULT_ATTACK_ITERS
 
     add_image_argument(parser)

@@ -67,8 +67,7 @@ class DichotomyRequest(Request):
         white-box search of "whitebox" adds at most attack_iters iterations, each counted as
         WHITEBOX_ITERATION_PASSES; live trials add at most trials × k × Σn (lazy votes stop
         early); the ∂g_σ search its typical passes."""
-        from rsviz.config import GSigmaSearch
-        from rsviz.defaults import WHITEBOX_ITERATION_PASSES
+        from rsviz.config import WHITEBOX_ITERATION_PASSES, GSigmaSearch
 
         c = self.config
         live = c.trials * c.steps * sum(c.n_values) if c.live else 0

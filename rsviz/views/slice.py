@@ -36,7 +36,7 @@ class SliceRequest(Request):
     def cost(self) -> Cost:
         """Dense: exact (G² labels of f plus G²·N votes). Adaptive: an estimate, never above
         the dense count."""
-        from rsviz.slices import estimate_passes
+        from rsviz.slices.config import estimate_passes
 
         return Cost(estimate_passes(self.config),
                     "exact" if self.config.mode == "dense" else "about")
