@@ -26,7 +26,10 @@ class TheoryVsPracticeRequest(Request):
     `cert_n` votes and the ∂g_σ bisection with `votes` votes per point."""
 
     NAME = "theory-vs-practice"
-    VERSION = "3"  # 2: RS-aware runs end with the final push; 3: also when they stall
+    # Its row changes exactly when its two AttackRequests' results do (the geometry has not
+    # changed since version 1): their VERSION is its own, not a second counter of the same
+    # RS-aware change. A change of `geometry` would append its own revision here.
+    VERSION = AttackRequest.VERSION
 
     attack: str = "hsja"
     config: Any = None

@@ -11,7 +11,10 @@ from rsviz.attacks.rs_aware.noisy_oracle import NoiseAwareOracle, ProbeView
 
 __all__ = ["NoiseAwareOracle", "ProbeView", "SequentialTest", "level_check_needed"]
 
-# Bumped when an RS-aware run's result changes for the same parameters (study task ids carry
-# it; the views bump their VERSION). 2: the final push (NoiseAwareOracle.secure); 3: a stalled
-# run still ends with its final check and push (`Stalled`).
+# The revision of the RS-aware variants' results: bump it when an RS-aware run's result changes
+# for the same parameters. It is the one counter of that change for the study's task ids
+# (`rsviz.study.tasks`); the views' cache keys version it through `AttackRequest.VERSION`
+# (torch-free, so it cannot import this), which must move with it, and `TheoryVsPracticeRequest`
+# reads that. 2: the final push (NoiseAwareOracle.secure); 3: a stalled run still ends with its
+# final check and push (`Stalled`).
 RS_AWARE_REVISION = 3
