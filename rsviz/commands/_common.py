@@ -90,6 +90,20 @@ def checkpoint_normalization(args: argparse.Namespace) -> str | tuple:
     return args.normalization
 
 
+def field_defaults(config_class: type) -> dict[str, Any]:
+    """Field name -> default of a config dataclass or view request: the commands' argparse
+    defaults are read here, so the CLI, the engine and the app share one value of each."""
+    import dataclasses
+
+    return {f.name: f.default for f in dataclasses.fields(config_class)
+            if f.default is not dataclasses.MISSING}
+
+
+def spaced(values: Any) -> str:
+    """A default list as its command line spells it ("10 50 200")."""
+    return " ".join(f"{v:g}" for v in values)
+
+
 def add_image_argument(parser: argparse.ArgumentParser) -> None:
     from rsviz.images import SAMPLES
 

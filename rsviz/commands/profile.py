@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 from rsviz.commands._common import (SIGMA_HELP, add_image_argument, add_model_arguments, context,
-                                    inputs, model_sigma, run_view)
+                                    field_defaults, inputs, model_sigma, run_view, spaced)
 from rsviz.errors import RsvizError
 
 NAME = "profile"
@@ -15,51 +16,68 @@ HELP = "probability of being adversarial along the direction of a white-box x_a,
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from rsviz.profile import WINDOWS, ProfileConfig
+
+    d = field_defaults(ProfileConfig)
     add_image_argument(parser)
     add_model_arguments(parser)
     parser.add_argument("--sigma", type=float, help=SIGMA_HELP)
-    parser.add_argument("--n", type=int, nargs="+", default=[5, 10, 50],
-                        help="votes of g_{σ,n}, several allowed (default 5 10 50)")
-    parser.add_argument("--samples", type=int, default=256, help="N noisy samples per point")
-    parser.add_argument("--points", type=int, default=30, help="profile points")
-    parser.add_argument("--start", type=float, default=0.0, help="range start, L2 from x_o")
-    parser.add_argument("--stop", type=float, help="range end, L2 from x_o (default: --window)")
-    parser.add_argument("--window", choices=("gsigma", "x_a"), default="gsigma",
+    parser.add_argument("--n", type=int, nargs="+", default=list(d["n_values"]),
+                        help="votes of g_{σ,n}, several allowed "
+                             f"(default {spaced(d['n_values'])})")
+    parser.add_argument("--samples", type=int, default=d["n_samples"],
+                        help="N noisy samples per point")
+    parser.add_argument("--points", type=int, default=d["points"], help="profile points")
+    parser.add_argument("--start", type=float, default=d["start"], help="range start, L2 from x_o")
+    parser.add_argument("--stop", type=float, default=d["stop"],
+                        help="range end, L2 from x_o (default: --window)")
+    parser.add_argument("--window", choices=WINDOWS, default=d["window"],
                         help="default range: gsigma (past ∂g_σ, searched first, far enough for "
                              "every n to reach every P_a) or x_a (‖x_a − x_o‖ + beyond·σ)")
-    parser.add_argument("--beyond", type=float, default=8.0,
+    parser.add_argument("--beyond", type=float, default=d["beyond"],
                         help="extent past x_a of --window x_a, in σ")
-    parser.add_argument("--pa", type=float, nargs="+", default=[0.5, 0.8], help="P_a levels")
-    parser.add_argument("--alpha", type=float, default=0.001, help="Clopper–Pearson level")
-    parser.add_argument("--no-curvature", action="store_true", help="skip curvature and SORM")
-    parser.add_argument("--lanczos-steps", type=int, default=16)
-    parser.add_argument("--probes", type=int, default=4, help="log-det probes")
-    parser.add_argument("--slq-steps", type=int, default=6, help="Lanczos steps per probe")
-    parser.add_argument("--attack-iters", type=int, default=30,
-                        help="margin gradients of the white-box attack (default 30)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--pa", type=float, nargs="+", default=list(d["p_levels"]),
+                        help="P_a levels")
+    parser.add_argument("--alpha", type=float, default=d["alpha"], help="Clopper–Pearson level")
+    parser.add_argument("--no-curvature", action="store_false", dest="curvature",
+                        default=d["curvature"], help="skip curvature and SORM")
+    parser.add_argument("--lanczos-steps", type=int, default=d["lanczos_steps"])
+    parser.add_argument("--probes", type=int, default=d["probes"], help="log-det probes")
+    parser.add_argument("--slq-steps", type=int, default=d["slq_steps"],
+                        help="Lanczos steps per probe")
+    parser.add_argument("--attack-iters", type=int, default=d["attack_iters"],
+                        help=f"margin gradients of the white-box attack (default "
+                             f"{d['attack_iters']})")
+    parser.add_argument("--seed", type=int, default=d["seed"])
     parser.add_argument("--out", help="folder for profile.csv, profile.json, profile.html "
                                       "(and PNGs when static export works)")
 
 
 def run(args: argparse.Namespace) -> dict:
-    from rsviz.profile import ProfileConfig
     from rsviz.views.base import inputs as view_inputs
     from rsviz.views.profile import ProfileRequest
 
     model, x, name = inputs(args)
-    config = ProfileConfig(sigma=model_sigma(args, model), n_values=tuple(sorted(set(args.n))),
-                           n_samples=args.samples, points=args.points, start=args.start,
-                           stop=args.stop, window=args.window, beyond=args.beyond, p_levels=tuple(args.pa),
-                           alpha=args.alpha, seed=args.seed, attack_iters=args.attack_iters,
-                           curvature=not args.no_curvature, lanczos_steps=args.lanczos_steps,
-                           probes=args.probes, slq_steps=args.slq_steps)
+    config = profile_config(args, model_sigma(args, model))
     request = ProfileRequest(**view_inputs(model, x), config=config)
     result = run_view(request, model, x, NAME)
     out = {**context(model, x, name, request), **request.summary(result)}
     if args.out:
         out["files"] = write_outputs(result["profile"], out, Path(args.out))
     return out
+
+
+def profile_config(args: argparse.Namespace, sigma: float) -> Any:
+    """The ProfileConfig of the command line at noise level `sigma`."""
+    from rsviz.profile import ProfileConfig
+
+    return ProfileConfig(sigma=sigma, n_values=tuple(sorted(set(args.n))),
+                         n_samples=args.samples, points=args.points, start=args.start,
+                         stop=args.stop, window=args.window, beyond=args.beyond,
+                         p_levels=tuple(args.pa), alpha=args.alpha, seed=args.seed,
+                         attack_iters=args.attack_iters, curvature=args.curvature,
+                         lanczos_steps=args.lanczos_steps, probes=args.probes,
+                         slq_steps=args.slq_steps)
 
 
 def write_outputs(result, summary_dict: dict, folder: Path) -> list[str]:

@@ -12,24 +12,37 @@ from __future__ import annotations
 import argparse
 
 from rsviz.commands._common import (SIGMA_HELP, add_image_argument, add_model_arguments, context,
-                                    inputs, model_sigma, run_view)
+                                    field_defaults, inputs, model_sigma, run_view)
 
 NAME = "smooth"
 HELP = "votes of the smoothed classifier g_{σ,n} on one image (p̂, interval, draws of g, radius)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from rsviz.views.image import VotesRequest
+
+    d = field_defaults(VotesRequest)
     add_image_argument(parser)
     add_model_arguments(parser)
     parser.add_argument("--sigma", type=float, help=SIGMA_HELP)
-    parser.add_argument("--n", type=int, default=10, help="votes per query of g_{σ,n}")
-    parser.add_argument("--samples", type=int, default=1000,
+    parser.add_argument("--n", type=int, default=d["n"], help="votes per query of g_{σ,n}")
+    parser.add_argument("--samples", type=int, default=d["n_samples"],
                         help="N, votes recorded for the estimates (N // n draws of g)")
-    parser.add_argument("--n0", type=int, default=100, help="CERTIFY's selection votes (100)")
-    parser.add_argument("--alpha", type=float, default=0.001, help="1 − confidence level")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--batch-size", type=int, default=None, help="default: measured")
-    parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16", "fp16"])
+    parser.add_argument("--n0", type=int, default=d["n0"],
+                        help=f"CERTIFY's selection votes ({d['n0']})")
+    parser.add_argument("--alpha", type=float, default=d["alpha"], help="1 − confidence level")
+    parser.add_argument("--seed", type=int, default=d["seed"])
+    parser.add_argument("--batch-size", type=int, default=d["batch_size"],
+                        help="default: measured")
+    parser.add_argument("--precision", default=d["precision"],
+                        choices=["auto", "fp32", "bf16", "fp16"])
+
+
+def votes_options(args: argparse.Namespace) -> dict:
+    """The VotesRequest fields of the command line, σ aside."""
+    return {"n_samples": args.samples, "n0": args.n0, "seed": args.seed,
+            "precision": args.precision, "n": args.n, "alpha": args.alpha,
+            "batch_size": args.batch_size}
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -38,9 +51,7 @@ def run(args: argparse.Namespace) -> dict:
 
     model, x, name = inputs(args)
     request = VotesRequest(**view_inputs(model, x), sigma=model_sigma(args, model),
-                           n_samples=args.samples,
-                           n0=args.n0, seed=args.seed, precision=args.precision, n=args.n,
-                           alpha=args.alpha, batch_size=args.batch_size)
+                           **votes_options(args))
     sampled = run_view(request, model, x, NAME)
     return {**context(model, x, name, request), **request.summary(sampled, model.info.class_name)}
 
