@@ -44,32 +44,6 @@ def test_slow_machines_get_smaller_pages_and_presets_are_fixed():
         "image", {"N": 800}, 20.0, "quick")  # (100 + 800) / 20
 
 
-def test_costs_are_the_views_costs():
-    """The sizing counts passes as the views' cost() do (shown in seconds before Start)."""
-    from rsviz.profile import ProfileConfig
-    from rsviz.slices import SliceConfig, estimate_passes
-    from rsviz.views import image
-
-    assert defaults.N0 == image.N0 and defaults.LINE_SEARCH_POINTS == dichotomy.LINE_SEARCH_POINTS
-    assert defaults.STANDARD["dichotomy"]["attack_iters"] == dichotomy.DEFAULT_ATTACK_ITERS
-    for rate in RATES:
-        s = page_defaults("slice", rate)
-        config = SliceConfig(sigma=0.05, ns=tuple(s["ns"]), grid=s["grid"],
-                             n_samples=s["n_samples"], mode=s["mode"])
-        assert passes("slice", s) == estimate_passes(config)
-        p = page_defaults("profile", rate)
-        config = ProfileConfig(n_samples=p["n_samples"], points=p["points"],
-                               attack_iters=p["attack_iters"], lanczos_steps=p["lanczos_steps"],
-                               probes=p["probes"], slq_steps=defaults.SLQ_STEPS)
-        assert passes("profile", p) == config.estimated_passes()
-        d = page_defaults("dichotomy", rate)
-        request = dichotomy.DichotomyRequest(
-            model_id="m", image_hash="h", kind="whitebox", attack_iters=d["attack_iters"],
-            config=DichotomyConfig(sigma=0.25, grid=d["grid"], n_samples=d["n_samples"],
-                                   trials=d["trials"]))
-        assert passes("dichotomy", d) == request.cost().passes
-
-
 def test_the_dichotomy_shortens_its_whitebox_search_before_its_votes():
     """The white-box segment search is a fixed cost: a slow machine shortens it first."""
     full = defaults.STANDARD["dichotomy"]

@@ -1,0 +1,96 @@
+"""One source per default and per cost: the page defaults fit their budget by the views' own
+cost(), and the CLI's defaults are the configs' defaults."""
+
+from __future__ import annotations
+
+import pytest
+
+from rsviz import defaults
+from rsviz.cli import build_parser
+from rsviz.defaults import BUDGET_S, page_defaults
+
+RATES = (2.0, 12.0, 60.0, 400.0, 50_000.0)
+IDS = {"model_id": "m", "image_hash": "h"}
+
+
+def page_request(page: str, setting: dict):
+    """The view request a page builds from its default `setting` (the page's other inputs at
+    their defaults; σ, seeds and levels do not change a cost)."""
+    if page == "image":
+        from rsviz.views.image import VotesRequest
+
+        return VotesRequest(**IDS, n_samples=setting["N"])
+    if page == "slice":
+        from rsviz.slices import SliceConfig
+        from rsviz.views.slice import SliceRequest
+
+        return SliceRequest(**IDS, config=SliceConfig(
+            ns=tuple(setting["ns"]), grid=setting["grid"], n_samples=setting["n_samples"],
+            mode=setting["mode"]))
+    if page == "profile":
+        from rsviz.profile import ProfileConfig
+        from rsviz.views.profile import ProfileRequest
+
+        return ProfileRequest(**IDS, config=ProfileConfig(
+            n_samples=setting["n_samples"], points=setting["points"],
+            attack_iters=setting["attack_iters"], lanczos_steps=setting["lanczos_steps"],
+            probes=setting["probes"]))
+    if page == "dichotomy":
+        from rsviz.dichotomy import DichotomyConfig
+        from rsviz.views.dichotomy import DichotomyRequest
+
+        return DichotomyRequest(**IDS, attack_iters=setting["attack_iters"],
+                                config=DichotomyConfig(grid=setting["grid"],
+                                                       n_samples=setting["n_samples"],
+                                                       trials=setting["trials"]))
+    from rsviz.attacks import OracleConfig
+    from rsviz.views.attack import AttackRequest
+
+    return AttackRequest(**IDS, config=OracleConfig(sigma=0.25, n=10, budget=setting["budget"]))
+
+
+@pytest.mark.parametrize("page", defaults.PAGES)
+def test_a_quick_default_finishes_within_the_budget_by_its_views_cost(page):
+    """What the page will run, costed by the view itself, fits BUDGET_S at the rate (the
+    smallest setting excepted: nothing smaller is offered)."""
+    smallest = page_defaults(page, 1e-6)
+    for rate in RATES:
+        setting = page_defaults(page, rate)
+        cost = page_request(page, setting).cost().passes
+        seconds = cost / rate * defaults.OVERHEAD[page]
+        assert seconds <= BUDGET_S or setting == smallest, (rate, setting, seconds)
+        assert defaults.estimate_seconds(page, setting, rate) == pytest.approx(cost / rate)
+
+
+def parse(*argv: str):
+    return build_parser(list(argv)).parse_args(list(argv))
+
+
+def test_the_cli_defaults_are_the_configs_defaults():
+    """A command run without options builds the config its dataclass defaults give."""
+    from rsviz.commands import dichotomy, profile, slice, smooth
+    from rsviz.dichotomy import DichotomyConfig
+    from rsviz.profile import ProfileConfig
+    from rsviz.slices import SliceConfig
+    from rsviz.views.dichotomy import DichotomyRequest
+    from rsviz.views.image import VotesRequest
+
+    assert slice.slice_config(parse("slice", "sample:coffee")) == SliceConfig()
+    assert profile.profile_config(parse("profile", "sample:coffee"), 0.25) == ProfileConfig()
+    args = parse("dichotomy", "sample:coffee")
+    assert dichotomy.dichotomy_config(args, 0.25) == DichotomyConfig()
+    assert (DichotomyRequest(**IDS, config=DichotomyConfig(), **dichotomy.segment_options(args))
+            == DichotomyRequest(**IDS, config=DichotomyConfig()))
+    assert (VotesRequest(**IDS, **smooth.votes_options(parse("smooth", "sample:coffee")))
+            == VotesRequest(**IDS))
+
+
+def test_cli_options_reach_the_config():
+    """The flags that invert a default still invert it (dest and sense of the switches)."""
+    from rsviz.commands import dichotomy, profile
+
+    assert not profile.profile_config(parse("profile", "x", "--no-curvature"), 0.25).curvature
+    options = dichotomy.segment_options(parse("dichotomy", "x", "--past-f", "--segment",
+                                              "random", "--attack-iters", "7"))
+    assert options == {"kind": "random", "extension": 3.0, "attack_iters": 7,
+                       "past_gsigma": False}
