@@ -36,6 +36,7 @@ from rsviz.whitebox import BoundaryPoint, find_boundary_point, predict_labels
 CHUNK = 4  # profile points per vote-sampling call (one progress report each)
 WINDOWS = ("gsigma", "x_a")
 ZONE_SIGMAS = 3.0  # the dense part of a far ∂g_σ window starts this far before the bracket
+CLEAR_Y = 0.9  # p̂_y of a searched point clearly on y's side (`window_points`)
 
 
 @dataclass(frozen=True)
@@ -140,11 +141,16 @@ class ProfileConfig:
         """The profile's distances from x_o. When the default window reaches a ∂g_σ found far
         past x_a (RS pushed the boundary out: often hundreds of σ), half the points go to
         [low − ZONE_SIGMAS·σ, stop], where p̂_y falls over a few σ, so that a fall narrower than
-        the spacing of a uniform grid is still drawn; the other half cover x_o … that zone."""
+        the spacing of a uniform grid is still drawn; the other half cover x_o … that zone.
+        The zone starts earlier when the search saw p̂_y still ≥ CLEAR_Y farther back."""
         stop = self.stop if self.stop is not None else self.window_stop(distance, crossing)
         zone = None
         if self.stop is None and crossing is not None and crossing.found:
-            zone = max(crossing.low - ZONE_SIGMAS * self.sigma, self.start)
+            # a boundary pushed out by RS is often smeared: p̂_y leaves 1 long before ½, so the
+            # zone starts no later than the search's last point still clearly on y's side
+            zone = crossing.low - ZONE_SIGMAS * self.sigma
+            clear = [t for t, k, m in crossing.tested if t < crossing.low and m and k >= CLEAR_Y * m]
+            zone = max(min(zone, max(clear, default=zone)), self.start)
         if zone is None or (stop - zone) > 0.5 * (stop - self.start) or self.points < 4:
             return np.linspace(self.start, stop, self.points)
         near = self.points // 2
@@ -203,6 +209,14 @@ class ProfileResult:
     @property
     def beyond(self) -> np.ndarray:
         return self.t - self.distance
+
+    @property
+    def zone(self) -> int | None:
+        """Index of the first point of the dense part of a far-∂g_σ window
+        (`ProfileConfig.window_points`), None when the points are evenly spaced."""
+        gaps = np.diff(self.t)
+        big = np.flatnonzero(gaps > 5 * gaps.min()) if len(gaps) > 2 else np.zeros(0, int)
+        return int(big[-1]) + 1 if len(big) and big[-1] + 1 < len(self.t) - 1 else None
 
     @property
     def beta(self) -> np.ndarray:

@@ -171,5 +171,33 @@ def test_far_gsigma_gets_half_the_points_where_p_y_falls():
     zone = t[t >= far.low - 3 * sigma]
     assert len(zone) == 15 and np.diff(zone).max() < sigma  # the fall is resolved
     assert t[0] == 0.0 and (t < far.low - 3 * sigma).sum() == 15
+    # a smeared fall (concave region): p̂_y was still 0.94 at 37.5 but 0.6 at 50 → the
+    # dense part starts at 37.5, the last searched point clearly on y's side
+    smeared = GSigmaCrossing(FOUND, 50.1, 50.0, 50.2, sigma, 2000,
+                             ((25.0, 32, 32), (37.5, 30, 32), (50.0, 154, 256), (50.2, 100, 256)))
+    t = config.window_points(0.2, smeared)
+    assert t[15] == pytest.approx(37.5) and (t < 37.5).sum() == 15
     near = GSigmaCrossing(FOUND, 0.3, 0.28, 0.32, sigma, 2000)  # ∂g_σ near x_a: uniform
     assert np.allclose(np.diff(config.window_points(0.2, near)), np.diff(config.window_points(0.2, near))[0])
+
+
+def test_far_gsigma_window_is_drawn_on_a_broken_axis(linear_profile):
+    """The far window's two parts become two panels: the coarse one holds x_o … the zone,
+    the zoomed one the zone; every point of the ideal curve is drawn exactly once."""
+    import dataclasses
+
+    from rsviz.figures.profile import profile_figure
+
+    _, result = linear_profile
+    assert result.zone is None
+    assert {tr.xaxis for tr in profile_figure(result).data} == {"x"}
+    m = len(result.t)
+    split = np.r_[np.linspace(0, 40, m - m // 2, endpoint=False), np.linspace(40, 40.5, m // 2)]
+    far = dataclasses.replace(result, t=split)
+    assert far.zone == m - m // 2
+    fig = profile_figure(far)
+    ideal = [tr for tr in fig.data if str(tr.name).startswith("ideal g_σ")]
+    assert [tr.xaxis for tr in ideal] == ["x", "x2"]
+    assert np.allclose(np.r_[ideal[0].x, ideal[1].x], far.beyond)
+    assert ideal[0].showlegend and not ideal[1].showlegend
+    assert max(ideal[0].x) < 40 - far.distance <= min(ideal[1].x)
