@@ -1,29 +1,22 @@
 """Live attack: HSJA, SurFree or RayS against f or g_{σ,n}, converging live (paper §4).
 
-Recipe: widgets -> OracleConfig -> AttackRequest (rsviz.views.attack, disk cache shared with
-`rsviz attack`) -> background job with a live trace -> curve, images, votes at x_adv.
+Recipe: widgets -> OracleConfig -> AttackRequest or CompareRequest (`attack_request` in
+rsviz.views.attack, disk cache shared with `rsviz attack`) -> background job with a live trace
+-> panels (ui/attacks.py): curve, images, votes at x_adv.
 """
 
 from __future__ import annotations
 
-import dataclasses
-
 import streamlit as st
 
-from rsviz.attacks import CRITERIA, REGISTRY, VARIANTS, AttackTrace, OracleConfig
+from rsviz.attacks import CRITERIA, REGISTRY, VARIANTS, OracleConfig
 from rsviz.defaults import COMPARE_F_QUERIES
-from rsviz.figures.attacks import trace_rows
-from rsviz.figures.votes import vote_histogram
-from rsviz.views.attack import AttackRequest, CompareRequest, votes_at_adv
+from rsviz.views.attack import attack_request
 from rsviz.views.base import inputs
-from rsviz.views.image import top5
-from ui.attacks import (STOPPED_KEY, compare_caption, display_options, overlay_traces,
-                        remember_run, show_curve, show_images, theory_vs_practice, trace_metrics)
-from ui.common import (choice, current, gsigma_check, request_or_stop, require_ready, show_error,
-                       widget)
-from ui.export import export_panel
+from ui.attacks import AttackPanels, attack_label, display_options, theory_vs_practice
+from ui.common import choice, current, gsigma_check, request_or_stop, require_ready, widget
 from ui.engines import sized
-from ui.jobs import snapshot, view_panel
+from ui.jobs import view_panel
 
 SLOT = "live_attack"
 
@@ -76,80 +69,23 @@ target_class = int(widget(cols[3].number_input, "Target class", "attack_class", 
                           help="Index of the class the attack must reach."))
 display, vote_n = display_options()
 
-y = top5(model, x)[0]["class_index"]
+y = attack_label(state)  # f's label at x_o, as the run takes it
 config = request_or_stop(lambda: OracleConfig(
     sigma=state.sigma if smoothed else None, n=state.n,
     criterion=criterion if smoothed else "single_draw", p_a=p_a,
     target=target_class if targeted else None, budget=budget, seed=seed))
-if config.target == y:
-    show_error(f"The target class {y} is the class f gives x_o already.")
-    st.stop()
-if target == "both":  # f's queries cost one pass, g's up to n: f gets more of them
-    request = CompareRequest(**inputs(model, x), attack=attack, config=config, variant=variant,
-                             f_budget=min(2000, COMPARE_F_QUERIES * budget))
-else:
-    request = AttackRequest(**inputs(model, x), attack=attack, config=config, variant=variant)
-key = request.key()
-on_screen = {key, *(r.key() for r in request.runs().values())} if target == "both" else key
+request = request_or_stop(lambda: attack_request(inputs(model, x), attack, config, variant,
+                                                 compare=target == "both", label=y))
 st.caption(f"Untargeted runs leave y = {name_of(y)} ({y}), f's label at x_o. "
            f"Criterion: {config.describe()}.")
-
-
-@st.cache_data(show_spinner="Votes at x_adv…", max_entries=16)
-def adv_votes(key: str, sigma: float, votes: int, _trace: AttackTrace):
-    return votes_at_adv(model, _trace, sigma, votes, seed)
-
-
-def render_partial(partial) -> None:
-    done = []
-    if isinstance(partial, dict):  # f and g: the finished run(s), and the one going on
-        done, partial = [r["trace"] for r in partial["done"].values()], partial["trace"]
-    show_curve(overlay_traces(state.model_id, state.image_hash, on_screen) + done, display,
-               live=partial)
-    show_images(partial, x, y, name_of)
-
-
-def render(result: dict, fresh: bool) -> None:
-    runs = ({k: result[k] for k in ("f", "g")} if "trace" not in result else {"run": result})
-    if "f" in runs:
-        compare_caption(runs["f"]["trace"], runs["g"]["trace"])
-    for name, run in runs.items():
-        remember_run(request.runs()[name].key() if name in ("f", "g") else key,
-                     run["trace"].describe(), state.model_id, state.image_hash)
-    trace: AttackTrace = runs.get("g", runs.get("run"))["trace"]
-    trace_metrics(trace)
-    traces = overlay_traces(state.model_id, state.image_hash, on_screen) + [
-        r["trace"] for r in runs.values()]
-    fig = show_curve(traces, display)
-    export_panel(fig, "attack_distortion", trace_rows(traces),
-                 {"attack": attack, "variant": variant, "paper": REGISTRY[attack].paper,
-                  "oracle": config.describe(), "p_a_empirical": trace.p_a_empirical,
-                  **dataclasses.asdict(config), "params": trace.params}, key="attack_export")
-    show_images(trace, x, y, name_of)
-    counts = adv_votes(key, state.sigma, vote_n, trace)
-    if counts is not None:
-        st.subheader(f"Votes of g(σ={state.sigma:g}) at x_adv (N = {vote_n} fresh samples)")
-        hist = vote_histogram(counts, name_of)
-        st.plotly_chart(hist, key="attack_votes")
-        export_panel(hist, "attack_votes_at_xadv", {"class": list(range(len(counts))),
-                                                    "votes": [int(c) for c in counts]},
-                     {"sigma": state.sigma, "N": vote_n}, key="attack_votes_export")
-
-
+panels = AttackPanels(state, request, display, vote_n)
 label = REGISTRY[attack].label + (" (RS-aware)" if variant == "rs-aware" else "")
 against = f"f and {config.describe()}" if target == "both" else config.describe()
-result = view_panel(SLOT, request, model, x, render, f"{label} against {against}",
+result = view_panel(SLOT, request, model, x, panels.render, f"{label} against {against}",
                     start_label="Run the attack",
                     note=f"Plus {vote_n} votes for the histogram at x_adv.",
-                    render_partial=render_partial)
-snap = snapshot(SLOT)
-if snap is not None and snap.status == "cancelled" and isinstance(snap.partial, AttackTrace):
-    st.session_state.setdefault(STOPPED_KEY, {})[snap.id] = snap.partial
-    if snap.partial.x_adv is not None:
-        st.caption(f"Stopped at {snap.partial.queries:,} queries, L2 {snap.partial.l2:.4g}: "
-                   "kept in the overlay for this session.")
-if result is None and (snap is None or snap.finished):
-    show_curve(overlay_traces(state.model_id, state.image_hash, on_screen), display)
+                    render_partial=panels.partial)
+panels.after(SLOT, result)
 if smoothed:
     theory_vs_practice(model, x, attack, config, f"{REGISTRY[attack].label}, plain and RS-aware, "
                        f"against {config.describe()}")

@@ -1,14 +1,21 @@
-"""Panels of the "Live attack" page: runs to overlay, the distortion curve, the images."""
+"""Panels of the "Live attack" page: runs to overlay, the distortion curve, the images, the
+votes at x_adv; f's label at x_o for the page's caption and target check."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import streamlit as st
 
+from rsviz.attacks import REGISTRY, AttackTrace
 from rsviz.cache import default_cache, make_key
-from rsviz.figures.attacks import amplified_perturbation, distortion_figure, to_image
+from rsviz.figures.attacks import amplified_perturbation, distortion_figure, to_image, trace_rows
+from rsviz.figures.votes import vote_histogram
+from rsviz.views.attack import CompareRequest, f_label, votes_at_adv
 from ui.common import choice, metric_row, widget
+from ui.export import export_panel
+from ui.jobs import snapshot, view_panel
 
 P_A_HELP = ("Share of 100 fresh queries of the attacked classifier, outside the budget, that "
             "call the final point adversarial (eq. 4's P_a, measured). Against f it is 0 or 1.")
@@ -117,8 +124,6 @@ def theory_vs_practice(model: Any, x: Any, attack: str, config: Any, name: str) 
     from rsviz.figures.rs_aware import distances_figure
     from rsviz.views.base import inputs
     from rsviz.views.rs_aware import TheoryVsPracticeRequest
-    from ui.export import export_panel
-    from ui.jobs import view_panel
 
     st.subheader("Theory vs practice on this image")
     st.caption("What RS guarantees, where g_σ actually changes its answer, and what the two "
@@ -157,3 +162,95 @@ def trace_metrics(trace: Any) -> None:
                 ("L∞", f"{trace.linf:.4g}" if trace.success else "—", ""),
                 ("Success", "yes" if trace.success else "no", ""),
                 ("Empirical P_a", "—" if p_a is None else f"{p_a:.2f}", P_A_HELP)])
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _label(model_id: str, image_hash: str, forward: str, _model: Any, _x: Any) -> int:
+    return f_label(_model, _x)
+
+
+def attack_label(state: Any) -> int:
+    """f's label at x_o (`rsviz.views.attack.f_label`, the run's own), once per model, image
+    and forward identity: the page states it and checks the target against it before Start."""
+    from rsviz.engines import forward_of
+
+    return _label(state.model_id, state.image_hash, forward_of(state.model).tag(), state.model,
+                  state.x)
+
+
+@st.cache_data(show_spinner="Votes at x_adv…", max_entries=16)
+def _adv_votes(key: str, sigma: float, votes: int, seed: int, _model: Any, _trace: Any) -> Any:
+    return votes_at_adv(_model, _trace, sigma, votes, seed)
+
+
+def adv_votes_panel(model: Any, key: str, trace: Any, sigma: float, votes: int) -> None:
+    """The histogram of `votes` fresh votes of g_σ at the run's x_adv (`votes_at_adv`, cached
+    by the run's key), with its export; nothing without an x_adv."""
+    counts = _adv_votes(key, sigma, votes, trace.config.seed, model, trace)
+    if counts is None:
+        return
+    st.subheader(f"Votes of g(σ={sigma:g}) at x_adv (N = {votes} fresh samples)")
+    hist = vote_histogram(counts, model.info.class_name)
+    st.plotly_chart(hist, key="attack_votes")
+    export_panel(hist, "attack_votes_at_xadv", {"class": list(range(len(counts))),
+                                                "votes": [int(c) for c in counts]},
+                 {"sigma": sigma, "N": votes}, key="attack_votes_export")
+
+
+class AttackPanels:
+    """What the page draws of an attack request (an `AttackRequest`, or a `CompareRequest` of
+    f and g): `partial` while it runs, `render` once done, `after` below the job panel."""
+
+    def __init__(self, state: Any, request: Any, display: dict, votes: int) -> None:
+        self.state, self.request, self.display, self.votes = state, request, display, votes
+        self.key = request.key()
+        self.compare = isinstance(request, CompareRequest)
+        self.on_screen = ({self.key, *(r.key() for r in request.runs().values())}
+                          if self.compare else self.key)
+
+    def overlay(self) -> list[Any]:
+        return overlay_traces(self.state.model_id, self.state.image_hash, self.on_screen)
+
+    def partial(self, partial: Any) -> None:
+        """The running trace (and, comparing, the finished run) over the overlay."""
+        done = []
+        if isinstance(partial, dict):  # f and g: the finished run(s), and the one going on
+            done, partial = [r["trace"] for r in partial["done"].values()], partial["trace"]
+        show_curve(self.overlay() + done, self.display, live=partial)
+        show_images(partial, self.state.x, partial.label, self.state.model.info.class_name)
+
+    def render(self, result: dict, fresh: bool) -> None:
+        """A finished run: metrics, the curve with its export, the images, votes at x_adv."""
+        state, request = self.state, self.request
+        runs = {k: result[k] for k in ("f", "g")} if self.compare else {"run": result}
+        if self.compare:
+            compare_caption(runs["f"]["trace"], runs["g"]["trace"])
+        for name, run in runs.items():
+            remember_run(request.runs()[name].key() if self.compare else self.key,
+                         run["trace"].describe(), state.model_id, state.image_hash)
+        shown = runs.get("g", runs.get("run"))
+        trace: AttackTrace = shown["trace"]
+        trace_metrics(trace)
+        traces = self.overlay() + [r["trace"] for r in runs.values()]
+        fig = show_curve(traces, self.display)
+        config = request.config
+        export_panel(fig, "attack_distortion", trace_rows(traces),
+                     {"attack": request.attack, "variant": request.variant,
+                      "paper": REGISTRY[request.attack].paper, "oracle": config.describe(),
+                      "p_a_empirical": trace.p_a_empirical, **dataclasses.asdict(config),
+                      "params": trace.params}, key="attack_export")
+        show_images(trace, state.x, shown["label"], state.model.info.class_name)
+        adv_votes_panel(state.model, self.key, trace, state.sigma, self.votes)
+
+    def after(self, slot: str, result: Any) -> None:
+        """Below the job panel: a stopped run kept in this session's overlay, and the overlay
+        alone while no run of this request is drawn."""
+        snap = snapshot(slot)
+        stopped = snap.partial if snap is not None and snap.status == "cancelled" else None
+        if isinstance(stopped, AttackTrace):
+            st.session_state.setdefault(STOPPED_KEY, {})[snap.id] = stopped
+            if stopped.x_adv is not None:
+                st.caption(f"Stopped at {stopped.queries:,} queries, L2 {stopped.l2:.4g}: "
+                           "kept in the overlay for this session.")
+        if result is None and (snap is None or snap.finished):
+            show_curve(self.overlay(), self.display)

@@ -1,7 +1,9 @@
 """Attack view: HSJA, SurFree or RayS against f or g_{σ,n}, with its trace (paper §4).
 
-The result is {"trace": AttackTrace, "label": f's label at x_o, "seconds"}. Votes of g at
-the final point (the page's histogram) are a separate, cheap call: `votes_at_adv`.
+The result is {"trace": AttackTrace, "label": f's label at x_o, "seconds"}. f's label is
+taken by `f_label` and a target equal to it refused by `check_target`, once for the run and the
+page (`attack_request`, before its Start button). Votes of g at the final point (the page's
+histogram) are a separate, cheap call: `votes_at_adv`.
 """
 
 from __future__ import annotations
@@ -53,12 +55,10 @@ class AttackRequest(Request):
 
     def run(self, model: Any, x: Any, progress: Any = None, cancel: Any = None) -> dict:
         from rsviz.attacks import run_attack
-        from rsviz.smoothing import forward_labels
 
         progress = progress_of(progress, cancel)
-        label = int(forward_labels(model, x[None], batch_size=1)[0])
-        if self.config.target is not None and self.config.target == label:
-            raise ConfigError(f"The target class {label} is the class f gives x_o already.")
+        label = f_label(model, x)
+        check_target(self.config, label)
         started = time.perf_counter()
         trace = run_attack(model, x, label, self.attack, self.config, self.config.seed,
                            progress=progress, params=dict(self.params), variant=self.variant)
@@ -79,6 +79,19 @@ class AttackRequest(Request):
                 "adv_label_f": trace.adv_label_f, "states": len(trace.points),
                 "variant": self.variant, "p_a_empirical": trace.p_a_empirical,
                 "seconds": result["seconds"]}
+
+
+def f_label(model: Any, x: Any) -> int:
+    """f's label at x_o: the class an untargeted attack leaves (one forward pass)."""
+    from rsviz.smoothing import forward_labels
+
+    return int(forward_labels(model, x[None], batch_size=1)[0])
+
+
+def check_target(config: Any, label: int) -> None:
+    """Refuse a targeted attack whose target is f's label at x_o already."""
+    if config.target is not None and config.target == label:
+        raise ConfigError(f"The target class {label} is the class f gives x_o already.")
 
 
 def _eager(tag: str) -> Any:
@@ -166,6 +179,26 @@ class _Part:
 
     def check_cancel(self) -> None:
         self.parent.check_cancel()
+
+
+COMPARE_F_BUDGET_CAP = 2000  # the paper's largest budget (§4.1): f's queries in a comparison
+
+
+def attack_request(ids: dict[str, str], attack: str, config: Any, variant: str = "plain",
+                   compare: bool = False, label: int | None = None) -> Request:
+    """The page's request: an `AttackRequest`, or with `compare` a `CompareRequest` whose f
+    gets COMPARE_F_QUERIES queries per query on g (one pass each against up to n), at most
+    COMPARE_F_BUDGET_CAP. With f's `label` at x_o (`f_label`), a target equal to it is refused
+    before any run."""
+    from rsviz.defaults import COMPARE_F_QUERIES
+
+    if label is not None:
+        check_target(config, label)
+    if compare:
+        f_budget = min(COMPARE_F_BUDGET_CAP, COMPARE_F_QUERIES * config.budget)
+        return CompareRequest(**ids, attack=attack, config=config, variant=variant,
+                              f_budget=f_budget)
+    return AttackRequest(**ids, attack=attack, config=config, variant=variant)
 
 
 def votes_at_adv(model: Any, trace: Any, sigma: float, votes: int, seed: int) -> Any:
