@@ -38,3 +38,19 @@ class ProfileRequest(Request):
 
         return {"config": to_dict(self.config), **summary(result["profile"]),
                 "seconds": result["seconds"]}
+
+
+GPU_SLQ_STEPS = 10  # SLQ steps of the curvature's log-det on a GPU (ProfileConfig's on a CPU)
+
+
+def page_config(p_a: float, gpu: bool, **fields: Any) -> Any:
+    """The profile page's ProfileConfig from its widgets' `fields`: ProfileConfig's P_a levels
+    plus the user's `p_a` (rounded to 4 digits, so 0.8000001 is 0.8), the n values sorted, and
+    GPU_SLQ_STEPS SLQ steps on a GPU, where they are cheap."""
+    from rsviz.profile import ProfileConfig
+
+    levels = tuple(sorted({*ProfileConfig.p_levels, round(p_a, 4)}))
+    if gpu:
+        fields["slq_steps"] = GPU_SLQ_STEPS
+    return ProfileConfig(**{**fields, "n_values": tuple(sorted(fields["n_values"]))},
+                         p_levels=levels)
