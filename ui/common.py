@@ -111,7 +111,14 @@ def keep_in_url(key: str, value: Any, default: Any) -> None:
 
 
 def remember(key: str) -> None:
-    st.session_state.setdefault("rsviz_persist", {})[key] = st.session_state[key + "_w"]
+    """A widget's new value into the persisted store (its `on_change`)."""
+    keep(key, st.session_state[key + "_w"])
+
+
+def keep(key: str, value: Any) -> None:
+    """Persist a value no widget holds (read back by `persist`), e.g. which results folder a
+    page opened, so that it stays open across reruns and page switches."""
+    st.session_state.setdefault("rsviz_persist", {})[key] = value
 
 
 def _clamped(value: Any, kwargs: dict) -> Any:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import streamlit as st
 
 from rsviz.attacks.oracle import CRITERIA
@@ -10,9 +12,12 @@ from rsviz.figures.study import METRICS, certification_figure, distortion_figure
 from rsviz.imagesets import ImageSet, ImageSetSpec, from_zip
 from rsviz.certification import (DEFAULT_RADII, CertificationConfig, TsvAnalysis, analyze_rows,
                                  analyze_tsv, read_tsv, sigma_of)
-from rsviz.study import StudyPlan, StudyResults, default_results_dir
-from ui.common import choice, several, widget
+from rsviz.jobs import format_eta
+from rsviz.study import StudyPlan, StudyResults, default_results_dir, open_many, parse_plan
+from rsviz.views.study import names_model
+from ui.common import choice, keep, persist, several, widget
 from ui.export import export_panel
+from ui.jobs import CONFIRM_ABOVE_S, job_panel
 
 
 def numbers(text: str, kind: type, what: str) -> tuple:
@@ -118,6 +123,65 @@ def choose_images(plan: StudyPlan, class_names: tuple[str, ...]) -> ImageSet:
     images = from_zip(upload.getvalue(), default_results_dir() / "uploads", name=upload.name,
                       class_names=class_names)
     return images.subset(subset or None, subset_seed)
+
+
+def open_folders() -> None:
+    """"Open a results folder": one or more folders, drawn together once opened (they stay
+    open across reruns until the text changes)."""
+    text = widget(st.text_area, "Results folder(s), one per line (e.g. written by "
+                  "`python -m rsviz study`; several are drawn together, e.g. one per model)",
+                  "study_open", str(default_results_dir()), height=90)
+    folders = [line.strip() for line in text.splitlines() if line.strip()]
+    if st.button("Open", key="study_open_btn") or persist("study_opened", None) == text:
+        keep("study_opened", text)
+        show(open_many(folders))
+
+
+def load_plan(model: Any) -> tuple[StudyPlan, ImageSet | None]:
+    """"Load a plan file" (YAML or JSON): the plan, and its image set resolved against the
+    sidebar model's classes when the plan names that model (else None: the plan runs on its
+    own models, loaded with their images). Stops the page until a plan is uploaded."""
+    upload = st.file_uploader("Plan (YAML or JSON)", type=["yaml", "yml", "json"],
+                              key="study_plan_file")
+    if upload is None:
+        st.info("Upload a plan, e.g. examples/plan_small.yaml.")
+        st.stop()
+    plan = parse_plan(upload.getvalue().decode("utf-8"),
+                      ".json" if upload.name.endswith(".json") else ".yaml")
+    if not names_model(plan, model):
+        st.info(f"The plan names {', '.join(plan.models)}; it runs on "
+                f"{'that model' if len(plan.models) == 1 else 'those models'}, "
+                "not the sidebar's.")
+        return plan, None
+    return plan, plan.images.resolve(model.info.class_names)
+
+
+def study_panel(request: Any, model: Any, run_model: Any) -> None:
+    """The study's job panel: its cost and ETA before Start (`rsviz.views.base.estimate` on
+    the sidebar model's measured rate), the partial results while it runs, the figures and
+    tables once done. `run_model` is the loaded model the plan runs on (None: the plan loads
+    its own)."""
+    from rsviz.views.base import estimate
+
+    plan, out, n_images = request.plan, request.out, request.n_images()
+    guess = estimate(request, model)
+    cost, eta, models = guess.cost, guess.seconds, len(plan.models)
+
+    def partial(results: Any) -> None:
+        show(StudyResults(plan, [{}] * n_images, list(results), out), final=False)
+
+    job_panel("study", f"study {plan.name}", lambda job: request.run(run_model, None, job),
+              request.key(), lambda result, fresh: show(result),
+              start_label="Run the study", render_partial=partial,
+              cost_note=(f"{len(plan.configurations())} configuration(s) × "
+                         f"{len(plan.attacks)} attack(s) × {n_images} image(s)"
+                         + (f" × {models} models" if models > 1 else "")
+                         + f": {cost.describe()}, ≈ {format_eta(eta)} at most at "
+                         f"{guess.rate:,.0f} passes/s (the rate measured on this model, one "
+                         f"process). Results go to `{out}`; a stopped run resumes there, "
+                         "under any runner."),
+              confirm=(f"{cost.describe()}, ≈ {format_eta(eta)} at most"
+                       if eta > CONFIRM_ABOVE_S else ""))
 
 
 def show(study: StudyResults, final: bool = True) -> None:

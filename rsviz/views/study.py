@@ -7,8 +7,10 @@ job manager. The engine is rsviz.study; this module only adapts it to the view i
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from rsviz.views.base import Cost, Request, progress_of
@@ -78,6 +80,12 @@ def request_for(plan: Any, out: str, model: Any = None, images: Any = None,
                         images=images, runner=runner, address=address)
 
 
+def names_model(plan: Any, model: Any) -> bool:
+    """Whether `plan` names the loaded `model` (by its name or its id): the plan then runs on
+    it, and its images are resolved against its classes."""
+    return model is not None and bool({model.info.name, model.info.model_id} & set(plan.models))
+
+
 def models_id(plan: Any, model: Any = None) -> str:
     """The plan's models as one string, the loaded `model` by its id (not its name)."""
     refs = [model.info.model_id if model is not None and ref in (model.info.name,
@@ -89,3 +97,15 @@ def models_id(plan: Any, model: Any = None) -> str:
 def results_name(plan: Any, model: Any, key: str) -> str:
     """A results folder name for the app: plan name, model id(s), end of the request key."""
     return re.sub(r"[^A-Za-z0-9_.+-]+", "_", f"{plan.name}-{models_id(plan, model)}-{key[-12:]}")
+
+
+def app_request(plan: Any, root: Any, model: Any = None, images: Any = None,
+                device: str = "cpu", runner: str = "local",
+                address: str | None = None) -> StudyRequest:
+    """The app's study request, its results folder under `root` named (`results_name`) by the
+    key of the same request without a folder: the same plan, models and images land in the
+    same folder, so a stopped run resumes there, whatever runner continues it."""
+    unplaced = request_for(plan, "", model=model, images=images, device=device,
+                           runner=runner, address=address)
+    out = Path(root) / results_name(plan, model, unplaced.key())
+    return dataclasses.replace(unplaced, out=str(out))
