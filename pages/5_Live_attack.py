@@ -74,8 +74,9 @@ config = request_or_stop(lambda: OracleConfig(
     sigma=state.sigma if smoothed else None, n=state.n,
     criterion=criterion if smoothed else "single_draw", p_a=p_a,
     target=target_class if targeted else None, budget=budget, seed=seed))
-request = request_or_stop(lambda: attack_request(inputs(model, x), attack, config, variant,
-                                                 compare=target == "both", label=y))
+request = request_or_stop(lambda: attack_request(  # f: COMPARE_F_QUERIES per query on g
+    inputs(model, x), attack, config, variant, label=y,
+    f_queries=COMPARE_F_QUERIES if target == "both" else None))
 st.caption(f"Untargeted runs leave y = {name_of(y)} ({y}), f's label at x_o. "
            f"Criterion: {config.describe()}.")
 panels = AttackPanels(state, request, display, vote_n)

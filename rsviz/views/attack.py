@@ -185,17 +185,15 @@ COMPARE_F_BUDGET_CAP = 2000  # the paper's largest budget (§4.1): f's queries i
 
 
 def attack_request(ids: dict[str, str], attack: str, config: Any, variant: str = "plain",
-                   compare: bool = False, label: int | None = None) -> Request:
-    """The page's request: an `AttackRequest`, or with `compare` a `CompareRequest` whose f
-    gets COMPARE_F_QUERIES queries per query on g (one pass each against up to n), at most
+                   f_queries: int | None = None, label: int | None = None) -> Request:
+    """The page's request: an `AttackRequest`, or with `f_queries` a `CompareRequest` whose f
+    gets that many queries per query on g (one pass each against up to n), at most
     COMPARE_F_BUDGET_CAP. With f's `label` at x_o (`f_label`), a target equal to it is refused
     before any run."""
-    from rsviz.defaults import COMPARE_F_QUERIES
-
     if label is not None:
         check_target(config, label)
-    if compare:
-        f_budget = min(COMPARE_F_BUDGET_CAP, COMPARE_F_QUERIES * config.budget)
+    if f_queries is not None:
+        f_budget = min(COMPARE_F_BUDGET_CAP, f_queries * config.budget)
         return CompareRequest(**ids, attack=attack, config=config, variant=variant,
                               f_budget=f_budget)
     return AttackRequest(**ids, attack=attack, config=config, variant=variant)
