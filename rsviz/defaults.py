@@ -16,8 +16,9 @@ A pure function of the rate (forward passes per second of the vote sampler, as m
 - "paper": the sizes of the paper's figures (GPU-sized: minutes to hours on a CPU).
 - "standard": the standard setting unsized (reproducible scripted runs and the app's tests).
 
-Costs count forward passes exactly as the views' `cost()` do (tested against them), so the
-seconds shown before Start and the sizing agree. Imports nothing heavy.
+A page's cost is the `cost()` of the view request the page builds (`page_request`), so the
+seconds shown before Start and the sizing are one count. Importing this module imports nothing
+heavy; sizing a page imports its engine config (torch for most).
 """
 
 from __future__ import annotations
@@ -25,13 +26,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from rsviz.config import HVP_PASSES, OVERHEAD, WHITEBOX_ITERATION_PASSES
+from rsviz.config import HVP_PASSES, OVERHEAD, WHITEBOX_ITERATION_PASSES  # noqa: F401
 
 BUDGET_S = 45.0
 PRESETS = ("quick", "paper", "standard")
 PAGES = ("image", "slice", "profile", "dichotomy", "attack")
-N0 = 100  # CERTIFY's selection votes on the image page (rsviz.views.image.N0)
-LINE_SEARCH_POINTS = 16  # rsviz.views.dichotomy.LINE_SEARCH_POINTS
+SIZED_BY = {"image": "N", "attack": "budget"}  # pages sized by one number, not a ladder
 QUICK_WHITEBOX_ITERATIONS = 20  # the quick preset's dichotomy segment search (‖x_a‖ ≈ 1.2× best)
 
 # The standard setting of each page on a CPU (the ladder's top for "quick") and the paper's.
@@ -51,41 +51,53 @@ PAPER = {
     "dichotomy": {"grid": 64, "n_samples": 1000, "trials": 1000, "attack_iters": 100},
     "attack": {"budget": 2000},
 }
-SLQ_STEPS = 6  # the profile page's Lanczos steps per log-det probe
 
 
-def _slice_passes(setting: dict[str, Any]) -> int:
-    """The slice's own estimate (`rsviz.slices.config.estimate_passes`) of the page's slice
-    with `setting`; σ and the direction do not change it, the other fields are the config's."""
-    from rsviz.slices.config import SliceConfig, estimate_passes
+def page_request(page: str, setting: dict[str, Any], n: int = 10, smoothed: bool = True) -> Any:
+    """The view request a page builds from `setting`, its other inputs at their defaults (σ,
+    seeds, levels and the image change no cost; `n` and `smoothed` describe the attack page's
+    target, g_{σ,n} or f). Imports the page's engine config, torch with it."""
+    ids = {"model_id": "", "image_hash": ""}
+    if page == "image":
+        from rsviz.views.image import VotesRequest
 
-    return estimate_passes(SliceConfig(grid=setting["grid"], n_samples=setting["n_samples"],
-                                       ns=tuple(setting["ns"]),
-                                       mode=setting.get("mode", "adaptive")))
+        return VotesRequest(**ids, n_samples=setting["N"])
+    if page == "slice":
+        from rsviz.slices.config import SliceConfig
+        from rsviz.views.slice import SliceRequest
+
+        return SliceRequest(**ids, config=SliceConfig(
+            grid=setting["grid"], n_samples=setting["n_samples"], ns=tuple(setting["ns"]),
+            mode=setting.get("mode", "adaptive")))
+    if page == "profile":  # the default window searches ∂g_σ first
+        from rsviz.profile import ProfileConfig
+        from rsviz.views.profile import ProfileRequest
+
+        return ProfileRequest(**ids, config=ProfileConfig(
+            n_samples=setting["n_samples"], points=setting["points"],
+            attack_iters=setting["attack_iters"], lanczos_steps=setting["lanczos_steps"],
+            probes=setting["probes"]))
+    if page == "dichotomy":  # the white-box segment, B past ∂g_σ (the page's default)
+        from rsviz.dichotomy.config import DichotomyConfig
+        from rsviz.views.dichotomy import DichotomyRequest
+
+        return DichotomyRequest(**ids, attack_iters=setting["attack_iters"],
+                                config=DichotomyConfig(grid=setting["grid"],
+                                                       n_samples=setting["n_samples"],
+                                                       trials=setting["trials"]))
+    if page == "attack":
+        from rsviz.attacks.oracle import OracleConfig
+        from rsviz.views.attack import AttackRequest
+
+        return AttackRequest(**ids, config=OracleConfig(sigma=1.0 if smoothed else None, n=n,
+                                                        budget=setting["budget"]))
+    raise ValueError(f"unknown page {page!r}; pages: {', '.join(PAGES)}")
 
 
 def passes(page: str, setting: dict[str, Any], n: int = 10, smoothed: bool = True) -> int:
-    """Forward passes of a page's Start with `setting` (the view's `cost()`); `n` and
-    `smoothed` describe the attack page's target (g_{σ,n}, or f when not smoothed)."""
-    s = setting
-    if page == "image":
-        return N0 + s["N"]
-    if page == "slice":
-        return _slice_passes(s)
-    if page == "profile":  # the default window searches ∂g_σ first
-        from rsviz.config import GSigmaSearch
-
-        hvps = s["lanczos_steps"] + s["probes"] * SLQ_STEPS
-        return (s["points"] * s["n_samples"] + s["attack_iters"] * WHITEBOX_ITERATION_PASSES
-                + hvps * HVP_PASSES + GSigmaSearch().typical_passes())
-    if page == "dichotomy":  # the white-box segment, B past ∂g_σ (the page's default)
-        from rsviz.config import GSigmaSearch
-
-        return (s["grid"] * s["n_samples"] + LINE_SEARCH_POINTS + 1
-                + s["attack_iters"] * WHITEBOX_ITERATION_PASSES + GSigmaSearch().typical_passes())
-    if page == "attack":
-        return 1 + s["budget"] * (n if smoothed else 1)
-    raise ValueError(f"unknown page {page!r}; pages: {', '.join(PAGES)}")
+    """Forward passes of a page's Start with `setting`: the `cost()` of the request the page
+    builds (`page_request`), so the sizing and the estimate shown before Start are one count."""
+    return page_request(page, setting, n, smoothed).cost().passes
 
 
 def estimate_seconds(page: str, setting: dict[str, Any], rate: float, **target: Any) -> float:
@@ -150,11 +162,11 @@ def page_defaults(page: str, rate: float, preset: str = "quick", gpu: bool = Fal
         return top
     factor = overhead if overhead is not None else OVERHEAD[page]
     affordable = max(rate, 1e-9) * budget_s / factor  # passes that fit the budget
-    if page == "image":
-        return {"N": _nice_floor(affordable - N0, 100, top["N"])}
-    if page == "attack":
-        per_query = n if smoothed else 1
-        return {"budget": _nice_floor((affordable - 1) / per_query, 100, top["budget"])}
+    if page in SIZED_BY:  # a cost linear in one size: the largest that fits
+        key = SIZED_BY[page]
+        low, high = (passes(page, {key: size}, n, smoothed) for size in (100, 200))
+        size = 100 + (affordable - low) * 100 / (high - low)
+        return {key: _nice_floor(size, 100, top[key])}
     ladder = _ladder(page, top)
     return next((s for s in ladder if passes(page, s) <= affordable), ladder[-1])
 

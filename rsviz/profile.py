@@ -75,7 +75,7 @@ class ProfileConfig:
     p_levels: tuple[float, ...] = (0.5, 0.8)
     alpha: float = 0.001
     seed: int = 0
-    attack_iters: int = 30
+    attack_iters: int = 20
     attack_tol: float = 1e-3
     curvature: bool = True
     lanczos_steps: int = 16
@@ -115,7 +115,7 @@ class ProfileConfig:
         """Forward passes, roughly: votes + white-box attack (at most attack_iters iterations,
         each counted as WHITEBOX_ITERATION_PASSES) + curvature (HVP_PASSES per Hessian-vector
         product) + the ∂g_σ search."""
-        from rsviz.defaults import HVP_PASSES, WHITEBOX_ITERATION_PASSES
+        from rsviz.config import HVP_PASSES, WHITEBOX_ITERATION_PASSES
 
         curvature = HVP_PASSES * self.curvature_config().hvps if self.curvature else 0
         return (self.points * self.n_samples + self.attack_iters * WHITEBOX_ITERATION_PASSES

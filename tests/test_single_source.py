@@ -94,3 +94,22 @@ def test_cli_options_reach_the_config():
                                               "random", "--attack-iters", "7"))
     assert options == {"kind": "random", "extension": 3.0, "attack_iters": 7,
                        "past_gsigma": False}
+
+
+def test_the_app_standard_is_the_engines_default():
+    """Where a page's standard setting names a config field, it holds the config's default:
+    one value of each, whether the app, the CLI or a script runs it."""
+    from rsviz.attacks.oracle import OracleConfig
+    from rsviz.dichotomy import DichotomyConfig
+    from rsviz.profile import ProfileConfig
+    from rsviz.views.dichotomy import DichotomyRequest
+    from rsviz.views.image import VotesRequest
+
+    standard = defaults.STANDARD
+    profile = ProfileConfig()
+    assert standard["profile"] == {k: getattr(profile, k) for k in standard["profile"]}
+    dichotomy = {**vars(DichotomyConfig()),
+                 "attack_iters": DichotomyRequest(**IDS, config=DichotomyConfig()).attack_iters}
+    assert standard["dichotomy"] == {k: dichotomy[k] for k in standard["dichotomy"]}
+    assert standard["image"] == {"N": VotesRequest(**IDS).n_samples}
+    assert standard["attack"] == {"budget": OracleConfig().budget}

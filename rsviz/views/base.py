@@ -236,7 +236,7 @@ def _timing_key(name: str, model: Any, forward: str) -> str:
 
 
 def _prior(name: str) -> float:
-    from rsviz.defaults import OVERHEAD
+    from rsviz.config import OVERHEAD
 
     page = {"image-votes": "image", "theory-vs-practice": "attack",
             "attack-compare": "attack"}.get(name, name)
