@@ -1,7 +1,8 @@
-"""Panels of the "Image & model" page: votes, draws of g_{σ,n}, p̂ interval, radius.
+"""Panels of the "Image & model" page: the images, f's top-5, votes, draws of g_{σ,n}, p̂
+interval, radius.
 
-Each panel draws figures from a VotesRequest's result and its summary (rsviz.views.image);
-nothing here samples the model.
+Each panel draws figures from a VotesRequest's result and its summary (rsviz.views.image), or
+from `rsviz.views.image.top5`; nothing here samples the model.
 """
 
 from __future__ import annotations
@@ -12,12 +13,60 @@ import numpy as np
 import streamlit as st
 
 from rsviz.figures.votes import (decisions_figure, g_draws_figure, p_hat_figure,
-                                 prob_wrong_figure, vote_histogram)
+                                 prob_wrong_figure, top5_figure, vote_histogram)
 from rsviz.smoothing import VoteRecord, lower_confidence_bound, prob_wrong_binomial
 from rsviz.theory import certified_radius, theory_summary
-from rsviz.views.image import COHEN_N
+from rsviz.views.image import COHEN_N, top5
 from ui.common import metric_row
 from ui.export import export_panel
+
+
+def images_panel(state: Any) -> None:
+    """The photo as loaded and the model's input x (where the noise is added)."""
+    info = state.model.info
+    cols = st.columns(2)
+    cols[0].image(state.image.original, caption=f"Original ({state.image.name})", width="stretch")
+    cols[1].image(state.x.permute(1, 2, 0).numpy(), width="stretch", clamp=True,
+                  caption=f"Model input x: resize to {info.resize}, centre crop "
+                          f"{info.input_size}×{info.input_size}, pixels in [0,1] (noise is "
+                          "added here)")
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _top5(model_id: str, image_hash: str, _model: Any, _x: Any) -> list[dict]:
+    return top5(_model, _x)
+
+
+def top5_panel(state: Any) -> None:
+    """f's softmax on the clean input (`rsviz.views.image.top5`, once per model and image)."""
+    st.subheader("Top-5 of the base classifier f")
+    rows = _top5(state.model_id, state.image_hash, state.model, state.x)
+    fig = top5_figure([(r["class_index"], r["name"], r["prob"]) for r in rows])
+    st.plotly_chart(fig, key="top5_chart")
+    st.caption("What am I looking at: the softmax of f on the clean input, no noise. f is "
+               "deterministic; the smoothed classifier below votes over noisy copies of x.")
+    export_panel(fig, "top5_f", {"class_index": [r["class_index"] for r in rows],
+                                "name": [r["name"] for r in rows],
+                                "softmax": [r["prob"] for r in rows]}, key="top5")
+
+
+def smoothed_panels(request: Any, sampled: dict, state: Any, p_a: float, n_show: int) -> None:
+    """Everything drawn from a VotesRequest's recorded votes: the votes, draws of g_{σ,n}, the
+    p̂ interval and the radius, for the sidebar's n and the page's α and P_a."""
+    info, N = state.model.info, request.n_samples
+    summary = request.summary(sampled, info.class_name)
+    votes = VoteRecord(np.asarray(sampled["labels"])[None], info.num_classes, request.sigma)
+    st.caption(f"{sampled['forward_passes']:,} forward passes (n0 = {request.n0} + N = {N}) in "
+               f"{sampled['seconds']:.1f} s, precision {sampled['precision']}, batch "
+               f"{sampled['batch_size']}; seed {request.seed}. Cached on disk: reopening is "
+               "instant.")
+    params = {"model": info.name, "image": state.image.name, "sigma": request.sigma,
+              "n": request.n, "N": N, "n0": request.n0, "alpha": request.alpha,
+              "seed": request.seed, "P_a": p_a}
+    votes_panel(votes.counts[0], summary, info.class_name, params)
+    draws_panel(votes, summary, info.class_name, request.n, n_show, p_a, request.seed, params)
+    interval_panel(summary, votes.counts[0], request.alpha, N, params)
+    radius_panel(summary, request.sigma, request.n, p_a, request.alpha, N)
 
 
 def votes_panel(counts: np.ndarray, summary: dict, class_name: Any, params: dict) -> None:
