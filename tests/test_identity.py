@@ -187,8 +187,9 @@ def test_legacy_results_open_labelled_and_conflicts_are_refused(tiny_model, imag
 
 
 def test_attacks_on_f_are_keyed_by_what_runs_them(tiny_model, x):
-    """f's queries go through eager torch whatever engine the sampler has: an attack on f says
-    eager, the g run of a comparison says the engine's identity, and both run."""
+    """f's queries run fp32 through the engine when it runs fp32: an attack on f and the g run
+    of a comparison both say the engine's identity and both run; under a bf16 engine the attack
+    on f says eager fp32."""
     from rsviz.attacks import OracleConfig
     from rsviz.views.attack import AttackRequest, CompareRequest
 
@@ -196,13 +197,20 @@ def test_attacks_on_f_are_keyed_by_what_runs_them(tiny_model, x):
     nchw.prepare()
     attach(tiny_model, nchw)
     on_f = AttackRequest(**inputs(tiny_model, x), attack="hsja", config=OracleConfig(budget=5))
-    assert on_f.forward == f"cpu/eager/fp32/torch-{TORCH}"
+    assert on_f.forward.startswith("cpu/eager_nchw/fp32/")
     on_f.check_inputs(tiny_model, x)
     runs = CompareRequest(**inputs(tiny_model, x), attack="hsja",
                           config=OracleConfig(sigma=0.25, n=3, budget=5)).runs()
     assert runs["f"].forward == on_f.forward
     assert runs["g"].forward.startswith("cpu/eager_nchw/fp32/")
     runs["g"].check_inputs(tiny_model, x)
+    attach(tiny_model, bf16_engine(tiny_model))
+    try:
+        on_f = AttackRequest(**inputs(tiny_model, x), attack="hsja", config=OracleConfig(budget=5))
+        assert on_f.forward == f"cpu/eager/fp32/torch-{TORCH}"
+        on_f.check_inputs(tiny_model, x)
+    finally:
+        attach(tiny_model, None)
 
 
 def test_a_job_refuses_an_engine_switched_after_its_request(tiny_model, x):
@@ -217,3 +225,27 @@ def test_a_job_refuses_an_engine_switched_after_its_request(tiny_model, x):
     attach(tiny_model, nchw)
     with pytest.raises(ConfigError, match="Build the request again"):
         timed_run(request, tiny_model, x)
+
+
+def test_queries_of_f_go_through_an_fp32_engine(tiny_model, x):
+    """The oracle of an attack on f asks the attached fp32 engine (what its key says), and the
+    labels equal eager fp32's on these points."""
+    from rsviz.attacks import OracleConfig
+    from rsviz.attacks.oracle import Oracle
+    from rsviz.smoothing import forward_labels
+
+    nchw = EagerNCHW(tiny_model, tiny_model.info.input_shape)
+    nchw.prepare()
+    calls = []
+    logits = nchw.logits
+    nchw.logits = lambda batch: calls.append(len(batch)) or logits(batch)
+    attach(tiny_model, nchw)
+    try:
+        points = torch.rand((6, *tiny_model.info.input_shape), generator=torch.Generator().manual_seed(1))
+        y = int(forward_labels(tiny_model, x[None])[0])
+        oracle = Oracle(tiny_model, x, y, OracleConfig(budget=10))
+        decided = oracle.is_adversarial(points).numpy()
+        assert sum(calls) == 6 and oracle.forward_passes == 6
+        assert (decided == (forward_labels(tiny_model, points, precision="fp32") != y)).all()
+    finally:
+        attach(tiny_model, None)

@@ -63,6 +63,8 @@ class OracleConfig:
             probe perturbations far below the input resolution of bf16 (2⁻⁸ relative: HSJA's
             δ_t is ~10⁻⁶ per pixel at 224²), which would round them away. Against g_{σ,n},
             "auto" is the vote sampler's engine arithmetic (`rsviz.engines.precision_of`).
+            Queries of f go through the attached engine when it runs fp32 (OpenVINO with its
+            f32 hint: 2–5× eager torch's rate on a CPU), else eager torch.
     """
 
     sigma: float | None = None
@@ -182,7 +184,7 @@ class Oracle:
     def _decide(self, xs: torch.Tensor) -> np.ndarray:
         cfg = self.config
         if cfg.sigma is None:
-            labels = forward_labels(self.model, xs, self.batch_size, self.precision)
+            labels = forward_labels(self.model, xs, self.batch_size, self.precision, engine=True)
             self.forward_passes += len(xs)
             return self._wrong(labels)
         if cfg.criterion == "single_draw":
@@ -236,7 +238,7 @@ class Oracle:
     def base_label(self, x: torch.Tensor) -> int:
         """Label of x by the base classifier f (not counted)."""
         x = x.to(self.device, torch.float32)[None]
-        return int(forward_labels(self.model, x, self.batch_size, self.precision)[0])
+        return int(forward_labels(self.model, x, self.batch_size, self.precision, engine=True)[0])
 
 
 MEASURE_SEED_OFFSET = 104_729  # the measurement's noise never replays the attack's

@@ -168,8 +168,11 @@ def auto_batch_size(model: Classifier, precision: str = "auto", measure: bool = 
 
 
 def forward_labels(model: Classifier, points: torch.Tensor, batch_size: int | None = None,
-                   precision: str = "auto", progress: Progress | None = None) -> np.ndarray:
-    """Labels f(x) of the base classifier for each of the m points (no noise)."""
+                   precision: str = "auto", progress: Progress | None = None,
+                   engine: bool = False) -> np.ndarray:
+    """Labels f(x) of the base classifier for each of the m points (no noise); with `engine`,
+    through the attached engine when it runs `precision` (`vote_forward`: the attacks on f,
+    whose thousands of queries are the page's cost)."""
     device = model.device
     precision = precision_of(model, precision)
     channels_last = uses_channels_last(model)
@@ -181,7 +184,7 @@ def forward_labels(model: Classifier, points: torch.Tensor, batch_size: int | No
         chunk = points[start:start + batch].to(device=device, dtype=torch.float32)
         if channels_last and chunk.dim() == 4:
             chunk = chunk.contiguous(memory_format=torch.channels_last)
-        out.append(forward(model, chunk, precision).argmax(1).cpu())
+        out.append((vote_forward if engine else forward)(model, chunk, precision).argmax(1).cpu())
         progress.report(min(start + batch, len(points)), len(points), "base classifier f")
     return torch.cat(out).numpy() if out else np.zeros(0, dtype=np.int64)
 

@@ -39,13 +39,7 @@ class AttackRequest(Request):
         if self.config is None:
             raise ConfigError("An attack request needs an OracleConfig.")
         object.__setattr__(self, "params", tuple(sorted(dict(self.params).items())))
-        super().__post_init__()
-        if self.forward and self.config.sigma is None:  # f's queries never use the engine
-            object.__setattr__(self, "forward", _eager(self.forward).tag())
-
-    def running_forward(self, model: Any) -> Any:
-        running = super().running_forward(model)
-        return _eager(running.tag()) if self.config.sigma is None else running
+        super().__post_init__()  # f's queries run fp32: the engine when it runs fp32, else eager
 
     def cost(self) -> Cost:
         """At most budget × n forward passes (n = 1 against f; lazy votes often stop early),
@@ -92,14 +86,6 @@ def check_target(config: Any, label: int) -> None:
     """Refuse a targeted attack whose target is f's label at x_o already."""
     if config.target is not None and config.target == label:
         raise ConfigError(f"The target class {label} is the class f gives x_o already.")
-
-
-def _eager(tag: str) -> Any:
-    """The identity `tag` run by eager torch (attacks on f go through `forward_labels`)."""
-    from rsviz.identity import Forward
-
-    forward = Forward.parse(tag)
-    return Forward(forward.device, forward.precision, "eager", "", forward.torch)
 
 
 @dataclass(frozen=True, kw_only=True)
