@@ -32,9 +32,7 @@ what is there (use --max-minutes to work in chunks).
 
 from __future__ import annotations
 
-import argparse
 import contextlib
-import csv
 import importlib
 import importlib.util
 import io
@@ -44,16 +42,14 @@ import sys
 import time
 from pathlib import Path
 
+import harness
 import numpy as np
 import torch
 
-
-from rsviz.attacks.base import run_steps  # noqa: E402
-from rsviz.attacks.oracle import Oracle, OracleConfig  # noqa: E402
-from rsviz.errors import BudgetExhausted, RsvizError  # noqa: E402
-from rsviz.images import load_image_file, preprocess  # noqa: E402
-from rsviz.models import load_model  # noqa: E402
-from rsviz.smoothing import forward_labels, make_generator  # noqa: E402
+from rsviz.attacks.base import run_steps
+from rsviz.attacks.oracle import Oracle, OracleConfig
+from rsviz.errors import BudgetExhausted, RsvizError
+from rsviz.smoothing import forward_labels, make_generator
 
 CHECKPOINTS = (250, 500, 1000, 2000)
 LABELS = {"hsja": "HSJA (ours)", "art": "HopSkipJump (ART)", "art2": "ART, 2nd seed",
@@ -331,12 +327,10 @@ def tables(results: dict, norm: str) -> str:
 
 def correctly_classified(model, folder: Path, count: int):
     """(filename, x, label) of the first `count` correctly classified images, in file order."""
-    info = model.info
-    for row in csv.DictReader((folder / "labels.csv").open()):
+    for row in harness.labelled(folder):
         if count <= 0:
             return
-        x = preprocess(load_image_file(str(folder / row["filename"])).original,
-                       info.input_size, info.resize, info.interpolation)
+        x = harness.image(model, str(folder / row["filename"]))
         y = int(row["class_index"])
         if int(forward_labels(model, x[None], precision="fp32")[0]) != y:
             print(f"skip {row['filename']}: misclassified", file=sys.stderr)
@@ -367,10 +361,10 @@ def check_available(attacks: list[str], ref: Path | None) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    default = Path(__file__).resolve().parent.parent.parent / "shared" / "imagenet-sample"
-    parser.add_argument("--folder", default=str(default), help="folder with labels.csv")
+    # --json-out (below) is this bench's results file: it carries the machines' fingerprints
+    parser = harness.parser(__doc__, threads=1, raw=True, json_option=False)
+    parser.add_argument("--folder", default=str(harness.sample_folder()),
+                        help="folder with labels.csv")
     parser.add_argument("--images", type=int, default=5, help="correctly classified images")
     parser.add_argument("--first-image", type=int, default=1,
                         help="skip the correctly classified images before this one (1-based; "
@@ -415,9 +409,10 @@ def main() -> None:
                                                                         args.seed):
             sys.exit(f"{out} holds another model/budget/seed; choose another --json-out.")
 
-    torch.set_num_threads(1)
-    model = load_model(args.model, "cpu")
+    harness.start(args)
+    model = harness.load(args.model)
     fast = BatchOneOpenVINO(model) if args.forward == "openvino" else None
+    results.setdefault("machines", []).append(harness.fingerprint(model))  # one per chunk
     results.setdefault("forward", args.forward)
     if results["forward"] != args.forward:
         sys.exit(f"{out} was measured with --forward {results['forward']}; choose another file.")

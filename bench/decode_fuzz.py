@@ -2,14 +2,13 @@
 `rsviz.images.decode_image`, counting what comes out. Anything but an RsvizError escaping is a
 bug (the app would show a traceback); it is printed with the seed that reproduces it.
 
-    .venv/bin/python bench/decode_fuzz.py [--mutants 100000] [--seed 0]
+    .venv/bin/python bench/decode_fuzz.py [--mutants 100000] [--seed 0] [--json out.json]
 
 tests/test_faults.py runs a few thousand of the same mutants.
 """
 
 from __future__ import annotations
 
-import argparse
 import io
 import random
 import struct
@@ -135,10 +134,13 @@ def run(mutants: int, seed: int = 0) -> tuple[Counter, list[tuple[str, int, str]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    import harness  # here, not above: tests/test_faults.py loads this file by its path
+
+    parser = harness.parser(__doc__)
     parser.add_argument("--mutants", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    harness.start(args)
     started = time.perf_counter()
     counts, escapes = run(args.mutants, args.seed)
     seconds = time.perf_counter() - started
@@ -150,6 +152,10 @@ def main() -> None:
     for fmt, mutant_seed, error in escapes[:20]:
         print(f"escaped: {fmt} mutant seed {mutant_seed}: {error}")
     print(f"non-rsviz exceptions: {len(escapes)}")
+    harness.save(args.json, "decode_fuzz", {
+        "seconds": seconds, "counts": {f"{fmt} {outcome}": count
+                                       for (fmt, outcome), count in sorted(counts.items())},
+        "escapes": escapes}, mutants=args.mutants, seed=args.seed)
 
 
 if __name__ == "__main__":

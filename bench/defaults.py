@@ -9,19 +9,20 @@ ratio. Targets: every default ≤ 60 s, actual within 2× of the estimate. No di
 
     flock /tmp/rsviz-heavy.lock .venv/bin/python bench/defaults.py [--model efficientnet_lite0]
         [--image coffee] [--pages image,slice,profile,dichotomy,attack] [--preset quick]
+        [--threads T] [--json out.json]
 """
 
 from __future__ import annotations
 
-import argparse
 import time
+
+import harness
 
 from rsviz import engines
 from rsviz.defaults import COMPARE_F_QUERIES, PAGES, page_defaults
 from rsviz.device import describe_device, tcmalloc_loaded
-from rsviz.models import default_sigma, load_model
+from rsviz.models import default_sigma
 from rsviz.views.base import inputs, measured_rate, seconds
-from rsviz.views.inputs import load_image
 
 N = 10  # the sidebar's n
 
@@ -63,24 +64,26 @@ def request_for(page: str, d: dict, model, x, sigma: float):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = harness.parser(__doc__)
     parser.add_argument("--model", default="efficientnet_lite0")
     parser.add_argument("--image", default="coffee")
     parser.add_argument("--pages", default=",".join(PAGES))
     parser.add_argument("--preset", default="quick")
     args = parser.parse_args()
-    model = load_model(args.model)
+    harness.start(args)
+    model = harness.load(args.model)
     started = time.perf_counter()
     choice = engines.use_best_engine(model)
     print(f"{args.model} on {describe_device(model.device)}, tcmalloc {tcmalloc_loaded()}; "
           f"engine {choice.summary() if choice else 'eager fp32'} "
           f"({time.perf_counter() - started:.1f} s)")
-    x, _ = load_image(f"sample:{args.image}", model)
+    x = harness.image(model, f"sample:{args.image}")
     sigma = default_sigma(model.info)[0]
     rate = measured_rate(model)
     print(f"measured rate {rate:.1f} passes/s; sidebar σ {sigma:g}, n {N}; preset {args.preset}")
     print("\n| page | default | estimate s | actual s | actual / estimate | passes counted |")
     print("|---|---|---|---|---|---|")
+    rows = []
     for page in args.pages.split(","):
         d = page_defaults(page, rate, args.preset, gpu=model.device.type == "cuda",
                           n=N + (COMPARE_F_QUERIES if page == "attack" else 0))
@@ -93,6 +96,10 @@ def main() -> None:
         setting = ", ".join(f"{k} {v}" for k, v in d.items())
         print(f"| {page} | {setting} | {estimate:.1f} | {actual:.1f} | {actual / estimate:.2f} "
               f"| {counted} |", flush=True)
+        rows.append({"page": page, "defaults": d, "estimate_s": estimate, "actual_s": actual,
+                     "ratio": actual / estimate, "passes": counted})
+    harness.save(args.json, "defaults", rows, model, preset=args.preset, image=args.image,
+                 sigma=sigma, n=N, rate=rate)
 
 
 def _passes(result) -> str:

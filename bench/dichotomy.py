@@ -1,6 +1,7 @@
 """Forward passes of dichotomy trials: live queries vs the exact simulation from one segment pass.
 
     .venv/bin/python bench/dichotomy.py [--model tiny_cnn] [--trials 1000] [--n 10 50 100]
+        [--json out.json]
 
 The live side runs every query of every trial against the model (lazy exact votes, fresh
 noise); the simulated side measures p̂ once on the segment (grid × N passes) and simulates all
@@ -15,26 +16,23 @@ from __future__ import annotations
 import argparse
 import time
 
+import harness
+import torch
+from scipy import stats
 
-import torch  # noqa: E402
-from scipy import stats  # noqa: E402
-
-from rsviz.dichotomy import DichotomyConfig, run_dichotomy, segment_towards  # noqa: E402
-from rsviz.images import load_sample, preprocess  # noqa: E402
-from rsviz.models import load_model  # noqa: E402
-from rsviz.smoothing import forward_labels  # noqa: E402
+from rsviz.dichotomy import DichotomyConfig, run_dichotomy, segment_towards
+from rsviz.smoothing import forward_labels
 
 
 def segment(model, image: str, other: str, sigma: float):
-    info = model.info
-    x, o = (preprocess(load_sample(s).original, info.input_size, info.resize, info.interpolation)
-            for s in (image, other))
+    """The segment from sample `image` towards sample `other` (extension 8), and f's label."""
+    x, o = (harness.image(model, s) for s in (image, other))
     y = int(forward_labels(model, x[None])[0])
     return segment_towards(model, x, y, o, sigma, extension=8.0, name=other), y
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = harness.parser(__doc__)
     parser.add_argument("--model", default="tiny_cnn", help="model of the live comparison")
     parser.add_argument("--trials", type=int, default=1000)
     parser.add_argument("--n", type=int, nargs="+", default=[10, 50, 100])
@@ -45,26 +43,31 @@ def main() -> None:
     parser.add_argument("--skip-lite0", action="store_true", help="skip the Lite0 segment pass")
     parser.add_argument("--lite0-only", action="store_true", help="only the Lite0 segment pass")
     args = parser.parse_args()
-    torch.set_num_threads(min(2, torch.get_num_threads()))
+    torch.set_num_threads(args.threads or min(2, torch.get_num_threads()))
 
     common = dict(sigma=args.sigma, n_values=tuple(args.n), trials=args.trials, steps=args.steps,
                   grid=args.grid, n_samples=args.samples)
+    results = {}
     if not args.lite0_only:
-        live_vs_simulated(args, common)
+        results["live_vs_simulated"] = live_vs_simulated(args, common)
     if not args.skip_lite0:
-        lite0_segment_pass(args, common)
+        results["lite0_segment_pass"] = lite0_segment_pass(args, common)
     print("(CPU shared with other jobs: timings are noisy, pass counts are exact.)")
+    harness.save(args.json, "dichotomy", results, **common)
 
 
-def live_vs_simulated(args: argparse.Namespace, common: dict) -> None:
-    model = load_model(args.model)
+def live_vs_simulated(args: argparse.Namespace, common: dict) -> dict:
+    """Every trial's queries live against the simulation from one segment pass, same model."""
+    model = harness.load(args.model)
     seg, y = segment(model, "chelsea", "rocket", args.sigma)
-    started = time.perf_counter()
-    sim = run_dichotomy(model, seg.a, seg.b, y, DichotomyConfig(**common))
-    sim_s = time.perf_counter() - started
-    started = time.perf_counter()
-    live = run_dichotomy(model, seg.a, seg.b, y, DichotomyConfig(**common, live=True, seed=1))
-    live_s = time.perf_counter() - started  # includes its own segment pass (not counted below)
+    # the live run includes its own segment pass (its passes are not counted below)
+    timings = harness.interleaved({
+        "simulated": lambda r: run_dichotomy(model, seg.a, seg.b, y, DichotomyConfig(**common)),
+        "live": lambda r: run_dichotomy(model, seg.a, seg.b, y,
+                                        DichotomyConfig(**common, live=True, seed=1))}, rounds=1)
+    rows = harness.compare(timings, "live")
+    sim, live = timings["simulated"].results[0], timings["live"].results[0]
+    sim_s, live_s = timings["simulated"].seconds[0], timings["live"].seconds[0]
     sim_passes = sim.profile.forward_passes
     live_passes = sum(r.forward_passes for r in live.live.values())
     print(f"model {args.model}, segment ‖B − A‖ = {sim.length:.3f}, {args.trials} trials × "
@@ -81,11 +84,14 @@ def live_vs_simulated(args: argparse.Namespace, common: dict) -> None:
     print(f"forward passes: live {live_passes:,} vs simulation {sim_passes:,} "
           f"(one segment pass {args.grid} × {args.samples}) -> {live_passes / sim_passes:.0f}× fewer")
     print(f"wall time: live run {live_s:.1f} s vs simulated run {sim_s:.1f} s "
-          f"-> {live_s / sim_s:.1f}× (noisy under parallel load)")
+          f"-> {rows[0]['ratio']:.1f}× (noisy under parallel load)")
+    return {"live_passes": live_passes, "simulated_passes": sim_passes,
+            "passes_ratio": live_passes / sim_passes, "timing": rows}
 
 
-def lite0_segment_pass(args: argparse.Namespace, common: dict) -> None:
-    lite = load_model("efficientnet_lite0")
+def lite0_segment_pass(args: argparse.Namespace, common: dict) -> dict:
+    """What the page pays on Lite0: one segment pass, every trial simulated from it."""
+    lite = harness.load("efficientnet_lite0")
     started = time.perf_counter()
     seg, y = segment(lite, "coffee", "chelsea", args.sigma)
     seg_s = time.perf_counter() - started
@@ -107,6 +113,8 @@ def lite0_segment_pass(args: argparse.Namespace, common: dict) -> None:
               f"wrong side {s['wrong_side']:.1%}")
     if result.warning:
         print(f"  warning: {result.warning}")
+    return {"passes": passes, "seconds": lite_s, "segment_seconds": seg_s,
+            "simulated": {str(n): result.stats(run) for n, run in result.simulated.items()}}
 
 
 if __name__ == "__main__":

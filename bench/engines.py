@@ -11,23 +11,22 @@ ratio is the speed-up. Timings on a shared machine are noisy: compare the ratios
 
     flock /tmp/rsviz-heavy.lock .venv/bin/python bench/engines.py [--model efficientnet_lite0]
         [--engines eager_nchw,eager,openvino] [--batches 8,16,32,64] [--check 512] [--n 512]
+        [--rounds 3] [--threads T] [--json out.json]
 """
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 
-import numpy as np
+import harness
 import torch
 
 from rsviz import engines
 from rsviz.device import describe_device, tcmalloc_loaded
 from rsviz.engines import select
 from rsviz.engines.candidates import candidates
-from rsviz.images import load_sample, preprocess
-from rsviz.models import count_flops, load_model
+from rsviz.models import count_flops
 from rsviz.smoothing import make_generator, sample_votes
 
 
@@ -71,7 +70,7 @@ def agreement(engine, reference: list[torch.Tensor], shape, count: int) -> tuple
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = harness.parser(__doc__)
     parser.add_argument("--model", default="efficientnet_lite0")
     parser.add_argument("--engines", default="eager_nchw,eager,openvino")
     parser.add_argument("--batches", default="1,8,16,32,64")
@@ -79,13 +78,11 @@ def main() -> None:
     parser.add_argument("--check", type=int, default=512, help="inputs of the agreement check")
     parser.add_argument("--n", type=int, default=512, help="votes per sampler round")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--part", choices=["both", "table", "sampler"], default="both",
                         help="table: part 1 only; sampler: part 2 only (each fits 10 minutes)")
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    model = load_model(args.model)
+    harness.start(args)
+    model = harness.load(args.model)
     shape = model.info.input_shape
     flops = count_flops(model)
     peak = matmul_peak(torch.get_num_threads())
@@ -93,13 +90,16 @@ def main() -> None:
     print(f"{args.model}: {flops / 1e9:.2f} GFLOP/image; {describe_device(model.device)}; "
           f"AVX2 {'avx2' in flags}, AVX-512 {'avx512f' in flags}, "
           f"tcmalloc {tcmalloc_loaded()}; fp32 matmul peak {peak:.1f} GFLOP/s")
+    results = {"gflop_per_image": flops / 1e9, "fp32_matmul_peak_gflops": peak}
     if args.part != "sampler":
-        engine_table(args, model, shape, flops, peak)
+        results["engines"] = engine_table(args, model, shape, flops, peak)
     if args.part != "table" and args.n > 0:
-        sampler_rounds(args, model)
+        results["sampler"] = sampler_rounds(args, model)
+    harness.save(args.json, "engines", results, model, part=args.part, n=args.n,
+                 rounds=args.rounds, batches=args.batches, check=args.check)
 
 
-def engine_table(args, model, shape, flops: float, peak: float) -> None:
+def engine_table(args, model, shape, flops: float, peak: float) -> list[dict]:
     """Part 1: images/s per engine and batch, GFLOP/s, fraction of the peak, agreement."""
     pool = {e.name: e for e in candidates(model, shape)}
     wanted = [name for name in args.engines.split(",") if name in pool]
@@ -123,18 +123,21 @@ def engine_table(args, model, shape, flops: float, peak: float) -> None:
     print(f"\n| engine | batch | img/s | GFLOP/s | % fp32 peak | agreement ({args.check}) "
           f"| max logit diff | × eager NCHW (best batch) |")
     print("|---|---|---|---|---|---|---|---|")
+    rows = []
     for name, (rates, agree, diff, setup) in results.items():
         for b, r in rates.items():
             ratio = f"{r / base:.2f}" if base else "-"
             print(f"| {name} | {b} | {r:.1f} | {r * flops / 1e9:.1f} | "
                   f"{r * flops / 1e9 / peak:.0%} | {agree:.2%} | {diff:.1e} | {ratio} |")
+            rows.append({"engine": name, "batch": b, "rate": r, "ratio": r / base if base else None,
+                         "agreement": agree, "max_logit_diff": diff, "setup_s": setup})
         print(f"  ({name}: setup {setup:.1f} s)")
+    return rows
 
 
-def sampler_rounds(args, model) -> None:
+def sampler_rounds(args, model) -> list[dict]:
     """Part 2: rsviz's sampler, today's auto path against the chosen engine, interleaved."""
-    x = preprocess(load_sample("coffee").original, model.info.input_size, model.info.resize,
-                   model.info.interpolation)[None]
+    x = harness.image(model, "coffee")[None]
     started = time.perf_counter()
     engine, choice = engines.choose_engine(model)
     print(f"\nchoose_engine: {choice.summary()} in {time.perf_counter() - started:.1f} s "
@@ -143,21 +146,28 @@ def sampler_rounds(args, model) -> None:
         print(f"  {report.name}: {report.status} {report.rate or 0:.1f}/s {report.reason}")
     engines.attach(model, None)
     sample_votes(model, x, 0.25, args.n, make_generator(0))  # today's auto: tuning run
-    ratios, plain_rates, engine_rates = [], [], []
-    for round_ in range(args.rounds):
+
+    def plain(r: int):
         engines.attach(model, None)
-        plain = sample_votes(model, x, 0.25, args.n, make_generator(round_))
+        return sample_votes(model, x, 0.25, args.n, make_generator(r))
+
+    def fast(r: int):
         engines.attach(model, engine, choice)
-        fast = sample_votes(model, x, 0.25, args.n, make_generator(round_))
-        same = float((plain.labels == fast.labels).mean())
-        plain_rates.append(args.n / plain.seconds)
-        engine_rates.append(args.n / fast.seconds)
-        ratios.append(engine_rates[-1] / plain_rates[-1])
-        print(f"round {round_}: auto {plain_rates[-1]:.1f} passes/s (batch {plain.batch_size}), "
-              f"engine {engine_rates[-1]:.1f} passes/s (batch {fast.batch_size}), "
-              f"same votes {same:.2%}, top class {plain.top_class()[0]} / {fast.top_class()[0]}")
-    print(f"sampler speed-up (median of {args.rounds} rounds): {statistics.median(ratios):.1f}× "
-          f"(auto {np.median(plain_rates):.1f}, engine {np.median(engine_rates):.1f} passes/s)")
+        return sample_votes(model, x, 0.25, args.n, make_generator(r))
+
+    timings = harness.interleaved({"auto": plain, "engine": fast}, args.rounds, work=args.n)
+    rows = harness.compare(timings, "auto")
+    auto, fast_ = timings["auto"], timings["engine"]
+    for r, (a, b) in enumerate(zip(auto.results, fast_.results)):
+        print(f"round {r}: auto {auto.round_rates()[r]:.1f} passes/s (batch {a.batch_size}), "
+              f"engine {fast_.round_rates()[r]:.1f} passes/s (batch {b.batch_size}), "
+              f"same votes {float((a.labels == b.labels).mean()):.2%}, "
+              f"top class {a.top_class()[0]} / {b.top_class()[0]}")
+    print(f"sampler speed-up (median of {args.rounds} rounds): "
+          f"{rows[1]['median_round_ratio']:.1f}× (auto "
+          f"{statistics.median(auto.round_rates()):.1f}, engine "
+          f"{statistics.median(fast_.round_rates()):.1f} passes/s)")
+    return rows
 
 
 if __name__ == "__main__":

@@ -9,11 +9,11 @@ g_σ is estimated as rsviz does everywhere: N noisy votes per image drawn by
 At σ = 0 there is no noise and g = f, so that column repeats f's clean top-1.
 
     flock /tmp/rsviz-heavy.lock .venv/bin/python bench/noise_accuracy.py [--n 32] [--models a,b]
+        [--threads 2] [--save rows.json] [--load rows.json] [--json out.json]
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import platform
@@ -21,13 +21,14 @@ import sys
 import time
 from pathlib import Path
 
+import harness
 import numpy as np
 import torch
 from scipy import stats
 
 from rsviz.errors import RsvizError
-from rsviz.imagesets import from_folder, shared_folder
-from rsviz.models import REGISTRY, load_model
+from rsviz.imagesets import from_folder
+from rsviz.models import REGISTRY
 from rsviz.smoothing import make_generator, sample_votes
 
 
@@ -50,7 +51,7 @@ def evaluate(name: str, images, sigmas: list[float], n: int, seed: int, alpha: f
              precision: str) -> dict:
     """One table row: clean top-1 of f, plurality and PREDICT top-1 of g_σ, abstention rates."""
     started = time.perf_counter()
-    model = load_model(name)
+    model = harness.load(name)
     info = model.info
     points = torch.stack(images.tensors(info.input_size, info.resize, info.interpolation))
     labels = np.array([e.label for e in images.entries])
@@ -89,8 +90,8 @@ def table(rows: list[dict], sigmas: list[float], key: str) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--images", default=str(shared_folder("imagenet-sample")),
+    parser = harness.parser(__doc__, threads=2)
+    parser.add_argument("--images", default=str(harness.sample_folder()),
                         help="folder with labels.csv")
     parser.add_argument("--models", default=",".join(offline_models()))
     parser.add_argument("--sigmas", default="0,0.05,0.12,0.25,0.5")
@@ -98,12 +99,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--alpha", type=float, default=0.001, help="PREDICT's test level")
     parser.add_argument("--limit", type=int, default=0, help="seeded subset of this many images")
-    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--save", help="write the rows as JSON here")
     parser.add_argument("--load", help="add the rows of an earlier --save (same settings)")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    harness.start(args)
     sigmas = [float(s) for s in args.sigmas.split(",")]
     try:
         images = from_folder(args.images)
@@ -128,6 +128,8 @@ def main() -> None:
     print(table(rows, sigmas, "plurality"))
     print(f"\ng_σ top-1 by PREDICT (α = {args.alpha}, abstain counts as wrong):")
     print(table(rows, sigmas, "predict"))
+    harness.save(args.json, "noise_accuracy", rows, images=args.images, n=args.n,
+                 seed=args.seed, alpha=args.alpha, sigmas=sigmas, precision=args.precision)
 
 
 if __name__ == "__main__":

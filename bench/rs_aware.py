@@ -15,33 +15,29 @@ done, so the bench runs in chunks (`--max-minutes`), e.g.
     flock /tmp/rsviz-heavy.lock .venv/bin/python bench/rs_aware.py --sigmas 0.05 --max-minutes 14
     .venv/bin/python bench/rs_aware.py --threads 1 --shard 0/2 &   # one process per core
     .venv/bin/python bench/rs_aware.py --threads 1 --shard 1/2
-    .venv/bin/python bench/rs_aware.py --report            # tables + figure from what is saved
+    .venv/bin/python bench/rs_aware.py --report [--json t.json]  # tables + figure from what is saved
 
 A query of g_{σ,10} costs up to 10 forward passes of Lite0 (the lazy vote stops early).
 """
 
 from __future__ import annotations
 
-import argparse
-import csv
 import json
 import sys
 import time
 from pathlib import Path
 
+import harness
 import numpy as np
 import torch
 from scipy import stats
 
 from rsviz.attacks import OracleConfig, run_attack
 from rsviz.attacks.rs_aware.geometry import geometry
-from rsviz.images import load_image_file, preprocess
-from rsviz.models import load_model
 from rsviz.smoothing import forward_labels, make_generator, sample_votes
 
 CHECKPOINTS = (250, 500, 1000, 2000)
 VARIANTS = ("plain", "rs-aware")
-DEFAULT_FOLDER = "/work/shared/imagenet-sample"
 GATE_VOTES = 32  # noisy votes deciding whether g_σ classifies an image correctly
 
 
@@ -52,13 +48,11 @@ def images(folder: Path, count: int, model, sigma: float, votes: int = GATE_VOTE
     g_σ's label is the plurality of `votes` seeded noisy votes, as in bench/noise_accuracy.py:
     an image g_σ already misclassifies has nothing to attack (at σ = 0.25 Lite0's g_σ top-1 on
     the sample is 0.43, README, so many of f's correct images are skipped there)."""
-    info = model.info
     out = []
-    for row in csv.DictReader((folder / "labels.csv").open()):
+    for row in harness.labelled(folder):
         if len(out) >= count:
             break
-        x = preprocess(load_image_file(str(folder / row["filename"])).original,
-                       info.input_size, info.resize, info.interpolation)
+        x = harness.image(model, str(folder / row["filename"]))
         y = int(row["class_index"])
         if int(forward_labels(model, x[None])[0]) != y:
             continue
@@ -140,11 +134,14 @@ def load_results(out: Path) -> list[dict]:
             if not p.name.startswith(("geometry", "figure"))]  # runs only
 
 
-def report(out: Path, attack: str) -> None:
+def report(out: Path, attack: str) -> list[dict]:
+    """The tables of the saved runs (medians at each checkpoint, P_a) and the figure bundle;
+    returns the table rows."""
     from rsviz.figures.export import save_bundle
     from rsviz.figures.rs_aware import distances_figure, distances_rows
 
     runs = [r for r in load_results(out) if r["attack"] == attack]
+    rows = []
     for sigma in sorted({r["sigma"] for r in runs}):
         by = {(r["image"], r["variant"]): r for r in runs if r["sigma"] == sigma}
         names = sorted({i for i, v in by if (i, "plain") in by and (i, "rs-aware") in by})
@@ -163,6 +160,11 @@ def report(out: Path, attack: str) -> None:
             print(f"| {q} | {np.median(a):.3g} | {np.median(b):.3g} | "
                   f"{np.median(b) / np.median(a):.2f} | {int(np.sum(b < a))}/{len(names)} | "
                   f"{p:.3g} |")
+            rows.append({"sigma": sigma, "queries": int(q), "images": len(names),
+                         "median_l2_plain": float(np.median(a)),
+                         "median_l2_rs_aware": float(np.median(b)),
+                         "ratio": float(np.median(b) / np.median(a)),
+                         "rs_aware_closer": int(np.sum(b < a)), "wilcoxon_p": float(p)})
         for v in VARIANTS:
             pa = np.array([by[(i, v)]["p_a_empirical"] or 0.0 for i in names])
             fp = np.array([by[(i, v)]["forward_passes"] for i in names])
@@ -179,11 +181,12 @@ def report(out: Path, attack: str) -> None:
             path = save_bundle(fig, rows, {"attack": attack, "sigma": sigma},
                                out / f"figure_{attack}_{sigma:g}.fig.json")
             print(f"figure bundle: {path}")
+    return rows
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--folder", default=DEFAULT_FOLDER)
+    parser = harness.parser(__doc__, threads=2)
+    parser.add_argument("--folder", default=str(harness.sample_folder()))
     parser.add_argument("--images", type=int, default=10)
     parser.add_argument("--sigmas", default="0.05,0.25")
     parser.add_argument("--n", type=int, default=10)
@@ -201,7 +204,6 @@ def main() -> None:
     parser.add_argument("--cert-n", type=int, default=1000)
     parser.add_argument("--boundary-votes", type=int, default=200)
     parser.add_argument("--report", action="store_true", help="only print the tables")
-    parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--shard", default="0/1", metavar="K/M",
                         help="run only the images whose rank mod M is K (M processes in "
                              "parallel, one per core; they share --out)")
@@ -212,11 +214,12 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.report:
-        report(out, args.attack)
+        harness.save(args.json, "rs_aware", report(out, args.attack), attack=args.attack,
+                     out=str(out))
         return
-    torch.set_num_threads(args.threads)
+    harness.start(args)
     started = time.perf_counter()
-    model = load_model(args.model, "cpu")
+    model = harness.load(args.model)
     sigmas = [float(s) for s in args.sigmas.split(",")]
     shard, shards = (int(v) for v in args.shard.split("/"))
     if not 0 <= shard < shards:
@@ -255,7 +258,7 @@ def main() -> None:
                     return
                 result = run_one(model, x, y, args.attack, variant, sigma, args.n, args.budget,
                                  args.seed)
-                result.update(image=name, label=y)
+                result.update(image=name, label=y, machine=harness.fingerprint(model))
                 path.write_text(json.dumps(result))
                 runs[variant] = result
                 print(f"σ={sigma:g} {variant:8s} {name}: L2 {result['l2']:.3g}, "

@@ -5,6 +5,7 @@
     .venv/bin/python bench/slices.py --floor               # + a second dense pass (noise floor)
     .venv/bin/python bench/slices.py --grid 41 --samples 200 --n 10 50 200 --dense-points 600
     .venv/bin/python bench/slices.py --target chelsea --grid 41 --samples 100 --dense-points 400
+    .venv/bin/python bench/slices.py --json slices.json   # + the numbers and the machine's fingerprint
 
 Both runs use the same plane (same `seed`); the adaptive run draws its noise with another
 seed, so the agreement includes the sampling noise of both maps. `--floor` adds a second dense
@@ -25,19 +26,17 @@ Timings on a shared CPU are noisy: read the ratio of forward passes first.
 
 from __future__ import annotations
 
-import argparse
 import time
 
+import harness
 import numpy as np
 import torch
 from scipy.stats import binom
 
-
-from rsviz.images import DEFAULT_SAMPLE, load_sample, preprocess  # noqa: E402
-from rsviz.jobs import StderrProgress  # noqa: E402
-from rsviz.models import load_model  # noqa: E402
-from rsviz.slices import Plane, SliceConfig, SliceResult, compute_slice  # noqa: E402
-from rsviz.smoothing import make_generator, sample_votes  # noqa: E402
+from rsviz.images import DEFAULT_SAMPLE
+from rsviz.jobs import StderrProgress
+from rsviz.slices import Plane, SliceConfig, SliceResult, compute_slice
+from rsviz.smoothing import make_generator, sample_votes
 
 
 def dense_at(model, x: torch.Tensor, result: SliceResult, config: SliceConfig,
@@ -72,8 +71,7 @@ def share(a: np.ndarray, b: np.ndarray) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = harness.parser(__doc__, raw=True)
     parser.add_argument("--model", default="efficientnet_lite0")
     parser.add_argument("--image", default=DEFAULT_SAMPLE)
     parser.add_argument("--grid", type=int, default=21)
@@ -91,16 +89,12 @@ def main() -> None:
     parser.add_argument("--dense-points", type=int, default=None, metavar="K",
                         help="dense reference at K random grid points instead of all G²")
     args = parser.parse_args()
+    harness.start(args)
 
     torch.manual_seed(0)
-    model = load_model(args.model)
-    info = model.info
-    x = preprocess(load_sample(args.image).original, info.input_size, info.resize,
-                   info.interpolation)
-    target = None
-    if args.target:
-        target = preprocess(load_sample(args.target).original, info.input_size, info.resize,
-                            info.interpolation)
+    model = harness.load(args.model)
+    x = harness.image(model, args.image)
+    target = harness.image(model, args.target) if args.target else None
     config = SliceConfig(sigma=args.sigma, ns=tuple(args.n), grid=args.grid,
                          direction="image" if target is not None else "random",
                          target=args.target or "",
@@ -161,6 +155,15 @@ def main() -> None:
     for n in adaptive.draw_exact:
         print(f"  g_σ,{n}: exact realisations at {adaptive.draw_exact[n].mean():.1%} of the "
               f"points (the rest inferred: fewer than n votes drawn)")
+    harness.save(args.json, "slices", {
+        "dense_passes": dense_passes, "adaptive_passes": adaptive.forward_passes,
+        "passes_ratio": dense_passes / adaptive.forward_passes, "dense_seconds": dense_seconds,
+        "adaptive_seconds": adaptive.seconds, "time_ratio": dense_seconds / adaptive.seconds,
+        "agreement": float((top == ours).mean()), "points": len(points),
+        "agreement_decided": float((top[sure] == ours[sure]).mean()) if sure.any() else None,
+        "floor": None if floor is None else float((top == floor).mean())},
+        model, image=args.image, target=args.target, grid=G, samples=N, sigma=args.sigma,
+        ns=args.n, dense=how)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ plan_paper_gpu.json: 200 images, 13 configurations, 3 attacks, 2000 queries) and
 measured passes per second of each runner, for this model on this machine.
 
     flock /tmp/rsviz-heavy.lock .venv/bin/python bench/study.py [--images 2] [--budget 100]
-        [--ns 1,10] [--attacks hsja,surfree,rays] [--workers 2] [--threads 2]
+        [--ns 1,10] [--attacks hsja,surfree,rays] [--workers 2] [--threads 2] [--json out.json]
 """
 
 from __future__ import annotations
@@ -28,18 +28,18 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import harness
 import torch
 
 from rsviz.engines import detach
 from rsviz.imagesets import ImageSetSpec
-from rsviz.models import load_model
 from rsviz.study import LocalRunner, StudyPlan, run_study
 from rsviz.study.ray_runner import RayRunner, start_ray
 
 ROOT = Path(__file__).resolve().parent.parent
 ENGINES = (Path(os.environ["RSVIZ_CACHE_DIR"]) if os.environ.get("RSVIZ_CACHE_DIR")
            else ROOT / "cache") / "engines"
-SAMPLE = Path(os.environ.get("RSVIZ_SAMPLE_DIR", ROOT.parent / "shared" / "imagenet-sample"))
+SAMPLE = Path(os.environ.get("RSVIZ_SAMPLE_DIR", harness.sample_folder()))
 
 
 def plan_for(args: argparse.Namespace, seed: int, images: int) -> StudyPlan:
@@ -119,7 +119,7 @@ def projection(results: list[dict], passes_per_second: float) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = harness.parser(__doc__, threads=2)  # --threads: the LocalRunner's
     parser.add_argument("--model", default="efficientnet_lite0")
     parser.add_argument("--images", type=int, default=2)
     parser.add_argument("--image-seed", type=int, default=0)
@@ -129,10 +129,9 @@ def main() -> None:
     parser.add_argument("--attacks", type=lambda s: s.split(","),
                         default=["hsja", "surfree", "rays"])
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=2, help="threads of the LocalRunner")
     args = parser.parse_args()
 
-    model = load_model(args.model)
+    model = harness.load(args.model)
     plan = plan_for(args, seed=0, images=args.images)
     tasks = plan.tasks_per_image() * args.images
     print(f"{tasks} attack tasks: {args.model}, {args.images} images, f + σ={args.sigma} "
@@ -197,6 +196,15 @@ def main() -> None:
               f"of {args.model}) with {name}: {proj['hours']:.0f} h")
     print(f"passes per query per vote measured: {proj['passes_per_query_per_vote']}")
     print(f"load average at the end {os.getloadavg()[0]:.1f}")
+    harness.save(args.json, "study", {
+        "runners": [{"runner": name, "seconds": seconds, "passes": passes,
+                     "tasks_per_hour": tasks / seconds * 3600,
+                     "paper_grid_hours": projection(local, passes / seconds)["hours"]}
+                    for name, seconds, passes in rows],
+        "ratio_ray_local": local_s / ray_s, "same_results": same, "ray_start_s": init_s,
+        "ray_warmup_s": warm_s, "single_thread_s": single_s}, model, tasks=tasks,
+        images=args.images, budget=args.budget, sigma=args.sigma, ns=args.ns,
+        attacks=args.attacks, workers=args.workers, threads=args.threads)
 
 
 if __name__ == "__main__":
