@@ -19,7 +19,7 @@ import time
 import harness
 
 from rsviz import engines
-from rsviz.defaults import COMPARE_F_QUERIES, PAGES, page_defaults
+from rsviz.defaults import PAGES, page_defaults
 from rsviz.device import describe_device, tcmalloc_loaded
 from rsviz.models import default_sigma
 from rsviz.views.base import inputs, measured_rate, seconds
@@ -59,7 +59,7 @@ def request_for(page: str, d: dict, model, x, sigma: float):
         from rsviz.views.attack import CompareRequest
         return CompareRequest(**ids, attack="hsja", config=OracleConfig(
             sigma=sigma, n=N, criterion="single_draw", p_a=0.5, budget=d["budget"], seed=0),
-            variant="plain", f_budget=min(2000, COMPARE_F_QUERIES * d["budget"]))
+            variant="plain")  # f: equal forward passes (rsviz.views.attack.compare_f_budget)
     raise ValueError(page)
 
 
@@ -86,7 +86,7 @@ def main() -> None:
     rows = []
     for page in args.pages.split(","):
         d = page_defaults(page, rate, args.preset, gpu=model.device.type == "cuda",
-                          n=N + (COMPARE_F_QUERIES if page == "attack" else 0))
+                          n=2 * N if page == "attack" else N)  # the compare: f gets equal passes
         request = request_for(page, d, model, x, sigma)
         estimate = seconds(request.cost(), rate)
         started = time.perf_counter()

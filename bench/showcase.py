@@ -37,7 +37,7 @@ import torch
 
 from defaults import N, request_for  # bench/defaults.py: the pages' requests
 from rsviz import engines
-from rsviz.defaults import COMPARE_F_QUERIES, PAGES, page_defaults
+from rsviz.defaults import PAGES, page_defaults
 from rsviz.engines.select import cpu_flags
 from rsviz.models import default_sigma, load_model
 from rsviz.smoothing import forward_labels
@@ -105,8 +105,8 @@ def main() -> None:
             continue  # the phenomena are about correctly classified images
         record = {"image": row["filename"]}
         for page in pages:
-            extra = COMPARE_F_QUERIES if page == "attack" else 0
-            d = page_defaults(page, rate, "quick", n=N + extra)
+            # the attack page's compare: f gets as many forward passes as g (2n per query)
+            d = page_defaults(page, rate, "quick", n=2 * N if page == "attack" else N)
             request = request_for(page, d, model, x, sigma)
             guess = estimate(request, model).seconds
             started = time.perf_counter()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import streamlit as st
 
 from rsviz.attacks import CRITERIA, REGISTRY, VARIANTS, OracleConfig
-from rsviz.defaults import COMPARE_F_QUERIES
 from rsviz.views.attack import attack_request
 from rsviz.views.base import inputs
 from ui.attacks import AttackPanels, attack_label, display_options, theory_vs_practice
@@ -43,11 +42,12 @@ variant = choice(cols[1].selectbox, "Variant", "attack_variant", list(VARIANTS),
 target = choice(cols[4].radio, "Attacked classifier", "attack_target", ["both", "g", "f"],
                 "both", format_func={"both": "f and g (compare)", "f": "f (undefended)",
                                      "g": f"g(σ={state.sigma:g}, n={state.n})"}.get,
-                help="f and g: the same attack, seed and budget against both, on one chart "
+                help="f and g: the same attack and seed against both, on one chart, f with as many "
+                     "forward passes as g's budget (n per query; at most 3 000 queries) "
                      "(the paper's story: one converges, one stalls). σ and n come from the "
                      "sidebar.")
 smoothed = target != "f"
-per_query = {"both": state.n + COMPARE_F_QUERIES, "g": state.n, "f": 1}[target]
+per_query = {"both": 2 * state.n, "g": state.n, "f": 1}[target]  # both: f gets equal passes
 budget = int(widget(cols[2].number_input, "Budget (queries)", "attack_budget",
                     sized("attack", model, n=per_query)["budget"],
                     min_value=10, max_value=100_000, step=250,
@@ -74,9 +74,8 @@ config = request_or_stop(lambda: OracleConfig(
     sigma=state.sigma if smoothed else None, n=state.n,
     criterion=criterion if smoothed else "single_draw", p_a=p_a,
     target=target_class if targeted else None, budget=budget, seed=seed))
-request = request_or_stop(lambda: attack_request(  # f: COMPARE_F_QUERIES per query on g
-    inputs(model, x), attack, config, variant, label=y,
-    f_queries=COMPARE_F_QUERIES if target == "both" else None))
+request = request_or_stop(lambda: attack_request(inputs(model, x), attack, config, variant,
+                                                 compare=target == "both", label=y))
 st.caption(f"Untargeted runs leave y = {name_of(y)} ({y}), f's label at x_o. "
            f"Criterion: {config.describe()}.")
 panels = AttackPanels(state, request, display, vote_n)

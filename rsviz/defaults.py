@@ -105,12 +105,15 @@ def estimate_seconds(page: str, setting: dict[str, Any], rate: float, **target: 
     return passes(page, setting, **target) / max(rate, 1e-9)
 
 
+NICE = (1, 1.5, 2, 2.5, 3, 4, 5, 6, 7.5)  # round sizes × 10^k: at most 25 % below the fit
+
+
 def _nice_floor(value: float, low: int, high: int) -> int:
-    """The largest of 1, 2, 5 × 10^k that is ≤ value, kept within [low, high]."""
+    """The largest of NICE × 10^k that is ≤ value, kept within [low, high]."""
     if value <= low:
         return low
     k = 10 ** math.floor(math.log10(value))
-    nice = max(m * k for m in (1, 2, 5) if m * k <= value)
+    nice = max(m * k for m in NICE if m * k <= value)
     return int(min(max(nice, low), high))
 
 
@@ -171,9 +174,6 @@ def page_defaults(page: str, rate: float, preset: str = "quick", gpu: bool = Fal
     return next((s for s in ladder if passes(page, s) <= affordable), ladder[-1])
 
 
-# The attack page's comparison runs f with this many queries per query on g: one costs a
-# forward pass, the other up to n; HSJA roughly halves f's L2 only after ~1 000 queries on Lite0
-COMPARE_F_QUERIES = 5
 
 VIEW_OF_PAGE = {"image": "image-votes", "attack": "attack-compare"}  # page -> its default view
 

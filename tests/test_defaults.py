@@ -33,8 +33,9 @@ def test_slow_machines_get_smaller_pages_and_presets_are_fixed():
     assert max(slow["ns"]) <= slow["n_samples"]
     assert page_defaults("attack", 20.0, n=10)["budget"] == 100
     assert page_defaults("attack", 100.0, n=1, smoothed=False)["budget"] == 2000
-    assert page_defaults("attack", 100.0, n=10)["budget"] == 200  # 45 s × 100 / 1.5 / 10
-    assert page_defaults("image", 20.0) == {"N": 500}  # 45 s × 20 / 1.0 − 100 = 800
+    # (45 s × 100 / 1.5 − 1) / 10 = 299.9 queries: rounded down to 250 (defaults.NICE)
+    assert page_defaults("attack", 100.0, n=10)["budget"] == 250
+    assert page_defaults("image", 20.0) == {"N": 750}  # 45 s × 20 / 1.0 − 100 = 800
     for page in PAGES:
         assert page_defaults(page, 3.0, preset="paper") == defaults.PAPER[page]
         assert page_defaults(page, 3.0, preset="standard") == defaults.STANDARD[page]

@@ -96,13 +96,11 @@ def test_default_run_compares_f_and_g_on_one_chart(app_env):
     start(at, "live_attack", lambda a: any("Same attack and seed" in c.value
                                            for c in a.caption))
     model, x, ids = page_inputs()
-    from rsviz.defaults import COMPARE_F_QUERIES
-
-    request = CompareRequest(**ids, attack="hsja", config=config(),
-                             f_budget=min(2000, COMPARE_F_QUERIES * BUDGET))
+    request = CompareRequest(**ids, attack="hsja", config=config())
     runs = request.runs()
     assert runs["f"].config.sigma is None and runs["g"].config.sigma == 0.05
-    assert runs["f"].config.budget == COMPARE_F_QUERIES * BUDGET  # f's queries cost 1 pass
+    # equal compute: f gets n queries (one pass each) per query on g (up to n passes)
+    assert runs["f"].config.budget == runs["g"].config.n * BUDGET
     for sub in runs.values():  # each run was stored under its own key
         assert default_cache().get(sub.key()) is not None
     curve = next(f for f in figures(at) if f["layout"]["yaxis"]["title"]["text"].startswith("L2"))
@@ -126,3 +124,17 @@ def test_cli_compare_prints_f_and_g(capsys):
     assert out["compare"]["f"]["oracle"] == "undefended f"
     assert "σ=0.05" in out["compare"]["g"]["oracle"]
     assert main(["attack", "sample:coffee", "--model", "tiny_cnn", "--compare"]) != 0  # no σ
+
+
+def test_the_compare_gives_f_equal_compute_up_to_the_cap():
+    """f's budget in a comparison: n × g's budget (a query of f is one pass, one of g up to
+    n), capped at COMPARE_F_BUDGET_CAP; an explicit f_budget wins."""
+    from rsviz.attacks import OracleConfig
+    from rsviz.views.attack import COMPARE_F_BUDGET_CAP, CompareRequest, compare_f_budget
+
+    ids = {"model_id": "m", "image_hash": "h"}
+    assert compare_f_budget(OracleConfig(sigma=0.05, n=10, budget=150)) == 1500
+    assert compare_f_budget(OracleConfig(sigma=0.05, n=50, budget=2000)) == COMPARE_F_BUDGET_CAP
+    runs = CompareRequest(**ids, config=OracleConfig(sigma=0.05, n=10, budget=150),
+                          f_budget=40).runs()
+    assert runs["f"].config.budget == 40 and runs["g"].config.budget == 150

@@ -47,7 +47,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="with --sigma: the same attack and seed against f too, both "
                              "summaries side by side (the app's default)")
     parser.add_argument("--f-budget", type=int, default=None,
-                        help="with --compare: queries against f (default: --budget)")
+                        help="with --compare: queries against f (default: as many forward passes as "
+                             "g's budget, n × --budget, at most 3 000)")
     parser.add_argument("--out", help="folder for trace.csv, trace.json, x_adv.png, "
                                       "perturbation.png")
 
