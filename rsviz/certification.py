@@ -8,6 +8,12 @@ certified accuracy(r) = fraction of images certified correct with radius ≥ r (
 accuracy of g_σ (certified accuracy at r = 0, abstentions counted wrong) against that of the
 base classifier f, and the accuracy drop per σ.
 
+One CERTIFY for all of rsviz: `certify_one(model, x, σ, settings)` with the settings of
+`CertificationConfig`, seeded by `certify_seed(seed, σ, x's content hash)`. The image page
+(rsviz.views.image), the certification view, `rsviz certify` (one image or a set) and the
+study's tasks all call it, so the same image, σ and base seed give the same votes, ĉ_A, p̲_A
+and radius wherever it is certified.
+
 Defaults: Cohen's n0 = 100, n = 100 000, α = 0.001 on a GPU; n0 = 64, n = 512 on a CPU so that
 a run finishes (p̲_A ≤ (α)^{1/n} caps the radius at σ Φ^{-1}(0.001^{1/512}) ≈ 2.2 σ, against 3.8 σ: smaller
 radii than the literature's, never larger ones).
@@ -29,10 +35,11 @@ import torch
 
 from rsviz.config import Precision, check_alpha, check_count, check_forward, check_sigma
 from rsviz.errors import ConfigError, RsvizError
+from rsviz.images import tensor_hash
 from rsviz.imagesets import ImageSet
 from rsviz.jobs import NullProgress, Progress
 from rsviz.models import Classifier
-from rsviz.smoothing import certify, forward_labels, make_generator
+from rsviz.smoothing import CertifyResult, certify, forward_labels, make_generator
 from rsviz.storage import write_text_atomic
 
 TSV_HEADER = ("idx", "label", "predict", "radius", "correct", "time")
@@ -53,7 +60,7 @@ class CertificationConfig:
         n0: votes to select the class ĉ_A.
         n: votes to bound p_A from below.
         alpha: the bound holds with probability 1 − α.
-        seed: base seed; image i at σ uses a seed derived from (seed, σ, i).
+        seed: base seed; image x at σ uses certify_seed(seed, σ, x's content hash).
         batch_size: forward batch size (None: from the device).
         precision: forward precision.
     """
@@ -304,16 +311,36 @@ def analysis_table(analyses: Sequence[TsvAnalysis], digits: int = 2) -> str:
 # ------------------------------------------------------------------------------ running it
 
 
-def certify_image(model: Classifier, x: torch.Tensor, label: int, sigma: float, n0: int, n: int,
-                  alpha: float, seed: int, idx: int = 0, name: str = "",
-                  batch_size: int | None = None, precision: str = "auto",
+def certify_seed(seed: int, sigma: float, image_hash: str) -> int:
+    """The one seed rule of CERTIFY: the noise of image x at σ is seeded with
+    derive_seed(seed, tensor_hash(x), "certify", float(σ)).
+
+    It depends on the base seed, σ and the image's content (its tensor preprocessed for the
+    model), never on where the image sits in a set, so one image gives the same votes alone
+    (image page, certification view, `rsviz certify IMAGE`), in a set (`rsviz certify
+    --images`) and in a study. It is the rule studies have always used, so their stored task
+    ids (which hold the seed) stay valid.
+    """
+    return derive_seed(seed, image_hash, "certify", float(sigma))
+
+
+def certify_one(model: Classifier, x: torch.Tensor, sigma: float,
+                settings: CertificationConfig, progress: Progress | None = None) -> CertifyResult:
+    """CERTIFY image x at σ with `settings` (n0, n, α, base seed, batch size, precision; its
+    σ list is the caller's loop): every CERTIFY of rsviz goes through here, its noise seeded
+    by `certify_seed` (a pure function of its arguments)."""
+    generator = make_generator(certify_seed(settings.seed, sigma, tensor_hash(x)), model.device)
+    return certify(model, x.to(model.device), sigma, settings.n0, settings.n, settings.alpha,
+                   generator, settings.batch_size, settings.precision, progress)
+
+
+def certify_image(model: Classifier, x: torch.Tensor, label: int, sigma: float,
+                  settings: CertificationConfig, idx: int = 0, name: str = "",
                   progress: Progress | None = None) -> CertRow:
-    """CERTIFY one image (a pure function of its arguments: the seed fixes the noise), with
-    f's prediction on the clean image alongside."""
-    generator = make_generator(seed, model.device)
-    result = certify(model, x.to(model.device), sigma, n0, n, alpha, generator,
-                     batch_size, precision, progress)
-    f_predict = int(forward_labels(model, x[None], precision=precision)[0])
+    """`certify_one` as a row of Cohen's TSV, with f's prediction on the clean image alongside
+    (one more forward pass)."""
+    result = certify_one(model, x, sigma, settings, progress)
+    f_predict = int(forward_labels(model, x[None], precision=settings.precision)[0])
     return CertRow(idx=idx, label=int(label), predict=int(result.predict),
                    radius=float(result.radius), correct=result.predict == label,
                    time=float(result.seconds), name=name, p_lower=float(result.p_lower),
@@ -357,10 +384,7 @@ def run_certification(model: Classifier, images: ImageSet, config: Certification
         path = tsv_path_for(out, sigma, len(config.sigmas) > 1) if out else None
         for idx, (entry, x) in enumerate(zip(images.entries, xs)):
             progress.check_cancel()
-            rows.append(certify_image(
-                model, x, entry.label, sigma, config.n0, config.n, config.alpha,
-                derive_seed(config.seed, f"{sigma:g}", idx), idx, entry.name,
-                config.batch_size, config.precision))
+            rows.append(certify_image(model, x, entry.label, sigma, config, idx, entry.name))
             done += config.n0 + config.n
             progress.report(done, total, f"σ={sigma:g}: {idx + 1}/{len(xs)} images")
             if path is not None:

@@ -9,6 +9,9 @@ as `rsviz analyze`).
 
 Defaults of n0 and n follow the device: CPU 64 / 512 (finishes), GPU 100 / 100 000 (Cohen's).
 With several σ, one TSV per σ is written beside --out (`run_sigma0.25.tsv`, ...).
+Both go through rsviz.certification.certify_one: an image's noise at σ is seeded from (--seed,
+σ, the image's content), not its place in the set, so IMAGE alone and the same file in
+--images give the same numbers (as the image page and a study do).
 """
 
 from __future__ import annotations

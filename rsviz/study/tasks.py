@@ -16,7 +16,8 @@ import torch
 
 from rsviz.attacks.rs_aware import RS_AWARE_REVISION
 from rsviz.cache import make_key
-from rsviz.certification import certify_image, derive_seed
+from rsviz.certification import (CertificationConfig, certify_image, certify_seed,
+                                 derive_seed)
 from rsviz.engines import forward_of, match_forward
 from rsviz.images import tensor_hash
 from rsviz.imagesets import ImageSet
@@ -43,18 +44,33 @@ class ImageRef:
 
 @dataclass(frozen=True)
 class CertifyTask:
-    """CERTIFY one image at one σ."""
+    """CERTIFY one image at one σ with the plan's settings (n0, n, α, the plan's base seed),
+    through rsviz.certification's one CERTIFY and its seed rule."""
 
     model: str
     image: ImageRef
     sigma: float
-    n0: int
-    n: int
-    alpha: float
-    seed: int
+    settings: CertificationConfig
     forward: str = ""  # rsviz.identity tag; "" only for tasks built before identities
 
     kind = "certify"
+
+    @property
+    def n0(self) -> int:
+        return self.settings.n0
+
+    @property
+    def n(self) -> int:
+        return self.settings.n
+
+    @property
+    def alpha(self) -> float:
+        return self.settings.alpha
+
+    @property
+    def seed(self) -> int:
+        """The seed of this image's noise at σ (certify_seed: what certify_one uses)."""
+        return certify_seed(self.settings.seed, self.sigma, self.image.hash)
 
     @property
     def cost(self) -> int:
@@ -120,10 +136,7 @@ def build_tasks(plan: StudyPlan, refs: Sequence[ImageRef], model_id: str,
     for image in refs:
         if plan.certify is not None:
             for sigma in plan.sigmas:
-                tasks.append(CertifyTask(model_id, image, float(sigma), plan.certify.n0,
-                                         plan.certify.n, plan.certify.alpha,
-                                         derive_seed(plan.seed, image.hash, "certify", sigma),
-                                         forward))
+                tasks.append(CertifyTask(model_id, image, float(sigma), plan.certify, forward))
         for config in plan.configurations():
             for attack in plan.attacks:
                 params = tuple(sorted(plan.attack_params.get(attack, {}).items()))
@@ -166,8 +179,8 @@ def execute_task(task: Task, model: Classifier, x: torch.Tensor,
             "image": task.image.name, "image_idx": task.image.idx, "image_hash": task.image.hash,
             "label": task.image.label, "seed": task.seed}
     if isinstance(task, CertifyTask):
-        row = certify_image(model, x, task.image.label, task.sigma, task.n0, task.n, task.alpha,
-                            task.seed, task.image.idx, task.image.name, progress=progress)
+        row = certify_image(model, x, task.image.label, task.sigma, task.settings,
+                            task.image.idx, task.image.name, progress)
         return {**base, "sigma": task.sigma, "n0": task.n0, "n": task.n, "alpha": task.alpha,
                 "predict": row.predict, "radius": row.radius, "correct": bool(row.correct),
                 "p_lower": row.p_lower, "f_predict": row.f_predict,

@@ -1,9 +1,10 @@
 """Certification view: Cohen et al.'s CERTIFY on one image at one or more σ.
 
-The image's label is f's own prediction (no ground truth for one image). Each σ uses a seed
-derived from (seed, σ), as over an image set, so one image certified here and the same image
-in a set run agree. Image sets go through rsviz.certification.run_certification (Cohen's TSV,
-resumable). See docs/architecture.md.
+The image's label is f's own prediction (no ground truth for one image). Each σ runs
+rsviz.certification.certify_one, seeded by its one rule (base seed, σ, the image's content),
+so one image certified here, on the image page, in a set run and in a study agree. Image sets
+go through rsviz.certification.run_certification (Cohen's TSV, resumable). See
+docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ class CertifyRequest(Request):
     votes for the bound, α, seed, batch size, precision) on one image called `name`."""
 
     NAME = "certify"
-    VERSION = "2"  # 2: the settings are one CertificationConfig
+    VERSION = "3"  # 2: the settings are one CertificationConfig; 3: certify_seed's rule
     NOT_IN_KEY = ("name",)
 
     config: Any
@@ -35,16 +36,13 @@ class CertifyRequest(Request):
         return Cost(1 + len(c.sigmas) * (c.n0 + c.n + 1), "exact")
 
     def run(self, model: Any, x: Any, progress: Any = None, cancel: Any = None) -> list[Any]:
-        from rsviz.certification import certify_image, derive_seed
+        from rsviz.certification import certify_image
         from rsviz.smoothing import forward_labels
 
         progress = progress_of(progress, cancel)
         label = int(forward_labels(model, x[None])[0])
-        c = self.config
-        return [certify_image(model, x, label, sigma, c.n0, c.n, c.alpha,
-                              derive_seed(c.seed, f"{sigma:g}", 0), 0, self.name,
-                              c.batch_size, c.precision, progress)
-                for sigma in c.sigmas]
+        return [certify_image(model, x, label, sigma, self.config, 0, self.name, progress)
+                for sigma in self.config.sigmas]
 
     def summary(self, rows: list[Any], class_name: Callable[[int], str] = str) -> dict[str, Any]:
         out = [{"sigma": sigma, "predict": row.predict, "predict_name": class_name(row.predict),

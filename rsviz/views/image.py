@@ -1,9 +1,12 @@
 """Image & votes view: top-5 of f, and the votes of the smoothed classifier at one image.
 
-`VotesRequest` samples like Cohen et al.'s CERTIFY (n0 selection votes, then N recorded
-votes). Everything else (p̂ and its Clopper–Pearson interval, N // n draws of g_{σ,n},
-P[g_{σ,n} ≠ ĉ], the certified radius) is derived from the recorded votes by `summarize`, so
-n and α are left out of the cache key: changing them is instant. See docs/architecture.md.
+`VotesRequest` runs Cohen et al.'s CERTIFY (n0 selection votes, then N recorded votes)
+through rsviz.certification.certify_one, the one CERTIFY of rsviz (same seed rule: base seed,
+σ, the image's content), so its ĉ_A, p̲_A and radius with n = N are those of the image
+certified by `rsviz certify`, in a set or in a study. Everything else (p̂ and its
+Clopper–Pearson interval, N // n draws of g_{σ,n}, P[g_{σ,n} ≠ ĉ], the certified radius) is
+derived from the recorded votes by `summarize`, so n and α are left out of the cache key:
+changing them is instant. See docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ class VotesRequest(Request):
     for the summary."""
 
     NAME = "image-votes"
-    VERSION = "1"
+    VERSION = "2"  # 2: seeded by certify_seed's rule (was the base seed itself)
     NOT_IN_KEY = ("n", "alpha", "batch_size")
 
     sigma: float = 0.25
@@ -63,12 +66,20 @@ class VotesRequest(Request):
     def cost(self) -> Cost:
         return Cost(self.n0 + self.n_samples, "exact")
 
-    def run(self, model: Any, x: Any, progress: Any = None, cancel: Any = None) -> dict:
-        from rsviz.smoothing import certify, make_generator
+    def certification(self) -> Any:
+        """CERTIFY's settings of this request (a CertificationConfig): n0, n = N, α, base seed,
+        batch size and precision at σ."""
+        from rsviz.certification import CertificationConfig
 
-        generator = make_generator(self.seed, model.device)
-        result = certify(model, x, self.sigma, self.n0, self.n_samples, self.alpha, generator,
-                         self.batch_size, self.precision, progress_of(progress, cancel))
+        return CertificationConfig(sigmas=(self.sigma,), n0=self.n0, n=self.n_samples,
+                                   alpha=self.alpha, seed=self.seed, batch_size=self.batch_size,
+                                   precision=self.precision)  # type: ignore[arg-type]
+
+    def run(self, model: Any, x: Any, progress: Any = None, cancel: Any = None) -> dict:
+        from rsviz.certification import certify_one
+
+        result = certify_one(model, x, self.sigma, self.certification(),
+                             progress_of(progress, cancel))
         votes = result.votes
         assert votes is not None
         return {"labels": votes.labels[0].copy(), "counts0": result.counts0, "n0": self.n0,
