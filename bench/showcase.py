@@ -22,24 +22,20 @@ first ones taught (as the app does). A JSON with the machine's fingerprint is wr
 
 from __future__ import annotations
 
-import argparse
-import csv
 import json
 import math
-import platform
 import random
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
+import harness
 from defaults import N, request_for  # bench/defaults.py: the pages' requests
 from rsviz import engines
 from rsviz.defaults import PAGES, page_defaults
-from rsviz.engines.select import cpu_flags
-from rsviz.models import default_sigma, load_model
+from rsviz.models import default_sigma
 from rsviz.smoothing import forward_labels
 from rsviz.views.base import estimate, measured_rate, timed_run
 from rsviz.views.inputs import load_image
@@ -66,32 +62,50 @@ def shown(page: str, result) -> bool:
     return True  # image: votes and the radius are always drawn
 
 
-def fingerprint(model) -> dict:
-    flags = cpu_flags().split()
-    return {"date": time.strftime("%Y-%m-%d"), "cpu": platform.processor() or platform.machine(),
-            "avx2": "avx2" in flags, "avx512_bf16": "avx512_bf16" in flags,
-            "threads": torch.get_num_threads(), "torch": torch.__version__,
-            "forward": engines.describe_forward(model)}
+def table(records: list[dict], pages: list[str]) -> str:
+    """The markdown table of the results (docs/architecture.md "Results" is this output)."""
+    lines = ["| view | phenomenon shown | estimate ÷ actual (median, range) | actual s (median, max) |",
+             "|---|---|---|---|"]
+    for page in pages:
+        done = [r[page] for r in records if page in r]
+        if not done:
+            continue
+        ratio = [d["estimate_s"] / d["actual_s"] for d in done]
+        actual = [d["actual_s"] for d in done]
+        lines.append(f"| {page} | {sum(d['shown'] for d in done)}/{len(done)} | "
+                     f"{np.median(ratio):.2f} ({min(ratio):.2f}–{max(ratio):.2f}) | "
+                     f"{np.median(actual):.1f} ({max(actual):.1f}) |")
+    return "\n".join(lines)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = harness.parser(__doc__)
     parser.add_argument("--model", default="efficientnet_lite0")
-    parser.add_argument("--folder", default=str(ROOT.parent / "shared" / "imagenet-sample"))
+    parser.add_argument("--folder", default=str(harness.sample_folder()))
     parser.add_argument("--images", type=int, default=20)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--pages", default=",".join(p for p in PAGES if p != "image"))
-    parser.add_argument("--json", help="write the per-image results and the fingerprint here")
+    parser.add_argument("--table", nargs="+", metavar="JSON",
+                        help="print the table of saved --json results (runs nothing)")
     args = parser.parse_args()
+    if args.table:
+        runs = [json.loads(Path(f).read_text(encoding="utf-8")) for f in args.table]
+        records = [r for run in runs for r in run["results"]["records"]]
+        for run in runs:
+            m = run["machine"]
+            print(f"{m['date']}: {m['cpu']}, avx2 {m['avx2']}, avx512_bf16 {m['avx512_bf16']}, "
+                  f"amx {m['amx']}, {m['threads']} threads, {m['forward']}, torch {m['torch']}, "
+                  f"rsviz {m['rsviz']}; {run['settings']}")
+        print(table(records, args.pages.split(",")))
+        return
+    harness.start(args)
     import os
     os.environ.setdefault("RSVIZ_CACHE_DIR", tempfile.mkdtemp(prefix="rsviz-showcase-"))
-    model = load_model(args.model)
-    engines.use_best_engine(model)
+    model = harness.load(args.model, engine=True)
     sigma = default_sigma(model.info)[0]
     rate = measured_rate(model)
     folder = Path(args.folder)
-    with open(folder / "labels.csv", newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
+    rows = harness.labelled(folder)
     random.Random(args.seed).shuffle(rows)
     print(f"{args.model}, σ {sigma:g}, n {N}, {engines.describe_forward(model)}, "
           f"sampler {rate:.1f} passes/s; images drawn with seed {args.seed}", flush=True)
@@ -120,18 +134,9 @@ def main() -> None:
             record[page] = {"shown": ok, "estimate_s": guess, "actual_s": actual}
         records.append(record)
         print(json.dumps(record), flush=True)
-    print("\n| view | phenomenon shown | estimate ÷ actual (median, range) | actual s (median) |")
-    print("|---|---|---|---|")
-    for page in pages:
-        done = [r[page] for r in records]
-        ratio = [d["estimate_s"] / d["actual_s"] for d in done]
-        print(f"| {page} | {sum(d['shown'] for d in done)}/{len(done)} | "
-              f"{np.median(ratio):.2f} ({min(ratio):.2f}–{max(ratio):.2f}) | "
-              f"{np.median([d['actual_s'] for d in done]):.1f} |")
-    if args.json:
-        Path(args.json).write_text(json.dumps({"machine": fingerprint(model), "sigma": sigma,
-                                               "records": records}, indent=1))
-
+    print("\n" + table(records, pages))
+    harness.save(args.json, "showcase", {"sigma": sigma, "records": records}, model, None,
+                 images=args.images, seed=args.seed, pages=pages, rate=rate)
 
 if __name__ == "__main__":
     main()
