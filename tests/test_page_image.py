@@ -75,3 +75,43 @@ def test_reopening_is_instant_and_bad_settings_are_messages(app_env):
     again.number_input(key="img_N_w").set_value(5).run()
     assert not again.exception
     assert any("exceeds" in e.value for e in again.error)
+
+
+def test_page_details_are_the_votes_own_numbers():
+    """`page_details` (what the page draws beyond the summary) on hand-made votes: every class's
+    count, the first blocks of n votes, P[g ≠ ĉ] over n (binomial from p̂ by scipy, empirical
+    for n = 1 the share of votes off ĉ, none below 20 draws), Cohen's-n radius and eq. (5)."""
+    import numpy as np
+
+    from rsviz.theory import theory_summary
+    from rsviz.views.image import COHEN_N, page_details, summarize
+
+    labels = np.random.default_rng(3).choice(4, size=400, p=[0.7, 0.2, 0.1, 0.0])
+    sampled = {"labels": labels, "num_classes": 4, "sigma": 0.5, "counts0": [9, 1, 0, 0],
+               "n0": 10}
+    n, alpha, seed, p_a = 7, 0.01, 2, 0.9
+    summary = {"sigma": 0.5, "n": n, "alpha": alpha, "seed": seed,
+               **summarize(sampled, n, alpha, seed)}
+    details = page_details(sampled, summary, p_a, n_show=3)
+
+    assert details["counts"].tolist() == np.bincount(labels, minlength=4).tolist()
+    classes = details["block_classes"]
+    assert details["block_counts"].shape == (3, len(classes))
+    for b in range(3):
+        block = labels[b * n:(b + 1) * n]
+        assert details["block_counts"][b].tolist() == [int((block == c).sum()) for c in classes]
+    curve = details["prob_g_wrong_curve"]
+    assert curve["n"] == sorted(curve["n"]) and n in curve["n"] and curve["n"][0] == 1
+    wrong = 1 - summary["p_hat"]
+    for k, exact, emp, draws in zip(curve["n"], curve["binomial"], curve["empirical"],
+                                    curve["draws"]):
+        tail = stats.binom.sf(k // 2, k, wrong) + (0.5 * stats.binom.pmf(k // 2, k, wrong)
+                                                   if k % 2 == 0 else 0.0)
+        assert exact == pytest.approx(tail, rel=1e-9)
+        assert draws == 400 // k and (emp is None) == (draws < 20)
+    assert curve["empirical"][0] == pytest.approx(float((labels != 0).mean()))
+    k_big = round(summary["p_hat"] * COHEN_N)
+    assert details["radius_cohen_n"] == pytest.approx(
+        0.5 * stats.norm.ppf(stats.beta.ppf(alpha, k_big, COHEN_N - k_big + 1)), rel=1e-9)
+    assert details["theory"] == theory_summary(n, p_a, 0.5,
+                                               summary["certify"]["p_lower_one_sided"])

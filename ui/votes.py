@@ -1,8 +1,9 @@
 """Panels of the "Image & model" page: the images, f's top-5, votes, draws of g_{σ,n}, p̂
 interval, radius.
 
-Each panel draws figures from a VotesRequest's result and its summary (rsviz.views.image), or
-from `rsviz.views.image.top5`; nothing here samples the model.
+Each panel draws figures from a VotesRequest's summary and page details
+(`rsviz.views.image.page_details`), or from `rsviz.views.image.top5`; nothing here samples the
+model or derives a number from the votes.
 """
 
 from __future__ import annotations
@@ -14,9 +15,7 @@ import streamlit as st
 
 from rsviz.figures.votes import (decisions_figure, g_draws_figure, p_hat_figure,
                                  prob_wrong_figure, top5_figure, vote_histogram)
-from rsviz.smoothing import VoteRecord, lower_confidence_bound, prob_wrong_binomial
-from rsviz.theory import certified_radius, theory_summary
-from rsviz.views.image import COHEN_N, top5
+from rsviz.views.image import COHEN_N, page_details, top5
 from ui.common import metric_row
 from ui.export import export_panel
 
@@ -55,7 +54,7 @@ def smoothed_panels(request: Any, sampled: dict, state: Any, p_a: float, n_show:
     p̂ interval and the radius, for the sidebar's n and the page's α and P_a."""
     info, N = state.model.info, request.n_samples
     summary = request.summary(sampled, info.class_name)
-    votes = VoteRecord(np.asarray(sampled["labels"])[None], info.num_classes, request.sigma)
+    details = page_details(sampled, summary, p_a, n_show)
     st.caption(f"{sampled['forward_passes']:,} forward passes (n0 = {request.n0} + N = {N}) in "
                f"{sampled['seconds']:.1f} s, precision {sampled['precision']}, batch "
                f"{sampled['batch_size']}; seed {request.seed}. Cached on disk: reopening is "
@@ -63,10 +62,10 @@ def smoothed_panels(request: Any, sampled: dict, state: Any, p_a: float, n_show:
     params = {"model": info.name, "image": state.image.name, "sigma": request.sigma,
               "n": request.n, "N": N, "n0": request.n0, "alpha": request.alpha,
               "seed": request.seed, "P_a": p_a}
-    votes_panel(votes.counts[0], summary, info.class_name, params)
-    draws_panel(votes, summary, info.class_name, request.n, n_show, p_a, request.seed, params)
-    interval_panel(summary, votes.counts[0], request.alpha, N, params)
-    radius_panel(summary, request.sigma, request.n, p_a, request.alpha, N)
+    votes_panel(details["counts"], summary, info.class_name, params)
+    draws_panel(details, summary, info.class_name, request.n, n_show, p_a, params)
+    interval_panel(summary, details["counts"], request.alpha, N, params)
+    radius_panel(summary, details, request.n, p_a, N)
 
 
 def votes_panel(counts: np.ndarray, summary: dict, class_name: Any, params: dict) -> None:
@@ -78,9 +77,9 @@ def votes_panel(counts: np.ndarray, summary: dict, class_name: Any, params: dict
     export_panel(fig, "votes", summary["vote_counts"], params, key="votes")
 
 
-def draws_panel(votes: VoteRecord, summary: dict, class_name: Any, n: int, n_show: int,
-                p_a: float, seed: int, params: dict) -> None:
-    draws, top, N = np.asarray(summary["g_draws"]), summary["top_class"], votes.labels.shape[1]
+def draws_panel(details: dict, summary: dict, class_name: Any, n: int, n_show: int,
+                p_a: float, params: dict) -> None:
+    draws = np.asarray(summary["g_draws"])
     st.markdown(f"#### Draws of g_σ,n with n = {n}")
     metric_row([("Draws of g (N // n)", f"{len(draws)}", "independent, disjoint blocks of n votes"),
                 ("Top class ĉ (all N votes)", f"{summary['top_class_name']}", ""),
@@ -88,24 +87,21 @@ def draws_panel(votes: VoteRecord, summary: dict, class_name: Any, n: int, n_sho
                  "exact two-class law from p̂ (top class vs the rest)"),
                 ("P[g ≠ ĉ], empirical", f"{summary['prob_g_wrong']['empirical']:.4f}",
                  f"fraction of the {len(draws)} draws that differ from ĉ")])
-    classes, block_counts = votes.block_counts(n)
-    fig = g_draws_figure(classes, block_counts[0], draws, class_name, n, n_show)
+    classes, block_counts = details["block_classes"], details["block_counts"]
+    fig = g_draws_figure(classes, block_counts, draws, class_name, n, n_show)
     st.plotly_chart(fig, key="draws_chart")
     export_panel(fig, "g_draws_votes", {"class_index": classes.tolist()} | {
-        f"draw_{b + 1}": block_counts[0, b].tolist() for b in range(min(n_show, len(draws)))},
+        f"draw_{b + 1}": block_counts[b].tolist() for b in range(min(n_show, len(draws)))},
         params, key="draws")
     fig2 = decisions_figure(draws, class_name, n)
     st.plotly_chart(fig2, key="decisions_chart")
     export_panel(fig2, "g_decisions", {"draw": list(range(1, len(draws) + 1)),
                                        "decision": draws.tolist()}, params, key="decisions")
-    ns = sorted({int(v) for v in np.geomspace(1, N, 40).astype(int)} | {n})
-    rng = np.random.default_rng(seed)
-    emp = [float((votes.g_draws(k, rng)[0] != top).mean()) if N // k >= 20 else None for k in ns]
-    exact = [float(prob_wrong_binomial(summary["p_hat"], k)) for k in ns]
-    fig3 = prob_wrong_figure(ns, exact, emp, [N // k for k in ns], n, p_a)
+    curve = details["prob_g_wrong_curve"]
+    fig3 = prob_wrong_figure(curve["n"], curve["binomial"], curve["empirical"], curve["draws"],
+                             n, p_a)
     st.plotly_chart(fig3, key="pwrong_chart")
-    export_panel(fig3, "prob_g_wrong", {"n": ns, "binomial": exact, "empirical": emp,
-                                        "draws": [N // k for k in ns]}, params, key="pwrong")
+    export_panel(fig3, "prob_g_wrong", curve, params, key="pwrong")
     st.caption("What am I looking at: g_σ,n is random. Each draw is the plurality of a fresh "
                "block of n votes (ties broken at random); the bars show a few draws and how often "
                "each class wins over all N // n draws. The curve is P[g_σ,n ≠ ĉ] for every n: "
@@ -130,16 +126,12 @@ def interval_panel(summary: dict, counts: np.ndarray, alpha: float, N: int, para
                  | {"certify": cert}, params, key="phat")
 
 
-def radius_panel(summary: dict, sigma: float, n: int, p_a: float, alpha: float, N: int) -> None:
-    cert = summary["certify"]
+def radius_panel(summary: dict, details: dict, n: int, p_a: float, N: int) -> None:
+    cert, theory = summary["certify"], details["theory"]
     st.markdown("#### Certified radius and the level-P_a threshold")
-    k_big = int(round(summary["p_hat"] * COHEN_N))
-    radius_big = float(certified_radius(lower_confidence_bound(k_big, COHEN_N, alpha), sigma))
-    theory = theory_summary(n, p_a, sigma,
-                            cert["p_lower_one_sided"] if cert["p_lower_one_sided"] > 0 else None)
     metric_row([("Certified radius R̲", "abstain" if cert["abstain"] else f"{cert['radius']:.4f}",
                  f"σ Φ⁻¹(p̲_A) with n = N = {N} (eq. 2, Cohen's CERTIFY)"),
-                (f"R̲ if n = {COHEN_N:,}", f"{radius_big:.4f}",
+                (f"R̲ if n = {COHEN_N:,}", f"{details['radius_cohen_n']:.4f}",
                  "same p̂, Cohen's default n: a tighter p̲_A, hence a larger radius"),
                 ("π0 threshold, exact", f"{theory['threshold_exact']:.4f}",
                  "eq. (5) from the binomial tail: strict majority of n votes wrong"),

@@ -5,8 +5,10 @@ through rsviz.certification.certify_one, the one CERTIFY of rsviz (same seed rul
 σ, the image's content), so its ĉ_A, p̲_A and radius with n = N are those of the image
 certified by `rsviz certify`, in a set or in a study. Everything else (p̂ and its
 Clopper–Pearson interval, N // n draws of g_{σ,n}, P[g_{σ,n} ≠ ĉ], the certified radius) is
-derived from the recorded votes by `summarize`, so n and α are left out of the cache key:
-changing them is instant. See docs/architecture.md.
+derived from the recorded votes by `summarize`, and what the image page draws besides (every
+class's votes, the blocks behind the draws, P[g_{σ,n} ≠ ĉ] over n, the thresholds at P_a) by
+`page_details`, so n, α and P_a are left out of the cache key: changing them is instant. See
+docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -136,4 +138,43 @@ def summarize(sampled: dict[str, Any], n: int, alpha: float, seed: int = 0,
             "note": f"Cohen et al.'s CERTIFY with n = {N}; their default n = {COHEN_N} gives a "
                     "larger radius for the same image (p̲_A is tighter)",
         },
+    }
+
+
+def page_details(sampled: dict[str, Any], summary: dict[str, Any], p_a: float,
+                 n_show: int) -> dict[str, Any]:
+    """What the image page draws beyond `summarize`, from the same recorded votes and their
+    `VotesRequest.summary` (σ, n, α, seed, ĉ, p̂, CERTIFY's p̲_A), at adversarial level P_a:
+
+    - counts: the votes of every class (the histogram; `summarize` keeps the top 20 only);
+    - block_classes, block_counts: the classes present and the votes per class of the first
+      `n_show` blocks of n votes behind the draws of g_{σ,n};
+    - prob_g_wrong_curve: P[g_{σ,n} ≠ ĉ] over about 40 values of n from 1 to N (and n), the
+      exact binomial law from p̂ and the empirical frequency over the N // n draws where there
+      are at least 20 (one generator seeded by the seed, drawn in order of n);
+    - radius_cohen_n: the certified radius for the same p̂ had Cohen's n = COHEN_N been used;
+    - theory: eq. (5)–(6)'s thresholds and distances at n, P_a and σ (`theory_summary`).
+    """
+    from rsviz.smoothing import VoteRecord, lower_confidence_bound, prob_wrong_binomial
+    from rsviz.theory import certified_radius, theory_summary
+
+    sigma, n, alpha = float(summary["sigma"]), int(summary["n"]), float(summary["alpha"])
+    votes = VoteRecord(np.asarray(sampled["labels"])[None], int(sampled["num_classes"]), sigma)
+    N, top, p_hat = votes.n_samples, summary["top_class"], summary["p_hat"]
+    classes, block_counts = votes.block_counts(n)
+    ns = sorted({int(v) for v in np.geomspace(1, N, 40).astype(int)} | {n})
+    rng = np.random.default_rng(summary["seed"])
+    empirical = [float((votes.g_draws(k, rng)[0] != top).mean()) if N // k >= 20 else None
+                 for k in ns]
+    k_big = int(round(p_hat * COHEN_N))
+    p_lower = summary["certify"]["p_lower_one_sided"]
+    return {
+        "counts": votes.counts[0],
+        "block_classes": classes, "block_counts": block_counts[0, :n_show],
+        "prob_g_wrong_curve": {"n": ns,
+                               "binomial": [float(prob_wrong_binomial(p_hat, k)) for k in ns],
+                               "empirical": empirical, "draws": [N // k for k in ns]},
+        "radius_cohen_n": float(certified_radius(lower_confidence_bound(k_big, COHEN_N, alpha),
+                                                 sigma)),
+        "theory": theory_summary(n, p_a, sigma, p_lower if p_lower > 0 else None),
     }
