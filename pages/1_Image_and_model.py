@@ -12,7 +12,7 @@ import streamlit as st
 from rsviz.jobs import OffsetProgress
 from rsviz.views.base import inputs
 from rsviz.views.image import N0, VotesRequest
-from ui.common import choice, current, gsigma_check, request_or_stop, require_ready, widget
+from ui.common import choice, gsigma_check, page_inputs, request_or_stop, widget
 from ui.engines import sized
 from ui.jobs import view_panel
 from ui.votes import images_panel, smoothed_panels, top5_panel
@@ -20,10 +20,7 @@ from ui.votes import images_panel, smoothed_panels, top5_panel
 AUTO_START_S = 3.0
 
 st.title("Image & model")
-state = current()
-if not require_ready(state):
-    st.stop()
-model, x = state.model, state.x
+state, model, x = page_inputs(check=False)  # g_σ is checked below, above the votes
 images_panel(state)
 top5_panel(state)
 

@@ -12,8 +12,8 @@ from rsviz.images import SAMPLES, model_input, tensor_hash
 from rsviz.slices import DIRECTIONS, SliceConfig
 from rsviz.views.base import inputs
 from rsviz.views.slice import SliceRequest
-from ui.common import (cached_sample, cached_upload, choice, current, gsigma_check,
-                       request_or_stop, require_ready, several, widget)
+from ui.common import (cached_sample, cached_upload, choice, gsigma_check, page_inputs,
+                       request_or_stop, several, widget)
 from ui.engines import sized
 from ui.jobs import view_panel
 from ui.slices import slice_panels
@@ -25,10 +25,7 @@ st.caption("A 2D plane x(u, v) = x_o + u·e1 + v·e2 of image space (e1 ⟂ e2, 
            "each point an image coloured by the label it receives: the base classifier f, then "
            "one realisation of the smoothed classifier g_σ,n per n, all from the same votes "
            "(paper Fig. 2). The dotted line is p̂_y = 1/2, the boundary of the ideal g_σ.")
-state = current()
-if not require_ready(state):
-    st.stop()
-model, x = state.model, state.x
+state, model, x = page_inputs(check=False)  # g_σ is checked at this page's own σ, below
 d = {"sigma": 0.05, **sized("slice", model)}  # G, N, n, mode: sized to the measured rate
 
 with st.container(border=True):
@@ -92,5 +89,5 @@ params = {**config.__dict__, "ns": list(config.ns), "model": state.model_id,
           "image": state.image_hash}
 dense = f"Dense: {grid * grid * (n_samples + 1):,} passes." if mode == "adaptive" else ""
 view_panel("slice", request, model, x,
-           lambda result, fresh: slice_panels(result, config, model, x, params),
+           lambda result, fresh: slice_panels(result, request, model, x, params),
            "Boundary slice", start_label="Compute the slice", note=dense)

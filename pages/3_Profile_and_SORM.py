@@ -10,8 +10,7 @@ import streamlit as st
 
 from rsviz.views.base import inputs
 from rsviz.views.profile import ProfileRequest, page_config
-from ui.common import (choice, current, gsigma_check, request_or_stop, require_ready, several,
-                       widget)
+from ui.common import choice, page_inputs, request_or_stop, several, widget
 from ui.engines import sized
 from ui.jobs import view_panel
 from ui.profile import profile_panels, profile_partial
@@ -24,11 +23,8 @@ st.caption("A white-box attack finds x_a on the boundary ∂f of the base classi
            "says something other than y: the ideal g_σ (1 − p̂_y with its Clopper–Pearson band) "
            "and the practical g_{σ,n} for several n, the levels P_a of eq. (4) and where each "
            "curve reaches them, and SORM's curvature-based predictions (eq. 3).")
-state = current()
-if not require_ready(state):
-    st.stop()
-model, x, sigma = state.model, state.x, state.sigma
-gsigma_check(state, sigma, stop=True, key="prof_anyway")
+state, model, x = page_inputs(stop=True, key="prof_anyway")
+sigma = state.sigma
 d = sized("profile", model)  # N, points, attack and curvature budget: measured rate
 cols = st.columns(4)
 n_values = several(cols[0].multiselect, "n (votes of g_{σ,n})", "prof_n", N_CHOICES,

@@ -13,8 +13,7 @@ from rsviz.dichotomy import DichotomyConfig
 from rsviz.images import SAMPLES, model_input
 from rsviz.views.base import inputs
 from rsviz.views.dichotomy import SEGMENTS, DichotomyRequest
-from ui.common import (cached_sample, choice, current, gsigma_check, request_or_stop,
-                       require_ready, several, widget)
+from ui.common import cached_sample, choice, page_inputs, request_or_stop, several, widget
 from ui.dichotomy import dichotomy_panels
 from ui.engines import sized
 from ui.jobs import view_panel
@@ -26,11 +25,8 @@ st.caption("A decision-based attack finds the boundary on a segment [A, B] (A cl
            "B adversarial) by binary search. Against the random classifier g_{σ,n} every answer "
            "near the boundary is a coin flip, so the output is a random variable: it "
            "concentrates around the ideal boundary ∂g_σ only when n is large (paper Fig. 3).")
-state = current()
-if not require_ready(state):
-    st.stop()
-model, x, sigma = state.model, state.x, state.sigma
-gsigma_check(state, sigma, stop=True, key="dich_anyway")
+state, model, x = page_inputs(stop=True, key="dich_anyway")
+sigma = state.sigma
 kinds = list(SEGMENTS)
 cols = st.columns([2, 1, 1, 1])
 kind = choice(cols[0].radio, "End point B", "dich_segment", kinds, kinds[0],

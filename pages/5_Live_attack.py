@@ -13,7 +13,7 @@ from rsviz.attacks import CRITERIA, REGISTRY, VARIANTS, OracleConfig
 from rsviz.views.attack import attack_request
 from rsviz.views.base import inputs
 from ui.attacks import AttackPanels, attack_label, display_options, theory_vs_practice
-from ui.common import choice, current, gsigma_check, request_or_stop, require_ready, widget
+from ui.common import choice, page_inputs, request_or_stop, widget
 from ui.engines import sized
 from ui.jobs import view_panel
 
@@ -25,11 +25,8 @@ st.caption("A decision-based attack sees only the decisions of the classifier. A
            "answers near the boundary are random. The curve is the L2 distortion of the closest "
            "point the criterion has accepted so far, against the queries spent (paper §4: "
            "budgets up to 2 000 queries).")
-state = current()
-if not require_ready(state):
-    st.stop()
-model, x, name_of = state.model, state.x, state.model.info.class_name
-gsigma_check(state, state.sigma, offer="attack f instead (Attacked classifier)")
+state, model, x = page_inputs(offer="attack f instead (Attacked classifier)")
+name_of = model.info.class_name
 cols = st.columns(5)
 attack = choice(cols[0].selectbox, "Attack", "attack_name", list(REGISTRY), "hsja",
                 format_func=lambda k: REGISTRY[k].label,

@@ -281,6 +281,33 @@ def test_cli_says_what_the_dense_grid_costs_and_what_the_setup_added(tmp_path, c
     assert caption_note(spent_here, SimpleNamespace(mode="dense")) in line  # the app's words
 
 
+def test_point_labels_give_images_noise_and_labels_at_chosen_points(tiny_model):
+    """`rsviz.views.slice.point_labels` (the page's images at chosen points): x(u, v) of the
+    slice, one noisy sample from the seeded generator drawn point after point, f's labels of
+    both, and g_σ and p̂ at the nearest grid point; the same points give the same answer."""
+    from rsviz.smoothing import forward_labels, make_generator
+    from rsviz.views.slice import point_labels
+
+    x = torch.rand(3, 32, 32, generator=torch.Generator().manual_seed(1))
+    result = compute_slice(tiny_model, x, SliceConfig(sigma=0.2, ns=(2,), grid=5, extent=2.0,
+                                                      n_samples=4, seed=1, mode="dense"))
+    points = [("x_o", 0.0, 0.0), ("typed", 0.9, -1.6)]
+    shown = point_labels(result, tiny_model, x, points, 0.2, 7)
+    generator = make_generator(7, "cpu")
+    for p, (name, u, v), (iu, iv) in zip(shown, points, [(2, 2), (3, 0)]):
+        assert (p["name"], p["u"], p["v"]) == (name, u, v)
+        assert torch.equal(p["image"], result.point(x, u, v))
+        noise = torch.randn(p["image"].shape, generator=generator)
+        assert torch.allclose(p["noisy"], p["image"] + 0.2 * noise)
+        labels = forward_labels(tiny_model, torch.stack([p["image"], p["noisy"]]))
+        assert (p["f"], p["f_noisy"]) == (int(labels[0]), int(labels[1]))
+        assert (p["g"], p["p_top"]) == (int(result.g_labels[iv, iu]),
+                                        float(result.p_top[iv, iu]))
+    assert torch.allclose(shown[0]["image"], x)
+    again = point_labels(result, tiny_model, x, points, 0.2, 7)
+    assert all(torch.equal(a["noisy"], b["noisy"]) for a, b in zip(shown, again))
+
+
 # --------------------------------------------------------------------------------- page
 
 
@@ -304,3 +331,4 @@ def test_page_computes_a_tiny_slice_and_shows_the_figure(app_env):
     spec = json.loads(charts[0].proto.spec)
     assert sum(t["type"] == "heatmap" for t in spec["data"]) == 3
     assert any("Images at chosen points" in s.value for s in at.subheader)
+    assert any("**x_o**" in c.value and "g_σ:" in c.value for c in at.caption)  # point_labels

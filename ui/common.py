@@ -1,7 +1,7 @@
 """Streamlit helpers shared by every page: the sidebar state, cached models, persistence.
 
-Pages read the shared selection with `current()`; app.py draws the sidebar with `sidebar()`
-before running the page.
+Pages read the shared selection with `current()` (a page that computes: `page_inputs`, its one
+preamble); app.py draws the sidebar with `sidebar()` before running the page.
 """
 
 from __future__ import annotations
@@ -52,13 +52,13 @@ class AppState:
         return self.model.info.model_id if self.model is not None else ""
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
 def metric_row(items: list[tuple[str, str, str]]) -> None:
     """One row of st.metric: (label, value, help) each, help "" for none."""
     for col, (label, value, help_text) in zip(st.columns(len(items)), items):
         col.metric(label, value, help=help_text or None)
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
 def cached_sample(name: str) -> LoadedImage:
     return load_sample(name)
 
@@ -298,6 +298,20 @@ def require_ready(state: AppState) -> bool:
         st.info(state.image_error or "Choose an image in the sidebar.")
         return False
     return True
+
+
+def page_inputs(check: bool = True,
+                **options: Any) -> tuple[AppState, Classifier, torch.Tensor]:
+    """The preamble of a page that computes: (state, model, x) of the sidebar selection, or the
+    page stopped with the reason (`require_ready`). With `check`, `gsigma_check` at the
+    sidebar's σ first, with `options` (`offer`, `stop`, `key`); pages whose σ is their own
+    widget pass check=False and call `gsigma_check` with it."""
+    state = current()
+    if not require_ready(state):
+        st.stop()
+    if check:
+        gsigma_check(state, state.sigma, **options)
+    return state, state.model, state.x
 
 
 def show_error(exc: BaseException | str) -> None:

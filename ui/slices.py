@@ -1,4 +1,8 @@
-"""Panels of the "Boundary slice" page: the label maps, P[adversarial], images at points."""
+"""Panels of the "Boundary slice" page: the label maps, P[adversarial], images at points.
+
+Everything is drawn from a finished slice (rsviz.views.slice); the images at chosen points and
+their labels come from `rsviz.views.slice.point_labels`, cached here per slice and points.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,12 @@ from typing import Any
 
 import numpy as np
 import streamlit as st
-import torch
 
 from rsviz.figures.slices import adversarial_figure, label_maps_figure, samples_figure
 from rsviz.images import to_pil
 from rsviz.jobs import format_eta
-from rsviz.smoothing import forward_labels, make_generator
 from rsviz.views.slice import passes_note as shared_passes_note
+from rsviz.views.slice import point_labels
 from ui.export import export_panel
 
 
@@ -22,9 +25,9 @@ def passes_note(result: Any, config: Any) -> str:
     return shared_passes_note(result.forward_passes, result.dense_passes, config.mode)
 
 
-def slice_panels(result: Any, config: Any, model: Any, x: torch.Tensor, params: dict) -> None:
-    """Everything drawn from a finished slice."""
-    summary = result.summary()
+def slice_panels(result: Any, request: Any, model: Any, x: Any, params: dict) -> None:
+    """Everything drawn from a finished slice (the result of the SliceRequest `request`)."""
+    config, summary = request.config, result.summary()
     st.success(f"{result.forward_passes:,} forward passes ({passes_note(result, config)}) in "
                f"{format_eta(result.seconds)}; y = g_σ(x_o) = {summary['y_name']}, "
                f"extent ±{result.extent:g} L2.")
@@ -55,12 +58,19 @@ def slice_panels(result: Any, config: Any, model: Any, x: torch.Tensor, params: 
     for point in (selection.get("points", []) if isinstance(selection, dict) else []):
         if point.get("x") is not None and point.get("y") is not None:
             picked.append((float(point["x"]), float(point["y"])))
-    thumbnails(result, config, model, x, picked)
+    thumbnails(result, request, model, x, picked)
 
 
-def thumbnails(result: Any, config: Any, model: Any, x: torch.Tensor,
+@st.cache_data(show_spinner=False, max_entries=32)
+def _point_labels(key: str, points: tuple, sigma: float, seed: int, _result: Any, _model: Any,
+                  _x: Any) -> list[dict]:
+    return point_labels(_result, _model, _x, points, sigma, seed)
+
+
+def thumbnails(result: Any, request: Any, model: Any, x: Any,
                picked: list[tuple[float, float]]) -> None:
-    """Images (and one noisy sample) at chosen points of the slice."""
+    """Images (and one noisy sample) at chosen points of the slice (`point_labels`, once per
+    slice and list of points)."""
     st.subheader("Images at chosen points")
     st.caption("Click a point of the label maps to add it here (or type u, v). Each point "
                "shows x(u, v) and one noisy sample x(u, v) + σN, with f's label.")
@@ -71,17 +81,12 @@ def thumbnails(result: Any, config: Any, model: Any, x: torch.Tensor,
     points += [("clicked", pu, pv) for pu, pv in picked[-3:]]
     if (u, v) != (0.0, 0.0):
         points.append(("typed", float(u), float(v)))
-    generator = make_generator(config.seed, "cpu")
+    config, name_of = request.config, model.info.class_name
+    shown = _point_labels(request.key(), tuple(points[:10]), config.sigma, config.seed, result,
+                          model, x)
     cols = st.columns(min(len(points), 5))
-    name_of = model.info.class_name
-    for col, (name, pu, pv) in zip(cols * 2, points[:10]):
-        img = result.point(x, pu, pv)
-        noisy = img + config.sigma * torch.randn(img.shape, generator=generator)
-        labels = forward_labels(model, torch.stack([img, noisy]))
-        iu = int(np.abs(result.u - pu).argmin())
-        iv = int(np.abs(result.v - pv).argmin())
-        g = result.g_labels[iv, iu]
-        col.image([to_pil(img), to_pil(noisy)], width=96)
-        col.caption(f"**{name}** (u={pu:.3g}, v={pv:.3g}) · f: {name_of(labels[0])} · "
-                    f"f(noisy): {name_of(labels[1])} · g_σ: {name_of(int(g))} "
-                    f"(p̂={result.p_top[iv, iu]:.2f})")
+    for col, p in zip(cols * 2, shown):
+        col.image([to_pil(p["image"]), to_pil(p["noisy"])], width=96)
+        col.caption(f"**{p['name']}** (u={p['u']:.3g}, v={p['v']:.3g}) · f: {name_of(p['f'])} · "
+                    f"f(noisy): {name_of(p['f_noisy'])} · g_σ: {name_of(p['g'])} "
+                    f"(p̂={p['p_top']:.2f})")

@@ -1,11 +1,13 @@
 """Boundary slice view: a 2D cut of image space around x_o, f and g_{σ,n} labels (paper Fig. 2).
 
 The plane's second image (direction "image") is passed as a tensor beside the request; its
-hash is part of the key. See docs/architecture.md.
+hash is part of the key. `point_labels` gives the page's images at chosen points of a finished
+slice. See docs/architecture.md.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,3 +65,28 @@ def passes_note(forward_passes: int, dense_passes: int, mode: str) -> str:
     if spent < dense:
         return f"adaptive; the dense grid takes {dense:,}, {dense / max(spent, 1):.1f}× as many"
     return f"adaptive; the dense grid takes {dense:,}, no saving here"
+
+
+def point_labels(result: Any, model: Any, x: Any, points: Sequence[tuple[str, float, float]],
+                 sigma: float, seed: int) -> list[dict[str, Any]]:
+    """At each named point (name, u, v) of a finished slice: the image x(u, v), one noisy
+    sample x(u, v) + σ·noise, f's label of both (one forward pass of the pair), and g_σ's
+    label and p̂ of its top class at the nearest grid point. The noise comes from one CPU
+    generator seeded by `seed`, drawn point after point: the same points give the same samples.
+    """
+    import numpy as np
+    import torch
+
+    from rsviz.smoothing import forward_labels, make_generator
+
+    generator = make_generator(seed, "cpu")
+    out = []
+    for name, u, v in points:
+        image = result.point(x, u, v)
+        noisy = image + sigma * torch.randn(image.shape, generator=generator)
+        f_image, f_noisy = forward_labels(model, torch.stack([image, noisy]))
+        iu, iv = int(np.abs(result.u - u).argmin()), int(np.abs(result.v - v).argmin())
+        out.append({"name": name, "u": u, "v": v, "image": image, "noisy": noisy,
+                    "f": int(f_image), "f_noisy": int(f_noisy), "g": int(result.g_labels[iv, iu]),
+                    "p_top": float(result.p_top[iv, iu])})
+    return out
