@@ -34,6 +34,15 @@ HVP_PASSES = 2 * WHITEBOX_ITERATION_PASSES
 # the quick preset sizes estimate × OVERHEAD to its budget.
 OVERHEAD = {"image": 1.0, "slice": 1.9, "profile": 1.2, "dichotomy": 1.0, "attack": 1.5}
 
+# The revision of the RS-aware attacks' results (rsviz.attacks.rs_aware): bump it when an
+# RS-aware run gives another result for the same parameters (its decisions, checks or push
+# change). It is the one counter of that change: the study's task ids carry it
+# (rsviz.study.tasks) and the views' cache keys are `AttackRequest.VERSION = str(it)`
+# (rsviz.views.attack, which `TheoryVsPracticeRequest` extends); here because the views
+# must stay torch-free. 2: the final push (NoiseAwareOracle.secure); 3: a stalled run still ends
+# with its final check and push (`Stalled`).
+RS_AWARE_REVISION = 3
+
 
 def check_sigma(sigma: float) -> None:
     """Raise a clear ConfigError unless sigma is a finite positive number."""

@@ -16,10 +16,10 @@ from rsviz.attacks.bisection import bisect, bisect_bracket
 from rsviz.attacks.hsja import HopSkipJump
 from rsviz.attacks.oracle import Oracle, OracleConfig
 from rsviz.attacks.rays import RayS
-from rsviz.attacks.rs_aware import RS_AWARE_REVISION
 from rsviz.attacks.rs_aware.attacks import (TEST_KEYS, NoiseAware, RSAwareHopSkipJump,
                                             RSAwareRayS)
 from rsviz.attacks.rs_aware.noisy_oracle import ProbeView
+from rsviz.config import RS_AWARE_REVISION
 from rsviz.models import Classifier, REGISTRY as MODELS, make_linear_toy, spec_info
 
 SIZE = 8  # d = 192
@@ -132,9 +132,16 @@ def test_bisect_bracket_returns_both_ends():
 
 
 def test_one_revision_of_the_rs_aware_change():
-    """The views' keys and the study's ids version the RS-aware runs by the same number."""
+    """The views' keys version the RS-aware runs by RS_AWARE_REVISION, the torch-free constant
+    the study's task ids import too; the theory-vs-practice row adds the geometry's revision."""
+    import subprocess
+    import sys
+
     from rsviz.views.attack import AttackRequest
-    from rsviz.views.rs_aware import TheoryVsPracticeRequest
+    from rsviz.views.rs_aware import GEOMETRY_REVISION, TheoryVsPracticeRequest
 
     assert AttackRequest.VERSION == str(RS_AWARE_REVISION)
-    assert TheoryVsPracticeRequest.VERSION == AttackRequest.VERSION
+    assert TheoryVsPracticeRequest.VERSION == f"{AttackRequest.VERSION}.{GEOMETRY_REVISION}"
+    code = "import sys, rsviz.views.rs_aware; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"  # the views read it without torch

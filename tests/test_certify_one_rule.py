@@ -121,3 +121,18 @@ def test_same_image_same_numbers_alone_and_in_a_set(tiny_model, coffee_set, tmp_
     results = {t.sigma: execute_task(t, tiny_model, x) for t in tasks}
     assert {s: (r["predict"], r["radius"], r["p_lower"]) for s, r in results.items()} == numbers
     assert all(r["seed"] == written_rule(SEED, s, image_hash) for s, r in results.items())
+
+
+def test_rs_aware_radius_is_the_certification_views(tiny_model):
+    """The RS-aware figure's R(x_o) (`geometry`) is the certification view's radius for the
+    same image, σ, seed and votes (n0 and α the defaults), and its cost counts those passes."""
+    from rsviz.attacks.rs_aware.geometry import geometry, geometry_cost
+
+    x, _ = load_image("sample:coffee", tiny_model)
+    settings = CertificationConfig(sigmas=(0.5,), n=N, seed=SEED)
+    row = CertifyRequest(**inputs(tiny_model, x), config=settings).run(tiny_model, x)[0]
+    assert row.predict != -1 and row.radius > 0
+    geo = geometry(tiny_model, x, row.predict, 0.5, None, cert_n=N, seed=SEED)
+    assert geo == {"radius": row.radius, "cert_n": N, "boundary": None}
+    assert geometry(tiny_model, x, row.predict + 1, 0.5, None, cert_n=N, seed=SEED)["radius"] == 0
+    assert geometry_cost(N, votes=0) == row.forward_passes - 1  # the view adds f's label

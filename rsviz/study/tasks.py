@@ -14,10 +14,10 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
-from rsviz.attacks.rs_aware import RS_AWARE_REVISION
 from rsviz.cache import make_key
 from rsviz.certification import (CertificationConfig, certify_image, certify_seed,
                                  derive_seed)
+from rsviz.config import RS_AWARE_REVISION
 from rsviz.engines import forward_of, match_forward
 from rsviz.images import tensor_hash
 from rsviz.imagesets import ImageSet

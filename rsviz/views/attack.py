@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from rsviz.config import RS_AWARE_REVISION
 from rsviz.errors import ConfigError
 from rsviz.views.base import Cost, Request, progress_of, run_cached
 
@@ -23,7 +24,7 @@ class AttackRequest(Request):
     seed, target) and hyper-parameter overrides as sorted (name, value) pairs."""
 
     NAME = "attack"
-    VERSION = "3"  # 2: RS-aware runs end with the final push; 3: also when they stall
+    VERSION = str(RS_AWARE_REVISION)  # its history is the RS-aware revision's (rsviz.config)
 
     attack: str = "hsja"
     config: Any = None

@@ -18,6 +18,10 @@ from rsviz.views.attack import AttackRequest
 from rsviz.views.base import Cost, Request, progress_of, run_cached
 
 VARIANTS = ("plain", "rs-aware")
+# The revision of `rsviz.attacks.rs_aware.geometry`'s numbers (R(x_o), the distance to ∂g_σ):
+# bump it when they change for the same request. 2: R(x_o) by `certify_one` (certify_seed's
+# rule, was the base seed itself; n0 = CertificationConfig's 64, was 100).
+GEOMETRY_REVISION = 2
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -26,10 +30,9 @@ class TheoryVsPracticeRequest(Request):
     `cert_n` votes and the ∂g_σ bisection with `votes` votes per point."""
 
     NAME = "theory-vs-practice"
-    # Its row changes exactly when its two AttackRequests' results do (the geometry has not
-    # changed since version 1): their VERSION is its own, not a second counter of the same
-    # RS-aware change. A change of `geometry` would append its own revision here.
-    VERSION = AttackRequest.VERSION
+    # Its row changes when its two AttackRequests' results do (their VERSION, the RS-aware
+    # revision, not a second counter of it) or when `geometry`'s do (GEOMETRY_REVISION).
+    VERSION = f"{AttackRequest.VERSION}.{GEOMETRY_REVISION}"
 
     attack: str = "hsja"
     config: Any = None

@@ -3,7 +3,9 @@
 For the RS-aware figure (`rsviz.figures.rs_aware`): per image, the certified radius R(x_o)
 (Cohen et al.'s CERTIFY) and the distance from x_o to ∂g_σ along an attack's direction, the
 point t where the vote estimate p̂_y(x_o + t·u) crosses ½, found by bisection. Both are
-measurements with their own noise seed, outside any attack's budget.
+measurements with their own noise seed, outside any attack's budget. R(x_o) is rsviz's one
+CERTIFY (`rsviz.certification.certify_one`, seeded by `certify_seed`): the radius the image page
+and the certification view give for the same image, σ, seed and votes.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from typing import Any
 import torch
 
 from rsviz.attacks.bisection import bisect_bracket
+from rsviz.certification import CertificationConfig, certify_one
 from rsviz.models import Classifier
-from rsviz.smoothing import certify, make_generator, sample_votes
+from rsviz.smoothing import make_generator, sample_votes
 
 MAX_DISTANCE = 400.0  # ∂g_σ not crossed before this L2 distance: reported as inf
 
@@ -42,12 +45,18 @@ def boundary_distance(model: Classifier, x: torch.Tensor, y: int, direction: tor
     return (low + high) / 2
 
 
+def certification(sigma: float, cert_n: int, seed: int) -> CertificationConfig:
+    """The CERTIFY of R(x_o): n = cert_n votes and the base seed; n0 and α are
+    CertificationConfig's defaults."""
+    return CertificationConfig(sigmas=(sigma,), n=cert_n, seed=seed)
+
+
 def geometry(model: Classifier, x: torch.Tensor, y: int, sigma: float,
              x_adv: torch.Tensor | None, cert_n: int = 1000, votes: int = 200,
              seed: int = 0) -> dict[str, Any]:
     """{"radius": R(x_o) (0 when CERTIFY abstains or certifies another class), "cert_n",
     "boundary": distance to ∂g_σ along x_adv − x_o (None without x_adv)}."""
-    result = certify(model, x, sigma, 100, cert_n, 0.001, make_generator(seed, model.device))
+    result = certify_one(model, x, sigma, certification(sigma, cert_n, seed))
     out: dict[str, Any] = {"radius": float(result.radius) if result.predict == y else 0.0,
                            "cert_n": cert_n, "boundary": None}
     if x_adv is not None:
@@ -58,5 +67,6 @@ def geometry(model: Classifier, x: torch.Tensor, y: int, sigma: float,
 
 
 def geometry_cost(cert_n: int, votes: int, steps: int = 8) -> int:
-    """Forward passes of `geometry` without doublings (100 + cert_n + (steps + 1) · votes)."""
-    return 100 + cert_n + (steps + 1) * votes
+    """Forward passes of `geometry` without doublings (n0 + cert_n + (steps + 1) · votes)."""
+    settings = certification(1.0, cert_n, 0)  # n0 depends on neither σ nor the seed
+    return settings.n0 + settings.n + (steps + 1) * votes
