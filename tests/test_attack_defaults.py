@@ -18,7 +18,7 @@ from rsviz.attacks.oracle import Oracle, OracleConfig
 from rsviz.attacks.rays import RayS
 from rsviz.attacks.rs_aware.attacks import (TEST_KEYS, NoiseAware, RSAwareHopSkipJump,
                                             RSAwareRayS)
-from rsviz.attacks.rs_aware.noisy_oracle import ProbeView
+from rsviz.attacks.rs_aware.noisy_oracle import NoiseAwareOracle, ProbeView
 from rsviz.config import RS_AWARE_REVISION
 from rsviz.models import Classifier, REGISTRY as MODELS, make_linear_toy, spec_info
 
@@ -88,6 +88,28 @@ def test_make_attack_uses_the_signature_and_the_overrides():
     assert attack.check_repeats == 8 and attack.push_steps == 4
     rays = make_attack("rays", {"tol_sigma": 0.25}, variant="rs-aware").inner
     assert isinstance(rays, RSAwareRayS) and (rays.tol_sigma, rays.tol) == (0.25, 1e-3)
+
+
+def test_the_noise_aware_view_gets_its_checks_from_the_attack(monkeypatch):
+    """ℓ and the final push are written once, as NoiseAware's defaults: the oracle view has no
+    default of its own and receives the attack's values (defaults or overrides)."""
+    from rsviz.attacks.rs_aware import attacks
+
+    assert not set(init_defaults(NoiseAwareOracle)) & set(TEST_KEYS)
+    with pytest.raises(TypeError):
+        NoiseAwareOracle(linear_oracle(0.1))
+    seen = []
+
+    class Recording(NoiseAwareOracle):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **kwargs)
+            seen.append((self.check_repeats, self.push_steps))
+
+    monkeypatch.setattr(attacks, "NoiseAwareOracle", Recording)
+    oracle = linear_oracle(0.1)  # budget 1 000: room for 4 push steps of ℓ = 8
+    next(make_attack("rays", {"check_repeats": 8}, variant="rs-aware").steps(
+        oracle, oracle.x_o, torch.Generator().manual_seed(0)))
+    assert seen == [(8, signature_defaults(NoiseAware)["push_steps"])]
 
 
 def test_trace_records_the_defaults_and_the_overrides():

@@ -27,6 +27,8 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 SIZE = 8  # d = 192
 SIGMA, N = 0.1, 10
+# ℓ and the final push of the views built here (the RS-aware attacks' defaults' values)
+CHECKS = {"check_repeats": 10, "push_steps": 4}
 
 
 def linear(size: int = SIZE) -> Classifier:
@@ -113,7 +115,7 @@ def bisections(tested: bool, runs: int, theta: float) -> tuple[np.ndarray, np.nd
     model, x_o = linear(), grey()
     x_adv = oblique_target(model, x_o)
     oracle = Oracle(model, x_o, 0, OracleConfig(sigma=SIGMA, n=N, budget=100_000, seed=5))
-    view = NoiseAwareOracle(oracle) if tested else oracle
+    view = NoiseAwareOracle(oracle, **CHECKS) if tested else oracle
     closest, q_out = [], []
     for _ in range(runs):
         x = hsja.binary_search(view, x_o, x_adv, theta)
@@ -154,7 +156,7 @@ def test_level_check_rejects_points_inside_and_passes_points_outside():
     w = (model.net.w / model.net.w.norm()).view_as(x_o)
     on_boundary = x_o + (0 - signed_distance(model, x_o)) * w
     oracle = Oracle(model, x_o, 0, OracleConfig(sigma=SIGMA, n=N, budget=10_000, seed=2))
-    view = NoiseAwareOracle(oracle, check_repeats=10)
+    view = NoiseAwareOracle(oracle, **CHECKS)
     inside = [view.level_check(on_boundary - SIGMA * w) for _ in range(30)]
     outside = [view.level_check(on_boundary + SIGMA * w) for _ in range(30)]
     assert sum(inside) <= 3 and sum(outside) >= 27  # q = 0.03 and 0.97: ≥ 6 of 10 needed
@@ -171,7 +173,7 @@ def test_final_push_reports_a_fresh_passing_point_on_the_ray():
     passed = []
     for seed in range(20):
         oracle = Oracle(model, x_o, 0, OracleConfig(sigma=SIGMA, n=N, budget=1000, seed=seed))
-        view = NoiseAwareOracle(oracle, check_repeats=10)
+        view = NoiseAwareOracle(oracle, **CHECKS)
         assert view.push_steps == 4 and view.reserve == 50 and view.budget == 950
         view.confirmed_x, view.confirmed_distance = lucky, float((lucky - x_o).norm())
         assert view.secure() and 0 <= view.pushed < 4
@@ -186,10 +188,11 @@ def test_final_push_reports_a_fresh_passing_point_on_the_ray():
     # the reported points are adversarial most of the time, the lucky one was not (measured:
     # median q 0.89; 3 seeds of 20 kept it after a lucky re-check, 17 pushed it 1σ)
     assert np.median(passed) > 0.6 > exact_q(model, lucky) + 0.25
-    on_f = NoiseAwareOracle(Oracle(model, x_o, 0, OracleConfig(budget=1000)))
+    on_f = NoiseAwareOracle(Oracle(model, x_o, 0, OracleConfig(budget=1000)), **CHECKS)
     on_f.confirmed_x = lucky
     assert on_f.reserve == 0 and not on_f.secure() and on_f.queries == 0
-    small = NoiseAwareOracle(Oracle(model, x_o, 0, OracleConfig(sigma=SIGMA, n=N, budget=300)))
+    small = NoiseAwareOracle(Oracle(model, x_o, 0, OracleConfig(sigma=SIGMA, n=N, budget=300)),
+                             **CHECKS)
     assert small.push_steps == 0 and small.reserve == 10  # ≤ 5 % of the budget kept back
 
 
@@ -267,7 +270,7 @@ def test_budget_is_strict_with_repetitions(name, budget):
 def test_noise_aware_view_refuses_the_reserve():
     model, x_o = linear(), grey()
     oracle = Oracle(model, x_o, 0, OracleConfig(sigma=SIGMA, n=N, budget=30, seed=0))
-    view = NoiseAwareOracle(oracle, check_repeats=10)
+    view = NoiseAwareOracle(oracle, **CHECKS)
     assert view.budget == 20 and view.remaining == 20
     with pytest.raises(BudgetExhausted):
         view.probe(torch.stack([x_o] * 21))
@@ -277,7 +280,7 @@ def test_noise_aware_view_refuses_the_reserve():
         view.level_check(x_o)
     assert view.level_check(x_o, use_reserve=True) is False and oracle.queries == 30
     with pytest.raises(ConfigError):
-        NoiseAwareOracle(Oracle(model, x_o, 0, OracleConfig(sigma=SIGMA, budget=10)))
+        NoiseAwareOracle(Oracle(model, x_o, 0, OracleConfig(sigma=SIGMA, budget=10)), **CHECKS)
 
 
 # ------------------------------------------------------------------ attacks: f and g_{σ,n}

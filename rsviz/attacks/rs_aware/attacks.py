@@ -43,7 +43,8 @@ from rsviz.attacks.hsja import HopSkipJump, binary_search_steps
 from rsviz.attacks.oracle import Oracle
 from rsviz.attacks.rays import RayS
 from rsviz.attacks.rs_aware.decisions import SequentialTest, default_test_level
-from rsviz.attacks.rs_aware.noisy_oracle import NoiseAwareOracle, ProbeView, push_offset
+from rsviz.attacks.rs_aware.noisy_oracle import (NoiseAwareOracle, ProbeView,
+                                                 check_repeats_and_push, push_offset)
 from rsviz.errors import BudgetExhausted, ConfigError
 
 
@@ -70,11 +71,8 @@ class NoiseAware:
                                 max_repeats=int(max_repeats))
         SequentialTest(level=0.5 if test_level is None else float(test_level),
                        **self.test_params)  # validates now, not at the first query
-        if int(check_repeats) < 1:
-            raise ConfigError(f"check_repeats must be ≥ 1 (got {check_repeats}).")
+        check_repeats_and_push(check_repeats, push_steps)
         self.check_repeats = int(check_repeats)
-        if int(push_steps) < 0:
-            raise ConfigError(f"push_steps must be ≥ 0 (got {push_steps}).")
         self.push_steps = int(push_steps)
 
     def _state(self, noisy: NoiseAwareOracle, state: AttackState) -> AttackState:
@@ -93,7 +91,7 @@ class NoiseAware:
         level = (default_test_level(oracle.config.p_a) if self.test_level is None
                  else float(self.test_level))
         noisy = NoiseAwareOracle(oracle, SequentialTest(level=level, **self.test_params),
-                                 self.check_repeats, push_steps=self.push_steps)
+                                 check_repeats=self.check_repeats, push_steps=self.push_steps)
         last: AttackState | None = None
         try:
             for state in self.inner.steps(noisy, x_o, generator):

@@ -43,25 +43,34 @@ def push_offset(step: int) -> float:
     return 0.0 if step == 0 else 2.0 ** (step - 1)
 
 
+def check_repeats_and_push(check_repeats: int, push_steps: int) -> None:
+    """Raise unless ℓ ≥ 1 and push_steps ≥ 0 (`NoiseAware` checks them when built, the view
+    when it is made)."""
+    if int(check_repeats) < 1:
+        raise ConfigError(f"check_repeats must be ≥ 1 (got {check_repeats}).")
+    if int(push_steps) < 0:
+        raise ConfigError(f"push_steps must be ≥ 0 (got {push_steps}).")
+
+
 class NoiseAwareOracle:
     """Sequential-test decisions and level-P_a checked best points over a counted `Oracle`.
 
     Args:
         oracle: the counted oracle (f or g_{σ,n}); all queries go through it.
         test: the sequential test of every decision (its level is usually ½ or P_a).
-        check_repeats: ℓ, repeated queries of the level-P_a check (eq. 4) of a candidate.
         p_a: the level P_a of the check (default: the oracle's `p_a`).
+        check_repeats: ℓ, repeated queries of the level-P_a check (eq. 4) of a candidate.
         push_steps: checks of the final push (`secure`), reduced so that the reserve stays
             ≤ 5 % of the budget (`self.push_steps` is what runs).
+
+    `check_repeats` and `push_steps` have no default here: they are hyper-parameters of the
+    RS-aware attacks, written once as `NoiseAware`'s keyword defaults (what the registry
+    reads), which passes them on.
     """
 
     def __init__(self, oracle: Oracle, test: SequentialTest | None = None,
-                 check_repeats: int = 10, p_a: float | None = None,
-                 push_steps: int = 4) -> None:
-        if check_repeats < 1:
-            raise ConfigError(f"check_repeats must be ≥ 1 (got {check_repeats}).")
-        if push_steps < 0:
-            raise ConfigError(f"push_steps must be ≥ 0 (got {push_steps}).")
+                 p_a: float | None = None, *, check_repeats: int, push_steps: int) -> None:
+        check_repeats_and_push(check_repeats, push_steps)
         self.inner = oracle
         self.noisy = oracle.config.sigma is not None
         self.test = test or SequentialTest()
