@@ -137,3 +137,20 @@ def test_radius_cap_matches_the_readme_and_certify(n, cap_in_sigmas):
     assert p_lower == pytest.approx(alpha ** (1.0 / n), rel=1e-9)
     assert radius == pytest.approx(cap, rel=1e-6)
     assert radius_from_votes(n - 1, n, alpha, sigma)[1] < cap
+
+
+def test_the_certify_command_defaults_are_the_configs():
+    """`rsviz certify IMAGE` without options certifies with CertificationConfig.defaults_for
+    the device: no copy of n0, n, α or the seed in the command."""
+    from rsviz.cli import build_parser
+    from rsviz.commands.certify import certification_config
+
+    argv = ["certify", "sample:coffee"]
+    args = build_parser(argv).parse_args(argv)
+    for device in ("cpu", "cuda"):
+        expected = CertificationConfig.defaults_for(device, sigmas=(0.25,))
+        assert certification_config(args, device, (0.25,)) == expected
+    argv += ["--alpha", "0.01", "--n0", "10", "--seed", "4"]
+    args = build_parser(argv).parse_args(argv)
+    assert certification_config(args, "cpu", (0.5,)) == CertificationConfig(
+        sigmas=(0.5,), n0=10, alpha=0.01, seed=4)

@@ -19,8 +19,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from rsviz.commands._common import (add_model_arguments, context, load_cli_image, load_cli_model,
-                                    model_sigma, run_view)
+from rsviz.commands._common import (add_model_arguments, context, field_defaults, load_cli_image,
+                                    load_cli_model, model_sigma, run_view)
 from rsviz.errors import ConfigError
 
 NAME = "certify"
@@ -28,7 +28,11 @@ HELP = "Cohen et al.'s CERTIFY on one image, or over an image folder (Cohen's TS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from rsviz.certification import CertificationConfig
     from rsviz.images import SAMPLES
+
+    d = field_defaults(CertificationConfig)
+    cpu, gpu = (CertificationConfig.defaults_for(device) for device in ("cpu", "cuda"))
 
     parser.add_argument("image", nargs="?",
                         help="one image file or sample:NAME (" + ", ".join(SAMPLES) + ")")
@@ -37,13 +41,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--labels", help="labels CSV (filename,class_index[,wnid,name]) or "
                                          "synset mapping file; default DIR/labels.csv")
     parser.add_argument("--subset", type=int, help="random subset of K images")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the subset and the noise")
+    parser.add_argument("--seed", type=int, default=d["seed"],
+                        help="seed of the subset and the noise")
     parser.add_argument("--sigma", type=float, nargs="+",
                         help="σ, one or more (default: the model's, as in the app: the σ a "
                              "noise-trained model was trained with, else the paper's 0.05)")
-    parser.add_argument("--n0", type=int, help="votes to select the class (CPU 64, GPU 100)")
-    parser.add_argument("--n", type=int, help="votes for the bound (CPU 512, GPU 100000)")
-    parser.add_argument("--alpha", type=float, default=0.001, help="failure probability α")
+    parser.add_argument("--n0", type=int,
+                        help=f"votes to select the class (CPU {cpu.n0}, GPU {gpu.n0})")
+    parser.add_argument("--n", type=int, help=f"votes for the bound (CPU {cpu.n}, GPU {gpu.n})")
+    parser.add_argument("--alpha", type=float, default=d["alpha"],
+                        help="failure probability α")
     parser.add_argument("--batch", type=int, help="forward batch size (default: from device)")
     parser.add_argument("--out", help="Cohen TSV to write (with --images)")
     parser.add_argument("--compare", nargs="+", metavar="TSV",
@@ -55,7 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from rsviz.certification import CertificationConfig, curve, run_certification
+    from rsviz.certification import curve, run_certification
     from rsviz.jobs import StderrProgress
 
     if bool(args.image) == bool(args.images):
@@ -64,9 +71,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise ConfigError("--compare goes with --images (a run over a set).")
     model = load_cli_model(args)
     sigmas = tuple(args.sigma) if args.sigma else (model_sigma(args, model),)
-    config = CertificationConfig.defaults_for(
-        model.device, sigmas=sigmas, n0=args.n0, n=args.n, alpha=args.alpha,
-        seed=args.seed, batch_size=args.batch)
+    config = certification_config(args, model.device, sigmas)
     if args.image:
         return _one_image(args, model, config)
     images = _image_set(args.images, args.labels, model.info.class_names)
@@ -87,6 +92,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     if args.compare:
         out["compare"] = _compare(args, model.info.name, run_.runs)
     return out
+
+
+def certification_config(args: argparse.Namespace, device: Any,
+                         sigmas: tuple[float, ...]) -> Any:
+    """The CertificationConfig of the options: n0 and n the device's (`defaults_for`) unless
+    given; α and the seed come in through argparse, whose defaults are the dataclass's."""
+    from rsviz.certification import CertificationConfig
+
+    return CertificationConfig.defaults_for(device, sigmas=sigmas, n0=args.n0, n=args.n,
+                                            alpha=args.alpha, seed=args.seed,
+                                            batch_size=args.batch)
 
 
 def _image_set(path: str, labels: str | None, class_names: tuple[str, ...]) -> Any:
