@@ -10,7 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 from rsviz.attacks import CRITERIA, REGISTRY, VARIANTS, OracleConfig
-from rsviz.views.attack import attack_request
+from rsviz.views.attack import COMPARE_F_BUDGET_CAP, attack_request, passes_per_query
 from rsviz.views.base import inputs
 from ui.attacks import AttackPanels, attack_label, display_options, theory_vs_practice
 from ui.common import choice, page_inputs, request_or_stop, widget
@@ -40,13 +40,12 @@ target = choice(cols[4].radio, "Attacked classifier", "attack_target", ["both", 
                 "both", format_func={"both": "f and g (compare)", "f": "f (undefended)",
                                      "g": f"g(σ={state.sigma:g}, n={state.n})"}.get,
                 help="f and g: the same attack and seed against both, on one chart, f with as many "
-                     "forward passes as g's budget (n per query; at most 3 000 queries) "
+                     f"forward passes as g's budget (n per query; at most {COMPARE_F_BUDGET_CAP:,} queries) "
                      "(the paper's story: one converges, one stalls). σ and n come from the "
                      "sidebar.")
 smoothed = target != "f"
-per_query = {"both": 2 * state.n, "g": state.n, "f": 1}[target]  # both: f gets equal passes
 budget = int(widget(cols[2].number_input, "Budget (queries)", "attack_budget",
-                    sized("attack", model, n=per_query)["budget"],
+                    sized("attack", model, n=passes_per_query(target, state.n))["budget"],
                     min_value=10, max_value=100_000, step=250,
                     help="The paper uses up to 2 000 queries (§4.1)."))
 seed = int(widget(cols[3].number_input, "Seed", "attack_seed", 0, min_value=0, step=1,

@@ -138,8 +138,9 @@ class ProfileConfig:
         return max(crossing.high + self.sigma * (reach + 2.0), distance * 1.1)
 
     def window_points(self, distance: float, crossing=None) -> np.ndarray:
-        """The profile's distances from x_o. When the default window reaches a ∂g_σ found far
-        past x_a (RS pushed the boundary out: often hundreds of σ), half the points go to
+        """The profile's distances from x_o. When the default window is long compared with the
+        few σ around the ∂g_σ found (usually: RS pushes ∂g_σ hundreds of σ past x_a on ImageNet
+        photos; or x_a itself lies far from x_o), half the points go to
         [low − ZONE_SIGMAS·σ, stop], where p̂_y falls over a few σ, so that a fall narrower than
         the spacing of a uniform grid is still drawn; the other half cover x_o … that zone.
         The zone starts earlier when the search saw p̂_y still ≥ CLEAR_Y farther back."""
@@ -212,10 +213,13 @@ class ProfileResult:
 
     @property
     def zone(self) -> int | None:
-        """Index of the first point of the dense part of a far-∂g_σ window
-        (`ProfileConfig.window_points`), None when the points are evenly spaced."""
-        gaps = np.diff(self.t)
-        big = np.flatnonzero(gaps > 5 * gaps.min()) if len(gaps) > 2 else np.zeros(0, int)
+        """Index of the first point of the dense part of a window whose fall of p̂_y is a narrow
+        part of it (`ProfileConfig.window_points`), None when the points are evenly spaced."""
+        first = 1 if self.config.start > 0 else 0  # x_o, put in front of a later window
+        gaps = np.diff(self.t)[first:]
+        if len(gaps) <= 2:
+            return None
+        big = np.flatnonzero(gaps > 5 * gaps.min()) + first
         return int(big[-1]) + 1 if len(big) and big[-1] + 1 < len(self.t) - 1 else None
 
     @property

@@ -138,3 +138,8 @@ def test_the_compare_gives_f_equal_compute_up_to_the_cap():
     runs = CompareRequest(**ids, config=OracleConfig(sigma=0.05, n=10, budget=150),
                           f_budget=40).runs()
     assert runs["f"].config.budget == 40 and runs["g"].config.budget == 150
+    # the key holds the number that runs, not the rule: the rule's result equals it spelled out
+    implicit = CompareRequest(**ids, config=OracleConfig(sigma=0.05, n=10, budget=150))
+    explicit = CompareRequest(**ids, config=OracleConfig(sigma=0.05, n=10, budget=150),
+                              f_budget=1500)
+    assert implicit.f_budget == 1500 and implicit == explicit  # every keyed field equal

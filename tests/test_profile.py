@@ -201,3 +201,14 @@ def test_far_gsigma_window_is_drawn_on_a_broken_axis(linear_profile):
     assert np.allclose(np.r_[ideal[0].x, ideal[1].x], far.beyond)
     assert ideal[0].showlegend and not ideal[1].showlegend
     assert max(ideal[0].x) < 40 - far.distance <= min(ideal[1].x)
+
+
+def test_a_window_starting_later_is_not_taken_for_a_broken_one(linear_profile):
+    """`--start > 0` puts x_o in front of the window: that first gap is not the axis break."""
+    import dataclasses
+
+    _, result = linear_profile
+    config = dataclasses.replace(result.config, start=10.0, stop=12.0)
+    later = dataclasses.replace(result, config=config,
+                                t=np.r_[0.0, np.linspace(10, 12, len(result.t) - 1)])
+    assert later.zone is None

@@ -46,9 +46,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compare", action="store_true",
                         help="with --sigma: the same attack and seed against f too, both "
                              "summaries side by side (the app's default)")
+    from rsviz.views.attack import COMPARE_F_BUDGET_CAP
+
     parser.add_argument("--f-budget", type=int, default=None,
-                        help="with --compare: queries against f (default: as many forward passes as "
-                             "g's budget, n × --budget, at most 3 000)")
+                        help="with --compare: queries against f (default: as many forward passes "
+                             f"as g's budget, n × --budget, at most {COMPARE_F_BUDGET_CAP:,})")
     parser.add_argument("--out", help="folder for trace.csv, trace.json, x_adv.png, "
                                       "perturbation.png")
 

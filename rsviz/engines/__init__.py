@@ -5,8 +5,9 @@
     choice.summary()                              # "openvino: 60.1 passes/s at batch 16 (measured)"
     use_best_engine(model, force=None)            # both steps; $RSVIZ_ENGINE forces one
 
-Only the no-grad label forwards of the vote sampler (`rsviz.smoothing.batching.vote_forward`)
-use the attached engine; gradients, attacks against f and clean labels keep the fp32 module.
+Only no-grad label forwards use the attached engine (`rsviz.smoothing.batching.vote_forward`):
+the vote sampler's, and the fp32 queries of attacks against f when the engine runs fp32;
+gradients and clean labels keep the fp32 module.
 Importing this package is cheap: torch loads with the first selection.
 """
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import re
+import threading
 import warnings
 from pathlib import Path
 
@@ -232,18 +233,22 @@ class OpenVINO(Engine):
         self.queue = ov.AsyncInferQueue(self.compiled, self.requests)
         self.queue.set_callback(self._collect)
         self._out: dict[int, np.ndarray] = {}
+        self._lock = threading.Lock()
 
     def _collect(self, request, index: int) -> None:
         self._out[index] = request.get_output_tensor(0).data.copy()
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits through the infer queue; one call at a time (its output dict and queue are
+        shared, and the app's job worker and page threads share the attached engine)."""
         array = np.ascontiguousarray(x.detach().to("cpu", torch.float32).numpy())
         chunks = np.array_split(array, min(self.requests, len(array)))
-        self._out = {}
-        for index, chunk in enumerate(chunks):
-            self.queue.start_async({0: chunk}, userdata=index)
-        self.queue.wait_all()
-        return torch.from_numpy(np.concatenate([self._out[i] for i in range(len(chunks))]))
+        with self._lock:
+            self._out = {}
+            for index, chunk in enumerate(chunks):
+                self.queue.start_async({0: chunk}, userdata=index)
+            self.queue.wait_all()
+            return torch.from_numpy(np.concatenate([self._out[i] for i in range(len(chunks))]))
 
 
 def candidates(model: Classifier, input_shape: tuple[int, ...]) -> list[Engine]:

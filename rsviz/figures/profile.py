@@ -66,8 +66,9 @@ def profile_figure(result: ProfileResult, title: str | None = None,
     band; P[g_{σ,n} ≠ y] per n (exact binomial law from p̂_y; block draws as markers);
     P_a levels as horizontal lines; ∂f and ∂g_σ as vertical lines; each (n, P_a) crossing as a
     marker; SORM predictions of 1 − π0 dashed, only where the formula is defined and in [0, 1].
-    When ∂g_σ lies far past x_a (`ProfileResult.zone`), the x axis is broken in two panels:
-    x_o … the zone at the left, the zone where p̂_y falls (a few σ wide) at the right.
+    When the window's points are dense where p̂_y falls (`ProfileResult.zone`: that fall is a
+    narrow part of the window), the x axis is broken in two panels: x_o … the zone at the left,
+    the zone zoomed at the right.
     """
     zone = result.zone
     parts = [slice(None)] if zone is None else [slice(0, zone), slice(zone, None)]
@@ -108,7 +109,7 @@ def profile_figure(result: ProfileResult, title: str | None = None,
         fig.update_xaxes(title_text=title_x)
     else:
         fig.update_xaxes(title_text=title_x + " — axis broken", row=1, col=1)
-        fig.update_xaxes(title_text="where p̂_y falls, far past x_a (zoomed)", row=1, col=2)
+        fig.update_xaxes(title_text="zoomed where p̂_y falls (same units)", row=1, col=2)
     fig.update_yaxes(title_text="probability of being adversarial", range=[-0.02, 1.02],
                      row=1, col=1)
     fig.update_layout(legend=dict(orientation="v", x=1.01, y=1, xanchor="left"),

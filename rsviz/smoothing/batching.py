@@ -61,8 +61,8 @@ def vote_engine(model: Classifier, precision: str):
 
 def vote_forward(model: Classifier, x: torch.Tensor, precision: str) -> torch.Tensor:
     """Logits of f for the vote sampler: through the attached engine (`rsviz.engines`, chosen
-    for its fidelity to eager fp32) when there is one, else `forward`. Gradients, attacks
-    against f and clean labels never come here."""
+    for its fidelity to eager fp32) when there is one, else `forward`. Attacks against f come
+    here at fp32 (`forward_labels(..., engine=True)`); gradients and clean labels never do."""
     engine = vote_engine(model, precision)
     return forward(model, x, precision) if engine is None else engine.logits(x)
 

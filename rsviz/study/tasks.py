@@ -105,8 +105,10 @@ class AttackTask:
 
     @property
     def task_id(self) -> str:
-        # plain ids unchanged; RS-aware ids carry the variant's revision (2: the final push)
+        # plain ids unchanged; RS-aware ids carry the variant's revision (2: the final push);
+        # attacks on f run through the fp32 engine since 2026-12-07 (were eager, same tag)
         variant = [] if self.variant == "plain" else [self.variant, RS_AWARE_REVISION]
+        variant += [] if self.config.defended else ["f-engine"]
         return make_key("attack", self.model, self.image.hash, self.image.label, self.config,
                         self.attack, self.budget, self.seed, self.start_seed, list(self.params),
                         *variant, *_identity(self.forward))

@@ -77,10 +77,11 @@ class AttackRequest(Request):
 
 
 def f_label(model: Any, x: Any) -> int:
-    """f's label at x_o: the class an untargeted attack leaves (one forward pass)."""
+    """f's label at x_o: the class an untargeted attack leaves (one forward pass, fp32 on the
+    path of the attacks' oracle: the engine when it runs fp32)."""
     from rsviz.smoothing import forward_labels
 
-    return int(forward_labels(model, x[None], batch_size=1)[0])
+    return int(forward_labels(model, x[None], batch_size=1, precision="fp32", engine=True)[0])
 
 
 def check_target(config: Any, label: int) -> None:
@@ -111,6 +112,8 @@ class CompareRequest(Request):
     def __post_init__(self) -> None:
         if self.config is None or self.config.sigma is None:
             raise ConfigError("Comparing f and g_{σ,n} needs an OracleConfig with σ set.")
+        if self.f_budget is None:  # the number that runs is in the key, not the rule
+            object.__setattr__(self, "f_budget", compare_f_budget(self.config))
         super().__post_init__()
         self.runs()  # checks the attack, its parameters and the variant
 
@@ -118,7 +121,7 @@ class CompareRequest(Request):
         """The two attack requests: "f" (undefended, fp32 as every attack on f) and "g"."""
         ids = {f.name: getattr(self, f.name) for f in dataclasses.fields(Request)}
         on_f = dataclasses.replace(self.config, sigma=None, criterion="single_draw",
-                                   precision="fp32", budget=self.f_budget or compare_f_budget(self.config))
+                                   precision="fp32", budget=self.f_budget)
         return {"f": AttackRequest(**ids, attack=self.attack, config=on_f, params=self.params),
                 "g": AttackRequest(**ids, attack=self.attack, config=self.config,
                                    params=self.params, variant=self.variant)}
@@ -178,6 +181,12 @@ def compare_f_budget(config: Any) -> int:
     """f's queries when f and g_{σ,n} are compared: equal compute, as many forward passes as g's
     budget can cost (n per query), at most COMPARE_F_BUDGET_CAP."""
     return min(COMPARE_F_BUDGET_CAP, config.n * config.budget)
+
+
+def passes_per_query(target: str, n: int) -> int:
+    """Forward passes one query on the page's target costs at most, for sizing its budget:
+    "f" 1, "g" n, "both" 2n (f gets as many passes as g up to COMPARE_F_BUDGET_CAP)."""
+    return {"both": 2 * n, "g": n, "f": 1}[target]
 
 
 def attack_request(ids: dict[str, str], attack: str, config: Any, variant: str = "plain",
