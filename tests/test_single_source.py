@@ -95,3 +95,7 @@ def test_the_app_standard_is_the_engines_default():
     assert standard["dichotomy"] == {k: dichotomy[k] for k in standard["dichotomy"]}
     assert standard["image"] == {"N": VotesRequest(**IDS).n_samples}
     assert standard["attack"] == {"budget": OracleConfig().budget}
+    from rsviz.slices import SliceConfig
+
+    sliced = {**vars(SliceConfig()), "ns": list(SliceConfig().ns)}
+    assert standard["slice"] == {k: sliced[k] for k in standard["slice"]}

@@ -48,10 +48,10 @@ class SliceConfig:
     """
 
     sigma: float = 0.05
-    ns: tuple[int, ...] = (10, 50, 200)
-    grid: int = 25
+    ns: tuple[int, ...] = (10, 50)  # the app's standard setting (rsviz.defaults.STANDARD)
+    grid: int = 17
     extent: float | None = None
-    n_samples: int = 200
+    n_samples: int = 50
     direction: Direction = "random"
     target: str = ""
     clip: bool = False
