@@ -131,12 +131,18 @@ def _ladder(page: str, top: dict[str, Any]) -> list[dict[str, Any]]:
             ns = [v for v in top["ns"] if v <= n_samples] or [n_samples]
             out.append({**top, "grid": grid, "n_samples": n_samples, "ns": ns, "mode": "dense"})
     elif page == "profile":
-        points = [p for p in (60, 40, 30, 24, 20, 16, 12, 10, 8) if p <= top["points"]]
+        points = [p for p in (60, 40, 30, 24, 20, 16) if p <= top["points"]]
         out += [{**top, "points": p} for p in points]
+        # then a lighter curvature (8 + 2·6 Hessian-vector products instead of 16 + 4·6: the
+        # largest fixed cost beside the ∂g_σ search) before fewer points: a profile of 8 points
+        # rarely shows where p̂_y falls
+        light = {**top, "lanczos_steps": min(top["lanczos_steps"], 8),
+                 "probes": min(top["probes"], 2)}
+        out += [{**light, "points": p} for p in (20, 16, 12) if p <= top["points"]]
         # N stays ≥ 50, the largest n the page shows by default
-        out += [{**top, "points": 8, "n_samples": v} for v in (128, 64) if v < top["n_samples"]]
-        out.append({**top, "points": 8, "n_samples": 64, "attack_iters": 10, "lanczos_steps": 8,
-                    "probes": 2})
+        out += [{**light, "points": 12, "n_samples": v} for v in (128, 64)
+                if v < top["n_samples"]]
+        out.append({**light, "points": 8, "n_samples": 64, "attack_iters": 10})
     elif page == "dichotomy":
         # the white-box segment search is a fixed cost: shortened first, then N, then the grid
         out.append(top)
