@@ -127,15 +127,21 @@ class ProfileConfig:
         return self.gsigma.typical_passes() if searched else 0
 
     def window_stop(self, distance: float, crossing=None) -> float:
-        """The end of the default window, given ‖x_a − x_o‖ and the ∂g_σ search's outcome."""
+        """The end of the default window, given ‖x_a − x_o‖ and the ∂g_σ search's outcome: past
+        the bracket by what the smallest n needs to reach the highest P_a on a flat boundary,
+        or by half the fall the search saw before ½ when that is longer."""
         if crossing is None or crossing.status == AT_XO:
             return distance + self.beyond * self.sigma
         if not crossing.found:
             return max(crossing.low, distance * 1.1)
         pi0 = min(threshold_exact(n, p) for n in self.n_values for p in self.p_levels)
         reach = float(stats.norm.ppf(1 - max(pi0, 1e-6)))  # p_y falls to π0 (hyperplane)
+        margin = self.sigma * (reach + 2.0)
+        clear = last_clear(crossing)
+        if clear is not None:  # a smeared fall (concave region) goes on as far past ½
+            margin = max(margin, 0.5 * (crossing.low - clear))
         # from the bracket's far end: the search locates ∂g_σ only within [low, high]
-        return max(crossing.high + self.sigma * (reach + 2.0), distance * 1.1)
+        return max(crossing.high + margin, distance * 1.1)
 
     def window_points(self, distance: float, crossing=None) -> np.ndarray:
         """The profile's distances from x_o. When the default window is long compared with the
@@ -150,13 +156,21 @@ class ProfileConfig:
             # a boundary pushed out by RS is often smeared: p̂_y leaves 1 long before ½, so the
             # zone starts no later than the search's last point still clearly on y's side
             zone = crossing.low - ZONE_SIGMAS * self.sigma
-            clear = [t for t, k, m in crossing.tested if t < crossing.low and m and k >= CLEAR_Y * m]
-            zone = max(min(zone, max(clear, default=zone)), self.start)
+            clear = last_clear(crossing)
+            zone = max(min(zone, zone if clear is None else clear), self.start)
         if zone is None or (stop - zone) > 0.5 * (stop - self.start) or self.points < 4:
             return np.linspace(self.start, stop, self.points)
         near = self.points // 2
         return np.concatenate([np.linspace(self.start, zone, self.points - near, endpoint=False),
                                np.linspace(zone, stop, near)])
+
+
+def last_clear(crossing: GSigmaCrossing) -> float | None:
+    """The farthest point the ∂g_σ search tested before its bracket with p̂_y ≥ CLEAR_Y (clearly
+    on y's side), None when none: low − that point is how far p̂_y takes to fall to ½ (a few σ
+    on a flat boundary, much more in a concave region)."""
+    clear = [t for t, k, m in crossing.tested if t < crossing.low and m and k >= CLEAR_Y * m]
+    return max(clear, default=None)
 
 
 @dataclass(frozen=True)

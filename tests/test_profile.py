@@ -177,6 +177,8 @@ def test_far_gsigma_gets_half_the_points_where_p_y_falls():
                              ((25.0, 32, 32), (37.5, 30, 32), (50.0, 154, 256), (50.2, 100, 256)))
     t = config.window_points(0.2, smeared)
     assert t[15] == pytest.approx(37.5) and (t < 37.5).sum() == 15
+    # and the window goes on past the bracket by half that fall: (50 − 37.5) / 2
+    assert t[-1] == pytest.approx(50.2 + 6.25)
     near = GSigmaCrossing(FOUND, 0.3, 0.28, 0.32, sigma, 2000)  # ∂g_σ near x_a: uniform
     assert np.allclose(np.diff(config.window_points(0.2, near)), np.diff(config.window_points(0.2, near))[0])
 
