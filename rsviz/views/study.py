@@ -80,18 +80,21 @@ def request_for(plan: Any, out: str, model: Any = None, images: Any = None,
                         images=images, runner=runner, address=address)
 
 
+def _is_loaded(ref: str, model: Any) -> bool:
+    """Whether the plan's model reference `ref` is the loaded `model` (its name or its id)."""
+    return model is not None and ref in (model.info.name, model.info.model_id)
+
+
 def names_model(plan: Any, model: Any) -> bool:
     """Whether `plan` names the loaded `model` (by its name or its id): the plan then runs on
     it, and its images are resolved against its classes."""
-    return model is not None and bool({model.info.name, model.info.model_id} & set(plan.models))
+    return any(_is_loaded(ref, model) for ref in plan.models)
 
 
 def models_id(plan: Any, model: Any = None) -> str:
     """The plan's models as one string, the loaded `model` by its id (not its name)."""
-    refs = [model.info.model_id if model is not None and ref in (model.info.name,
-                                                                   model.info.model_id)
-            else ref for ref in plan.models]
-    return "+".join(refs)
+    return "+".join(model.info.model_id if _is_loaded(ref, model) else ref
+                    for ref in plan.models)
 
 
 def results_name(plan: Any, model: Any, key: str) -> str:
