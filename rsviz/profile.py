@@ -157,7 +157,9 @@ class ProfileConfig:
             # zone starts no later than the search's last point still clearly on y's side
             zone = crossing.low - ZONE_SIGMAS * self.sigma
             clear = last_clear(crossing)
-            zone = max(min(zone, zone if clear is None else clear), self.start)
+            if clear is not None:
+                zone = min(zone, clear)
+            zone = max(zone, self.start)
         if zone is None or (stop - zone) > 0.5 * (stop - self.start) or self.points < 4:
             return np.linspace(self.start, stop, self.points)
         near = self.points // 2
