@@ -28,6 +28,7 @@ import numpy as np
 import torch
 from scipy import stats
 
+from rsviz.attacks.bisection import bisect_bracket
 from rsviz.config import GSigmaSearch
 from rsviz.jobs import NullProgress, Progress
 from rsviz.models import Classifier
@@ -140,13 +141,9 @@ def find_gsigma(model: Classifier, x_o: torch.Tensor, direction: torch.Tensor, y
     if len(beyond) == 0:
         return result(BEYOND_CAP, None, ladder[-1], None)
     i = int(beyond[0])
-    low, high = (ladder[i - 1] if i > 0 else 0.0), ladder[i]
-    for _ in range(search.steps):
-        mid = 0.5 * (low + high)
-        if run([mid])[0] > 0:
-            low = mid
-        else:
-            high = mid
+    high, low = bisect_bracket(lambda t: run([t])[0] > 0, bad=ladder[i],
+                               good=ladder[i - 1] if i > 0 else 0.0, tol=0.0,
+                               max_steps=search.steps)
     return result(FOUND, 0.5 * (low + high), low, high)
 
 
