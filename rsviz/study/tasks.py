@@ -56,30 +56,19 @@ class CertifyTask:
     kind = "certify"
 
     @property
-    def n0(self) -> int:
-        return self.settings.n0
-
-    @property
-    def n(self) -> int:
-        return self.settings.n
-
-    @property
-    def alpha(self) -> float:
-        return self.settings.alpha
-
-    @property
     def seed(self) -> int:
         """The seed of this image's noise at σ (certify_seed: what certify_one uses)."""
         return certify_seed(self.settings.seed, self.sigma, self.image.hash)
 
     @property
     def cost(self) -> int:
-        return self.n0 + self.n
+        return self.settings.n0 + self.settings.n
 
     @property
     def task_id(self) -> str:
+        s = self.settings
         return make_key("certify", self.model, self.image.hash, self.image.label, self.sigma,
-                        self.n0, self.n, self.alpha, self.seed, *_identity(self.forward))
+                        s.n0, s.n, s.alpha, self.seed, *_identity(self.forward))
 
 
 @dataclass(frozen=True)
@@ -183,7 +172,8 @@ def execute_task(task: Task, model: Classifier, x: torch.Tensor,
     if isinstance(task, CertifyTask):
         row = certify_image(model, x, task.image.label, task.sigma, task.settings,
                             task.image.idx, task.image.name, progress)
-        return {**base, "sigma": task.sigma, "n0": task.n0, "n": task.n, "alpha": task.alpha,
+        s = task.settings
+        return {**base, "sigma": task.sigma, "n0": s.n0, "n": s.n, "alpha": s.alpha,
                 "predict": row.predict, "radius": row.radius, "correct": bool(row.correct),
                 "p_lower": row.p_lower, "f_predict": row.f_predict,
                 "forward_passes": row.forward_passes, "seconds": time.perf_counter() - started}
