@@ -34,7 +34,7 @@ import torch
 from scipy.stats import binom
 
 from rsviz.images import DEFAULT_SAMPLE
-from rsviz.jobs import StderrProgress
+from rsviz.progress import StderrProgress
 from rsviz.slices import Plane, SliceConfig, SliceResult, compute_slice
 from rsviz.smoothing import make_generator, sample_votes
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from rsviz.jobs import OffsetProgress
+from rsviz.progress import OffsetProgress
 from rsviz.views.base import inputs
 from rsviz.views.image import N0, VotesRequest
 from ui.common import choice, gsigma_check, page_inputs, request_or_stop, widget

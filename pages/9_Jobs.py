@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from rsviz.jobs import format_eta
+from rsviz.progress import format_eta
 from ui.jobs import cancel, get_manager, session_id
 
 st.title("Jobs")

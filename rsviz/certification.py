@@ -37,7 +37,7 @@ from rsviz.config import Precision, check_alpha, check_count, check_forward, che
 from rsviz.errors import ConfigError, RsvizError
 from rsviz.images import tensor_hash
 from rsviz.imagesets import ImageSet
-from rsviz.jobs import NullProgress, Progress
+from rsviz.progress import NullProgress, Progress
 from rsviz.models import Classifier
 from rsviz.smoothing import CertifyResult, certify, forward_labels, make_generator
 from rsviz.storage import write_text_atomic

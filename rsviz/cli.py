@@ -126,9 +126,9 @@ def main(argv: list[str] | None = None) -> int:
 def _end_progress_bars() -> None:
     """End an in-place progress bar left open (an error, Ctrl-C), so what follows starts on a
     line of its own."""
-    jobs = sys.modules.get("rsviz.jobs")
-    if jobs is not None:
-        jobs.StderrProgress.close_all()
+    progress = sys.modules.get("rsviz.progress")
+    if progress is not None:
+        progress.StderrProgress.close_all()
 
 
 def _print(module: ModuleType, result: Any, as_json: bool) -> None:

@@ -30,7 +30,7 @@ from scipy import stats
 
 from rsviz.attacks.bisection import bisect_bracket
 from rsviz.config import GSigmaSearch
-from rsviz.jobs import NullProgress, Progress
+from rsviz.progress import NullProgress, Progress
 from rsviz.models import Classifier
 from rsviz.smoothing import forward_labels, lazy_sample, make_generator
 

@@ -26,7 +26,7 @@ from rsviz.config import (GSigmaSearch, check_alpha, check_count, check_probabil
                           check_votes_within)
 from rsviz.errors import ConfigError
 from rsviz.gsigma import AT_XO, GSigmaCrossing, find_gsigma
-from rsviz.jobs import NullProgress, Progress
+from rsviz.progress import NullProgress, Progress
 from rsviz.models import Classifier
 from rsviz.smoothing import VoteRecord, lower_confidence_bound, make_generator, sample_votes
 from rsviz.sorm import VARIANTS, CurvatureConfig, CurvatureResult, estimate_curvature, sorm_prob_adversarial

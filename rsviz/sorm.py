@@ -47,7 +47,7 @@ from scipy import stats
 
 from rsviz.config import check_count, check_sigma
 from rsviz.errors import ConfigError
-from rsviz.jobs import NullProgress, Progress
+from rsviz.progress import NullProgress, Progress
 from rsviz.models import Classifier
 from rsviz.whitebox import BoundaryPoint, margin_grad
 

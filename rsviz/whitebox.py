@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import torch
 
 from rsviz.errors import RsvizError
-from rsviz.jobs import NullProgress, Progress
+from rsviz.progress import NullProgress, Progress
 from rsviz.models import Classifier
 
 RAY_POINTS = 8  # points evaluated per batch in ray searches and bisections

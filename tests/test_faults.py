@@ -452,7 +452,7 @@ def test_large_start_asks_for_a_second_click(app_env):
 
 def test_votes_progress_counts_to_the_real_total(tiny_model):
     from rsviz.images import preprocess
-    from rsviz.jobs import OffsetProgress
+    from rsviz.progress import OffsetProgress
     from rsviz.views.base import inputs
     from rsviz.views.image import VotesRequest
 

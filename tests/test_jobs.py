@@ -10,7 +10,8 @@ import pytest
 
 from rsviz.cache import DiskCache
 from rsviz.errors import Cancelled, ConfigError
-from rsviz.jobs import JobManager, StderrProgress, SubProgress, format_eta
+from rsviz.jobs import JobManager
+from rsviz.progress import StderrProgress, SubProgress, format_eta
 
 
 def _steps(n, delay=0.01, gate: threading.Event | None = None):

@@ -1,4 +1,4 @@
-"""CLI progress (rsviz.jobs.StderrProgress): an in-place bar on a terminal (tqdm's, else a line
+"""CLI progress (rsviz.progress.StderrProgress): an in-place bar on a terminal (tqdm's, else a line
 rewritten after a carriage return) ended by one newline; separate lines when piped."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ import io
 
 import pytest
 
-import rsviz.jobs as jobs
-from rsviz.jobs import StderrProgress
+import rsviz.progress as progress_module
+from rsviz.progress import StderrProgress
 
 
 class Terminal(io.StringIO):
@@ -42,7 +42,7 @@ def test_terminal_gets_one_tqdm_bar_redrawn_in_place():
 
 
 def test_terminal_without_tqdm_rewrites_one_line(monkeypatch):
-    monkeypatch.setattr(jobs, "_tqdm_bar", lambda *args: None)
+    monkeypatch.setattr(progress_module, "_tqdm_bar", lambda *args: None)
     stream = Terminal()
     progress = StderrProgress("demo", stream)
     progress.report(1, 4, "first")

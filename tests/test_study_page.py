@@ -95,7 +95,7 @@ def test_bad_ray_address_is_one_message(app_env, tmp_path, monkeypatch):
 def test_sigma_follows_the_model_and_cost_is_stated_before_start(app_env):
     """#25 item 8: σ starts at the model's default (the sidebar's), not a fixed 0.25; the image
     count, the forward passes and the seconds at the measured rate are stated before Start."""
-    from rsviz.jobs import format_eta
+    from rsviz.progress import format_eta
     from rsviz.models import default_sigma, load_model
 
     at = make_app("pages/6_Study.py")

@@ -15,7 +15,8 @@ import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from rsviz.cache import default_cache
-from rsviz.jobs import Job, JobManager, JobSnapshot, Progress, format_eta
+from rsviz.jobs import Job, JobManager, JobSnapshot
+from rsviz.progress import Progress, format_eta
 
 CONFIRM_ABOVE_S = 600.0  # a Start estimated above this asks for a second click
 DETACHED_KEY = "rsviz_detached"  # ids of the jobs this session cancelled (detached from)

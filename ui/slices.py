@@ -13,7 +13,7 @@ import streamlit as st
 
 from rsviz.figures.slices import adversarial_figure, label_maps_figure, samples_figure
 from rsviz.images import to_pil
-from rsviz.jobs import format_eta
+from rsviz.progress import format_eta
 from rsviz.views.slice import passes_note as shared_passes_note
 from rsviz.views.slice import point_labels
 from ui.export import export_panel

@@ -12,7 +12,7 @@ from rsviz.figures.study import METRICS, certification_figure, distortion_figure
 from rsviz.imagesets import ImageSet, ImageSetSpec, from_zip
 from rsviz.certification import (DEFAULT_RADII, CertificationConfig, TsvAnalysis, analyze_rows,
                                  analyze_tsv, read_tsv, sigma_of)
-from rsviz.jobs import format_eta
+from rsviz.progress import format_eta
 from rsviz.study import StudyPlan, StudyResults, default_results_dir, open_many, parse_plan
 from rsviz.views.study import names_model
 from ui.common import choice, keep, persist, several, widget

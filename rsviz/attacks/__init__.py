@@ -29,7 +29,7 @@ from rsviz.attacks.rs_aware.attacks import (RSAwareHopSkipJump, RSAwareRayS, noi
                                             noise_aware_defaults)
 from rsviz.attacks.surfree import SurFree
 from rsviz.errors import ConfigError
-from rsviz.jobs import NullProgress, Progress
+from rsviz.progress import NullProgress, Progress
 from rsviz.models import Classifier
 from rsviz.smoothing import make_generator
 

@@ -176,7 +176,7 @@ def run_view(request: Any, model: Any, x: Any, label: str) -> Any:
 
     from rsviz.cache import default_cache
     from rsviz.engines import describe_forward
-    from rsviz.jobs import StderrProgress
+    from rsviz.progress import StderrProgress
     from rsviz.views.base import estimate, run_cached
 
     hit = default_cache().get(request.key())

@@ -63,7 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from rsviz.certification import curve, run_certification
-    from rsviz.jobs import StderrProgress
+    from rsviz.progress import StderrProgress
 
     if bool(args.image) == bool(args.images):
         raise ConfigError("Give either one IMAGE or --images DIR.")

@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from rsviz.device import resolve_device
-    from rsviz.jobs import StderrProgress
+    from rsviz.progress import StderrProgress
     from rsviz.study import load_plan
     from rsviz.views.study import request_for
 

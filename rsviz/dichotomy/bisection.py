@@ -7,7 +7,7 @@ from typing import Callable
 import numpy as np
 
 from rsviz.dichotomy.config import Output
-from rsviz.jobs import Progress
+from rsviz.progress import Progress
 
 
 FINE_STEPS = 40  # bisection steps used to locate ∂f and ∂g_σ (2^-40 of the segment)

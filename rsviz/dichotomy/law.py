@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from rsviz.dichotomy.config import DichotomyConfig, Method
-from rsviz.jobs import Progress
+from rsviz.progress import Progress
 from rsviz.models import Classifier
 from rsviz.smoothing import forward_labels, lazy_votes, make_generator, sample_votes
 from rsviz.theory import prob_wrong_binomial

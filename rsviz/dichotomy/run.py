@@ -12,7 +12,7 @@ from rsviz.dichotomy.config import DichotomyConfig
 from rsviz.dichotomy.law import (SegmentProfile, base_answer, fit_probit, live_answer,
                                  measure_segment, prob_wrong_at, simulated_answer, with_p_y)
 from rsviz.errors import ConfigError
-from rsviz.jobs import NullProgress, Progress, SubProgress
+from rsviz.progress import NullProgress, Progress, SubProgress
 from rsviz.models import Classifier
 from rsviz.smoothing import forward_labels, make_generator
 

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from rsviz.errors import RsvizError
-from rsviz.jobs import Progress
+from rsviz.progress import Progress
 from rsviz.models import Classifier
 from rsviz.smoothing import forward_labels, make_generator
 from rsviz.whitebox import find_boundary_point

@@ -7,7 +7,7 @@ import time
 import numpy as np
 import torch
 
-from rsviz.jobs import NullProgress, Progress
+from rsviz.progress import NullProgress, Progress
 from rsviz.models import Classifier
 from rsviz.slices.adaptive import sample_adaptive
 from rsviz.slices.config import SliceConfig, estimate_passes

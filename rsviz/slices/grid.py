@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from rsviz.jobs import Progress, SubProgress
+from rsviz.progress import Progress, SubProgress
 from rsviz.models import Classifier
 from rsviz.slices import memory
 from rsviz.slices.config import SliceConfig

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from rsviz.errors import RsvizError
-from rsviz.jobs import Progress
+from rsviz.progress import Progress
 from rsviz.models import Classifier
 from rsviz.slices.config import SliceConfig
 from rsviz.smoothing import forward_labels

@@ -16,7 +16,7 @@ from torch import nn
 
 from rsviz.device import LARGE_INPUT, autocast, default_batch_size, tcmalloc_loaded
 from rsviz.engines import precision_of
-from rsviz.jobs import NullProgress, Progress
+from rsviz.progress import NullProgress, Progress
 from rsviz.models import Classifier
 from rsviz.smoothing.noise import make_generator
 

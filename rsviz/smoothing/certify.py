@@ -10,7 +10,7 @@ import torch
 from scipy import stats
 
 from rsviz.config import check_alpha
-from rsviz.jobs import Progress
+from rsviz.progress import Progress
 from rsviz.models import Classifier
 from rsviz.smoothing.votes import VoteRecord, lower_confidence_bound, sample_votes
 

@@ -21,7 +21,7 @@ from scipy import stats
 from rsviz.config import check_count, check_sigma, check_votes_within
 from rsviz.engines import forward_of, precision_of
 from rsviz.errors import ConfigError
-from rsviz.jobs import NullProgress, Progress
+from rsviz.progress import NullProgress, Progress
 from rsviz.models import Classifier
 from rsviz.smoothing.batching import BatchTuner, prepare, timed_forward, vote_forward
 from rsviz.smoothing.noise import NoiseStream, make_generator, noisy_batch

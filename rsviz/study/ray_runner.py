@@ -24,7 +24,7 @@ import torch
 
 from rsviz.engines import detach
 from rsviz.errors import Cancelled, ConfigError, RsvizError
-from rsviz.jobs import Progress
+from rsviz.progress import Progress
 from rsviz.models import Classifier
 from rsviz.study.runstate import RunReport, RunState, load_image
 from rsviz.study.store import ResultStore

@@ -17,7 +17,7 @@ from rsviz.certification import write_tsv
 from rsviz.errors import ConfigError, RsvizError
 from rsviz.images import model_input
 from rsviz.imagesets import ImageSet
-from rsviz.jobs import Progress
+from rsviz.progress import Progress
 from rsviz.models import Classifier, load_model_ref
 from rsviz.study.aggregate import StudyResults
 from rsviz.study.plan import StudyPlan, check_plan

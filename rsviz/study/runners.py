@@ -15,7 +15,7 @@ import torch
 import torch
 
 from rsviz.errors import Cancelled, ConfigError, RsvizError
-from rsviz.jobs import Progress, SubProgress
+from rsviz.progress import Progress, SubProgress
 from rsviz.models import Classifier
 from rsviz.study.runstate import RunReport, RunState, TaskRunner, load_image
 from rsviz.study.store import ResultStore

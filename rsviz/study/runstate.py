@@ -15,7 +15,7 @@ import torch
 
 from rsviz.errors import RsvizError
 from rsviz.images import model_input, tensor_hash
-from rsviz.jobs import NullProgress, Progress
+from rsviz.progress import NullProgress, Progress
 from rsviz.models import Classifier
 from rsviz.study.store import ResultStore
 from rsviz.study.tasks import ImageRef, Task, describe

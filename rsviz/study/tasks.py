@@ -21,7 +21,7 @@ from rsviz.config import RS_AWARE_REVISION
 from rsviz.engines import forward_of, match_forward
 from rsviz.images import tensor_hash
 from rsviz.imagesets import ImageSet
-from rsviz.jobs import Progress
+from rsviz.progress import Progress
 from rsviz.models import Classifier
 from rsviz.smoothing import forward_labels, make_generator, sample_votes
 from rsviz.study.plan import Configuration, StudyPlan

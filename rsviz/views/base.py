@@ -42,7 +42,7 @@ class CancelProgress:
     """A Progress that also stops when `cancel()` returns true (a callable or an Event)."""
 
     def __init__(self, progress: Any, cancel: Callable[[], bool] | threading.Event | None):
-        from rsviz.jobs import NullProgress
+        from rsviz.progress import NullProgress
 
         self.progress = progress or NullProgress()
         self.cancel = cancel.is_set if isinstance(cancel, threading.Event) else cancel
@@ -59,7 +59,7 @@ class CancelProgress:
 
 def progress_of(progress: Any, cancel: Any) -> Any:
     """The Progress engine functions receive: `progress` itself when there is no extra cancel."""
-    from rsviz.jobs import NullProgress
+    from rsviz.progress import NullProgress
 
     if cancel is None:
         return progress or NullProgress()
